@@ -1,0 +1,18 @@
+/**
+ * EnSight's wire protocol: the loaded `.proto` root, grpc-js service definitions for every
+ * service, and the TypeScript shapes of the messages.
+ *
+ * @module
+ */
+export * from './messages.ts';
+export { PROTO_FILES, PROTO_PACKAGE, messageType, protoDirectory, protoRoot, serviceType } from './root.ts';
+export {
+  DynamicSceneGraphServiceDefinition,
+  EnSightServiceDefinition,
+  EnSightSubscriptionDefinition,
+  UNLIMITED_MESSAGES,
+  asBuffer,
+  decoderFor,
+  encoderFor,
+  serviceDefinition,
+} from './services.ts';

@@ -1,0 +1,60 @@
+/**
+ * grpc-js service definitions built by reflection over the `.proto` files, for both sides:
+ * the client stubs and the servers (emulator, the client's reverse subscription server).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Buffer } from 'node:buffer';
+import type protobuf from 'protobufjs';
+import { PROTO_PACKAGE, serviceType } from './root.ts';
+
+/** protobufjs writes Buffers in Node, Bun and Deno; wrap a bare Uint8Array without copying. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function encoderFor(type: protobuf.Type): (value: object) => Buffer {
+  return (value) => asBuffer(type.encode(value as protobuf.Message).finish());
+}
+
+export function decoderFor<T>(type: protobuf.Type): (bytes: Buffer) => T {
+  return (bytes) => type.decode(bytes) as unknown as T;
+}
+
+export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
+  const service = serviceType(serviceName);
+  const definition: grpc.ServiceDefinition = {};
+  for (const method of service.methodsArray) {
+    const request = resolved(method.resolvedRequestType, method.requestType);
+    const response = resolved(method.resolvedResponseType, method.responseType);
+    definition[method.name] = {
+      path: `/${PROTO_PACKAGE}.${serviceName}/${method.name}`,
+      requestStream: !!method.requestStream,
+      responseStream: !!method.responseStream,
+      requestSerialize: encoderFor(request),
+      requestDeserialize: decoderFor(request),
+      responseSerialize: encoderFor(response),
+      responseDeserialize: decoderFor(response),
+      originalName: method.name,
+    };
+  }
+  return definition;
+}
+
+function resolved(type: protobuf.Type | null, name: string): protobuf.Type {
+  // The root was resolveAll()'d at load, so every method's types are bound.
+  if (!type) throw new Error(`ensight-grpc: unresolved message type ${name}`);
+  return type;
+}
+
+export const EnSightServiceDefinition = serviceDefinition('EnSightService');
+export const EnSightSubscriptionDefinition = serviceDefinition('EnSightSubscription');
+export const DynamicSceneGraphServiceDefinition = serviceDefinition('DynamicSceneGraphService');
+
+/**
+ * Both message-size limits lifted (-1: unlimited), as EnSight's own clients do: gRPC's default
+ * 4 MiB receive limit refuses a single 1080p RGB frame.
+ */
+export const UNLIMITED_MESSAGES = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+} as const;
