@@ -22,7 +22,7 @@ export function decoderFor<T>(type: protobuf.Type): (bytes: Buffer) => T {
 
 export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
   const service = serviceType(serviceName);
-  const definition: grpc.ServiceDefinition = {};
+  const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methodsArray) {
     const request = resolved(method.resolvedRequestType, method.requestType);
     const response = resolved(method.resolvedResponseType, method.responseType);
@@ -37,7 +37,7 @@ export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
       originalName: method.name,
     };
   }
-  return definition;
+  return definition as grpc.ServiceDefinition;
 }
 
 function resolved(type: protobuf.Type | null, name: string): protobuf.Type {
