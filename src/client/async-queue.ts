@@ -1,0 +1,120 @@
+/**
+ * A bounded push/pull queue that backs every async iterator of the client (frames, events).
+ *
+ * Producers never block: when the consumer falls behind and the queue is full, the oldest item
+ * is dropped and counted, so a slow `for await` loop sees the newest data and knows how much it
+ * missed instead of the process growing without limit.
+ */
+import { abortReason } from '../errors.ts';
+
+export class AsyncQueue<T> implements AsyncIterableIterator<T> {
+  private readonly items: T[] = [];
+  private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
+  private closed = false;
+  private failure: unknown;
+  /** Items discarded because the consumer was behind by more than `capacity`. */
+  dropped = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly onReturn?: () => void,
+    signal?: AbortSignal,
+  ) {
+    signal?.addEventListener('abort', () => this.fail(abortReason(signal)), { once: true });
+    if (signal?.aborted) this.fail(abortReason(signal));
+  }
+
+  push(item: T): void {
+    if (this.closed) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.resolve({ value: item, done: false });
+      return;
+    }
+    if (this.items.length >= this.capacity) {
+      this.items.shift();
+      this.dropped++;
+    }
+    this.items.push(item);
+  }
+
+  /** End the iteration once the queued items are consumed. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.waiter && this.items.length === 0) {
+      this.waiter.resolve({ value: undefined, done: true });
+      this.waiter = undefined;
+    }
+  }
+
+  /** End the iteration with an error (after queued items are consumed). */
+  fail(err: unknown): void {
+    if (this.closed) return;
+    this.failure = err;
+    this.closed = true;
+    if (this.waiter) {
+      this.waiter.reject(err);
+      this.waiter = undefined;
+    }
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
+    if (this.closed) {
+      if (this.failure !== undefined) {
+        const err = this.failure;
+        this.failure = undefined;
+        return Promise.reject(err);
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.items.length = 0;
+    this.failure = undefined;
+    this.close();
+    this.onReturn?.();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+/** Fan-out of one source to any number of independent iterators. */
+export class Broadcaster<T> {
+  private readonly queues = new Set<AsyncQueue<T>>();
+
+  constructor(private readonly capacity: number) {}
+
+  subscribe(signal?: AbortSignal): AsyncQueue<T> {
+    const queue: AsyncQueue<T> = new AsyncQueue<T>(this.capacity, () => this.queues.delete(queue), signal);
+    this.queues.add(queue);
+    return queue;
+  }
+
+  publish(item: T): void {
+    for (const q of this.queues) q.push(item);
+  }
+
+  /** End every iterator, normally or with an error. */
+  end(err?: unknown): void {
+    for (const q of this.queues) (err === undefined ? q.close() : q.fail(err));
+    this.queues.clear();
+  }
+
+  get listeners(): number {
+    return this.queues.size;
+  }
+}

@@ -1,0 +1,724 @@
+/**
+ * `EnSightGRPC`: EnSight's own Python client class (`ensight_grpc.EnSightGRPC`) in idiomatic
+ * TypeScript. Method for method the same behaviour, with Promises instead of threads, async
+ * iterators next to the polling getters, AbortSignals, typed errors and `await using`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { abortReason, EnSightError, EnSightPythonError, toEnSightError } from '../errors.ts';
+import {
+  AnimStatus,
+  CmdType,
+  DynamicSceneGraphServiceDefinition,
+  EnSightServiceDefinition,
+  EventChannelType,
+  GeometryType,
+  ImageChannelType,
+  RenderType,
+  UNLIMITED_MESSAGES,
+  messageType,
+  type AnimQueryProgressReply,
+  type EventReply,
+  type GeometryReply,
+  type ImageReply,
+  type PythonReply,
+  type RenderReply,
+  type SceneClientCommand,
+  type SceneUpdateCommand,
+  type VersionReply,
+} from '../protocol/mod.ts';
+import { Broadcaster, type AsyncQueue } from './async-queue.ts';
+import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
+import { ServerProcess, type LaunchOptions } from './launcher.ts';
+import { parsePythonLiteral } from './python-literal.ts';
+import { RpcChannel, type CallOptions } from './rpc.ts';
+import { SubscriptionServer } from './subscription-server.ts';
+import { resolveTarget, type ResolvedTarget, type TlsMaterial } from './target.ts';
+
+export interface EnSightGRPCOptions {
+  /** Port of EnSight's gRPC server (TCP only). Default 12345. */
+  port?: number;
+  /** Host of EnSight's gRPC server (TCP only). Default `127.0.0.1`. */
+  host?: string;
+  /** EnSight version to launch with {@link EnSightGRPC.startServer}, e.g. `'252'`. Default `''`. */
+  version?: string;
+  /** TCP instead of a Unix domain socket. Default false. */
+  grpcUseTcpSockets?: boolean;
+  /** With TCP, a launched EnSight listens on all networks. Default false. */
+  grpcAllowNetworkConnections?: boolean;
+  /** With TCP, plaintext instead of mutual TLS. Default false. */
+  grpcDisableTls?: boolean;
+  /** Unix socket pathname; EnSight appends `.sock`. Default `/tmp/greeter`. */
+  grpcUdsPathname?: string;
+  /** The security token EnSight expects. Default: a fresh random token (used by startServer). */
+  securityToken?: string | Uint8Array;
+  /** Mutual-TLS material; by default found as EnSight's client finds it (`ANSYS_GRPC_CERTIFICATES`, …). */
+  tls?: TlsMaterial;
+  /** Host the reverse subscription server listens on and tells EnSight to call. Default `127.0.0.1`. */
+  subscriptionHost?: string;
+  /** Extra grpc-js channel options (message limits are always lifted). */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface CommandOptions extends CallOptions {
+  /** Evaluate and return the result (Python `eval`); false runs it with `exec` and returns undefined. Default true. */
+  doEval?: boolean;
+  /** EnSight encodes the result as JSON and it is parsed here. Default false. */
+  json?: boolean;
+  /** Return the `repr()` text as is instead of reading it as a Python literal. Default false. */
+  rawEval?: boolean;
+}
+
+export interface RenderOptions extends CallOptions {
+  width?: number;
+  height?: number;
+  /** Anti-aliasing passes. */
+  aa?: number;
+  /** true: width×height×3 bytes of RGB; false: a PNG file. */
+  raw?: boolean;
+  /** Include the current dynamic selection highlighting. */
+  highlighting?: boolean;
+}
+
+export interface AnimSaveOptions extends CallOptions {
+  /** Output file name; EnSight chooses the format from it and `formatOptions`. */
+  filename: string;
+  /** Identifies the job for {@link EnSightGRPC.animQueryProgress}. Default: a new UUID. */
+  id?: string;
+  formatOptions?: Record<string, string>;
+  width?: number;
+  height?: number;
+  aaPasses?: number;
+  whiteBackground?: boolean;
+  startFrame?: number;
+  numFrames?: number;
+  fps?: number;
+}
+
+export interface AnimProgress {
+  id: string;
+  numFramesFinished: number;
+  numFrames: number;
+  status: keyof typeof AnimStatus;
+  errorMsg: string;
+}
+
+export interface SubscribeImagesOptions {
+  /** Flip the image over the X axis (done by EnSight). */
+  flipVertical?: boolean;
+  /** Use the shared-memory transport. Default false until the shared-memory path is installed. */
+  useShmem?: boolean;
+  /** Ask EnSight to send each frame in chunks of at most 1 MB (gRPC transport). */
+  chunk?: boolean;
+}
+
+/** How long a graceful Exit may take before the launched server is terminated. */
+const SERVER_EXIT_GRACE_MS = 5000;
+
+const SceneUpdateCommandType = messageType('SceneUpdateCommand');
+
+export class EnSightGRPC implements AsyncDisposable {
+  private _host: string;
+  private _port: number;
+  private readonly version: string;
+  private _grpcUseTcpSockets: boolean;
+  private _grpcAllowNetworkConnections: boolean;
+  private _grpcDisableTls: boolean;
+  private _grpcUdsPathname: string | undefined;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly subscriptionHost: string;
+  private readonly extraChannelOptions: grpc.ChannelOptions;
+  private token: string;
+  private callMetadata: grpc.Metadata;
+  private _prefix: string | undefined;
+
+  private rpc: RpcChannel | undefined;
+  private connected = false;
+  private server: ServerProcess | undefined;
+
+  private readonly frames = new FrameHub();
+  private imageStream: grpc.ClientReadableStream<ImageReply> | undefined;
+  private readonly eventQueue: string[] = [];
+  private readonly eventFeed = new Broadcaster<string>(10_000);
+  private eventCallback: ((tag: string) => void) | undefined;
+  private eventStream: grpc.ClientReadableStream<EventReply> | undefined;
+  private subscriptionServer: SubscriptionServer | undefined;
+  private subscribedImages = false;
+  private subscribedEvents = false;
+
+  constructor(options: EnSightGRPCOptions = {}) {
+    this._port = options.port ?? 12345;
+    this._host = options.host ?? '127.0.0.1';
+    this.version = options.version ?? '';
+    this._grpcUseTcpSockets = options.grpcUseTcpSockets ?? false;
+    this._grpcAllowNetworkConnections = options.grpcAllowNetworkConnections ?? false;
+    this._grpcDisableTls = options.grpcDisableTls ?? false;
+    this._grpcUdsPathname = options.grpcUdsPathname;
+    this.tls = options.tls;
+    this.subscriptionHost = options.subscriptionHost ?? '127.0.0.1';
+    this.extraChannelOptions = options.channelOptions ?? {};
+    this.token = tokenText(options.securityToken ?? randomBytes(18).toString('base64url'));
+    this.callMetadata = metadataFor(this.token);
+  }
+
+  // ---- connection settings (EnSight's getters and setters) ------------------------------------
+
+  /** Host of the EnSight gRPC server. */
+  get host(): string {
+    return this._host;
+  }
+  /** Port of the EnSight gRPC server. */
+  get port(): number {
+    return this._port;
+  }
+  /** The security token sent as `shared_secret` on every call. */
+  get securityToken(): string {
+    return this.token;
+  }
+  /** Set the token EnSight was started with (`ENSIGHT_SECURITY_TOKEN` or `-security`). */
+  setSecurityToken(token: string | Uint8Array): void {
+    this.token = tokenText(token);
+    this.callMetadata = metadataFor(this.token);
+  }
+  get grpcUseTcpSockets(): boolean {
+    return this._grpcUseTcpSockets;
+  }
+  set grpcUseTcpSockets(value: boolean) {
+    this._grpcUseTcpSockets = value;
+  }
+  get grpcAllowNetworkConnections(): boolean {
+    return this._grpcAllowNetworkConnections;
+  }
+  set grpcAllowNetworkConnections(value: boolean) {
+    this._grpcAllowNetworkConnections = value;
+  }
+  get grpcDisableTls(): boolean {
+    return this._grpcDisableTls;
+  }
+  set grpcDisableTls(value: boolean) {
+    this._grpcDisableTls = value;
+  }
+  get grpcUdsPathname(): string | undefined {
+    return this._grpcUdsPathname;
+  }
+  set grpcUdsPathname(value: string | undefined) {
+    this._grpcUdsPathname = value;
+  }
+
+  /** The transport, address and credentials the next {@link connect} will use. */
+  target(): ResolvedTarget {
+    return resolveTarget({
+      host: this._host,
+      port: this._port,
+      grpcUseTcpSockets: this._grpcUseTcpSockets,
+      grpcDisableTls: this._grpcDisableTls,
+      grpcUdsPathname: this._grpcUdsPathname,
+      tls: this.tls,
+    });
+  }
+
+  // ---- connection -------------------------------------------------------------------------------
+
+  /**
+   * Connect to EnSight, waiting up to `timeoutMs` (default 15 s) for it to be reachable.
+   * Like EnSight's client, a failure is not thrown: it resolves false and {@link isConnected}
+   * stays false. Configuration errors (missing TLS material) and aborts are thrown.
+   */
+  async connect(options: { timeoutMs?: number; signal?: AbortSignal; channelOptions?: grpc.ChannelOptions } = {}): Promise<boolean> {
+    if (this.connected && this.rpc) return true;
+    const target = this.target();
+    this.closeChannel();
+    const client = new grpc.Client(target.address, target.credentials, {
+      ...this.extraChannelOptions,
+      ...options.channelOptions,
+      ...target.channelOptions,
+      ...UNLIMITED_MESSAGES,
+    });
+    this.rpc = new RpcChannel(client, () => this.callMetadata);
+    const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+    const ready = new Promise<boolean>((resolve) => client.waitForReady(deadline, (err) => resolve(!err)));
+    const aborted = abortPromise(options.signal);
+    const serverExit = this.server?.exited.then(() => false);
+    try {
+      const ok = await Promise.race([ready, aborted.promise, ...(serverExit ? [serverExit] : [])]);
+      this.connected = ok;
+      if (!ok) this.closeChannel();
+      return ok;
+    } catch (err) {
+      this.closeChannel();
+      throw err;
+    } finally {
+      aborted.dispose();
+    }
+  }
+
+  /** Whether {@link connect} succeeded and the channel has not been closed or shut down since. */
+  isConnected(): boolean {
+    if (!this.connected || !this.rpc) return false;
+    return this.rpc.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.SHUTDOWN;
+  }
+
+  private channel(): RpcChannel {
+    if (!this.rpc || !this.connected) {
+      throw new EnSightError('not connected to EnSight: call connect() first', 'NOT_CONNECTED');
+    }
+    return this.rpc;
+  }
+
+  private closeChannel(): void {
+    this.rpc?.close();
+    this.rpc = undefined;
+    this.connected = false;
+  }
+
+  // ---- unary calls --------------------------------------------------------------------------------
+
+  /**
+   * Run a Python string in EnSight. With `doEval` (default) the string is evaluated and its value
+   * returned: read from its `repr()` as a Python literal, returned as JSON-decoded data with
+   * `json`, or as the `repr()` text with `rawEval`. With `doEval: false` it is executed and
+   * undefined is returned. A Python exception rejects with {@link EnSightPythonError}.
+   */
+  async command<T = unknown>(commandString: string, options: CommandOptions = {}): Promise<T> {
+    const { doEval = true, json = false, rawEval = false } = options;
+    const type = !doEval ? CmdType.EXEC_NO_RESULT : json ? CmdType.EXEC_RETURN_JSON : CmdType.EXEC_RETURN_PYTHON;
+    const reply = await this.channel().unary<PythonReply>(
+      EnSightServiceDefinition,
+      'RunPython',
+      { type, command: commandString },
+      options,
+    );
+    if (reply.error < 0) throw new EnSightPythonError(commandString, reply.value, reply.error);
+    if (!doEval) return undefined as T;
+    if (json) {
+      try {
+        return JSON.parse(reply.value) as T;
+      } catch (err) {
+        throw new EnSightError(`EnSight returned invalid JSON: ${reply.value.slice(0, 80)}`, 'BAD_JSON', { cause: err });
+      }
+    }
+    return (rawEval ? reply.value : parsePythonLiteral(reply.value)) as T;
+  }
+
+  /** Render the current scene at any size: a PNG file, or raw RGB with `raw`. */
+  async render(options: RenderOptions = {}): Promise<Uint8Array> {
+    const { width = 640, height = 480, aa = 1, raw = false, highlighting = false } = options;
+    const reply = await this.channel().unary<RenderReply>(
+      EnSightServiceDefinition,
+      'RenderImage',
+      {
+        type: raw ? RenderType.IMAGE_RAW : RenderType.IMAGE_PNG,
+        imageWidth: width,
+        imageHeight: height,
+        imageAaPasses: aa,
+        includeHighlighting: highlighting,
+      },
+      options,
+    );
+    return bytesOf(reply.value);
+  }
+
+  /** The scene's geometry as binary glTF (GLB). */
+  async geometry(options: CallOptions = {}): Promise<Uint8Array> {
+    const reply = await this.channel().unary<GeometryReply>(
+      EnSightServiceDefinition,
+      'GetGeometry',
+      { type: GeometryType.GEOMETRY_GLB },
+      options,
+    );
+    return bytesOf(reply.value);
+  }
+
+  /** Version of the dynamic scene graph API the server speaks (101 for current EnSight). */
+  async dsgApiVersion(options: CallOptions = {}): Promise<number> {
+    const reply = await this.channel().unary<VersionReply>(DynamicSceneGraphServiceDefinition, 'GetAPIVersion', {}, options);
+    return reply.version;
+  }
+
+  /** Start saving an animation; returns the job id for {@link animQueryProgress}. */
+  async animSave(options: AnimSaveOptions): Promise<string> {
+    const id = options.id ?? randomUUID();
+    await this.channel().unary(
+      EnSightServiceDefinition,
+      'AnimSave',
+      {
+        id,
+        filename: options.filename,
+        formatOptions: options.formatOptions ?? {},
+        width: options.width ?? 640,
+        height: options.height ?? 480,
+        aaPasses: options.aaPasses ?? 1,
+        whiteBackground: options.whiteBackground ?? false,
+        startFrame: options.startFrame ?? 0,
+        numFrames: options.numFrames ?? 1,
+        fps: options.fps ?? 30,
+      },
+      options,
+    );
+    return id;
+  }
+
+  /** Progress of an {@link animSave} job; `cancel` asks EnSight to stop it. */
+  async animQueryProgress(id: string, options: CallOptions & { cancel?: boolean } = {}): Promise<AnimProgress> {
+    const r = await this.channel().unary<AnimQueryProgressReply>(
+      EnSightServiceDefinition,
+      'AnimQueryProgress',
+      { id, cancel: options.cancel ?? false },
+      options,
+    );
+    const status = (Object.keys(AnimStatus) as Array<keyof typeof AnimStatus>).find((k) => AnimStatus[k] === r.status);
+    return {
+      id: r.id,
+      numFramesFinished: r.numFramesFinished,
+      numFrames: r.numFrames,
+      status: status ?? 'IN_PROGRESS',
+      errorMsg: r.errorMsg,
+    };
+  }
+
+  /** EnSight 2026 R1's clean exit; older servers reject with code `UNIMPLEMENTED`. */
+  async exitCleanly(options: CallOptions = {}): Promise<void> {
+    await this.channel().unary(EnSightServiceDefinition, 'ExitCleanly', {}, options);
+  }
+
+  // ---- image stream (GetImageStream) ------------------------------------------------------------
+
+  /**
+   * Open EnSight's image stream: every re-render arrives as a frame, available from
+   * {@link getImage} (newest), {@link images} (each frame) and `onImage`.
+   */
+  imageStreamEnable(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions } = {}): void {
+    if (this.imageStream) return;
+    const call = this.channel().serverStream<ImageReply>(EnSightServiceDefinition, 'GetImageStream', {
+      flipVertical: options.flipVertical ?? false,
+      chunk: options.chunk ?? false,
+    });
+    this.imageStream = call;
+    const assembler = new FrameAssembler();
+    call.on('data', (reply: ImageReply) => {
+      try {
+        const frame = assembler.push(reply);
+        if (frame) this.frames.put({ ...frame, transport: 'stream' });
+      } catch (err) {
+        call.cancel();
+        this.endImageStream(call, err);
+      }
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      this.endImageStream(call, err.code === grpc.status.CANCELLED ? undefined : toEnSightError('GetImageStream', err));
+    });
+    call.on('end', () => {
+      this.endImageStream(
+        call,
+        assembler.partial ? new EnSightError('the image stream ended in the middle of a frame', 'TRUNCATED_FRAME') : undefined,
+      );
+    });
+  }
+
+  private endImageStream(call: grpc.ClientReadableStream<ImageReply>, err?: unknown): void {
+    if (this.imageStream !== call) return;
+    this.imageStream = undefined;
+    if (!this.subscribedImages) this.frames.end(err);
+  }
+
+  /** Whether the GetImageStream stream is open. */
+  imageStreamIsEnabled(): boolean {
+    return this.imageStream !== undefined;
+  }
+
+  /** Close the image stream. */
+  imageStreamDisable(): void {
+    const call = this.imageStream;
+    if (!call) return;
+    call.cancel();
+    this.endImageStream(call);
+  }
+
+  /** The newest frame from any image path, or null before the first one. */
+  getImage(): ImageFrame | null {
+    return this.frames.get() ?? null;
+  }
+
+  /** Call `callback` with every frame from any image path (undefined removes it). */
+  onImage(callback: ((frame: ImageFrame) => void) | undefined): void {
+    this.frames.onFrame(callback);
+  }
+
+  /**
+   * Every frame from now on, from whichever image path is open. A consumer more than 4 frames
+   * behind loses the oldest (counted in the iterator's `dropped`). Ends when the path closes.
+   */
+  images(options: { signal?: AbortSignal } = {}): AsyncQueue<ImageFrame> {
+    return this.frames.iterate(options.signal);
+  }
+
+  // ---- event stream (GetEventStream) ------------------------------------------------------------
+
+  /**
+   * Open EnSight's event stream for `prefix` (default {@link prefix}). Each event tag goes to
+   * `callback` when given, otherwise to the queue read by {@link getEvent}; {@link events}
+   * iterators see every tag either way.
+   */
+  eventStreamEnable(options: { callback?: (tag: string) => void; prefix?: string } = {}): void {
+    if (this.eventStream) return;
+    this.eventCallback = options.callback;
+    const call = this.channel().serverStream<EventReply>(EnSightServiceDefinition, 'GetEventStream', {
+      prefix: options.prefix ?? this.prefix(),
+    });
+    this.eventStream = call;
+    call.on('data', (reply: EventReply) => this.putEvent(reply.tag));
+    call.on('error', (err: grpc.ServiceError) =>
+      this.endEventStream(call, err.code === grpc.status.CANCELLED ? undefined : toEnSightError('GetEventStream', err)),
+    );
+    call.on('end', () => this.endEventStream(call));
+  }
+
+  private putEvent(tag: string): void {
+    if (this.eventCallback) this.eventCallback(tag);
+    else this.eventQueue.push(tag);
+    this.eventFeed.publish(tag);
+  }
+
+  private endEventStream(call: grpc.ClientReadableStream<EventReply>, err?: unknown): void {
+    if (this.eventStream !== call) return;
+    this.eventStream = undefined;
+    if (!this.subscribedEvents) this.eventFeed.end(err);
+  }
+
+  eventStreamIsEnabled(): boolean {
+    return this.eventStream !== undefined;
+  }
+
+  eventStreamDisable(): void {
+    const call = this.eventStream;
+    if (!call) return;
+    call.cancel();
+    this.endEventStream(call);
+  }
+
+  /** Remove and return the oldest queued event tag, or null when there is none. */
+  getEvent(): string | null {
+    return this.eventQueue.shift() ?? null;
+  }
+
+  /** Every event tag from now on, from the event stream or the event subscription. */
+  events(options: { signal?: AbortSignal } = {}): AsyncQueue<string> {
+    return this.eventFeed.subscribe(options.signal);
+  }
+
+  /** This client's unique prefix, `grpc://<uuid>/`, created once. */
+  prefix(): string {
+    this._prefix ??= `grpc://${randomUUID()}/`;
+    return this._prefix;
+  }
+
+  // ---- subscriptions (EnSight calls back) --------------------------------------------------------
+
+  private async ensureSubscriptionServer(): Promise<SubscriptionServer> {
+    this.subscriptionServer ??= await SubscriptionServer.start(this.subscriptionHost, {
+      onImage: (frame) => this.frames.put({ ...frame, transport: 'subscription' }),
+      onEvent: (tag) => this.putEvent(tag),
+    });
+    return this.subscriptionServer;
+  }
+
+  private subscriptionOptions(server: SubscriptionServer): Record<string, string> {
+    return { uri: server.uri, num_retries: '3', shared_secret: server.secret };
+  }
+
+  /** Ask EnSight to call this client back with every event (`PublishEvent`). */
+  async subscribeEvents(options: CallOptions = {}): Promise<void> {
+    const server = await this.ensureSubscriptionServer();
+    await this.channel().unary(
+      EnSightServiceDefinition,
+      'SubscribeEvents',
+      { prefix: this.prefix(), type: EventChannelType.GRPC, options: this.subscriptionOptions(server) },
+      options,
+    );
+    this.subscribedEvents = true;
+  }
+
+  /** Ask EnSight to push every frame to this client (`PublishImage`, reverse gRPC). */
+  async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<void> {
+    if (options.useShmem) {
+      throw new EnSightError('the shared-memory image transport is not available in this build', 'SHMEM_UNAVAILABLE');
+    }
+    const server = await this.ensureSubscriptionServer();
+    await this.channel().unary(
+      EnSightServiceDefinition,
+      'SubscribeImages',
+      {
+        prefix: this.prefix(),
+        type: ImageChannelType.GRPC,
+        flipVertical: options.flipVertical ?? false,
+        chunk: options.chunk ?? false,
+        options: this.subscriptionOptions(server),
+      },
+      options,
+    );
+    this.subscribedImages = true;
+  }
+
+  /** Cancel this client's event and image subscriptions and stop its callback server. */
+  async unsubscribe(options: CallOptions = {}): Promise<void> {
+    const server = this.subscriptionServer;
+    if (!server) return;
+    try {
+      if (this.connected) {
+        await this.channel().unary(EnSightServiceDefinition, 'Unsubscribe', { prefix: this.prefix() }, options);
+      }
+    } finally {
+      this.subscriptionServer = undefined;
+      this.subscribedEvents = false;
+      this.subscribedImages = false;
+      await server.close();
+      if (!this.imageStream) this.frames.end();
+      if (!this.eventStream) this.eventFeed.end();
+    }
+  }
+
+  // ---- dynamic scene graph ------------------------------------------------------------------------
+
+  /**
+   * Open a dynamic scene graph stream: `commands` (sync or async iterable) are sent to EnSight,
+   * its updates come back as the returned async iterable. uint64 ids are plain numbers.
+   */
+  dynamicSceneGraphStream(
+    commands: Iterable<SceneClientCommand> | AsyncIterable<SceneClientCommand>,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncIterable<SceneUpdateCommand> {
+    const call = this.channel().bidiStream<SceneClientCommand, object>(DynamicSceneGraphServiceDefinition, 'GetSceneStream');
+    const { signal } = options;
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void (async () => {
+      try {
+        for await (const command of commands) {
+          if (!call.write(command)) await new Promise((r) => call.once('drain', r));
+        }
+        call.end();
+      } catch (err) {
+        call.destroy(err as Error);
+      }
+    })();
+    return {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const message of call) {
+            yield SceneUpdateCommandType.toObject(message as never, {
+              longs: Number,
+              defaults: true,
+              oneofs: true,
+              arrays: true,
+            }) as SceneUpdateCommand;
+          }
+        } catch (err) {
+          if (signal?.aborted) throw abortReason(signal);
+          throw toEnSightError('GetSceneStream', err);
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+          call.cancel();
+        }
+      },
+    };
+  }
+
+  // ---- launching and stopping EnSight ------------------------------------------------------------
+
+  /**
+   * Launch EnSight (`ensight<version> -batch -grpc_server <port> …`, token in
+   * `ENSIGHT_SECURITY_TOKEN`), or whatever `executable` names, such as the emulator. Then
+   * {@link connect}. With TCP and port 0, a free port is chosen first.
+   */
+  async startServer(options: LaunchOptions = {}): Promise<void> {
+    if (this.server?.running) throw new EnSightError('this client already launched a server', 'ALREADY_STARTED');
+    if (this._grpcUseTcpSockets && this._port === 0) this._port = await freePort(this._host);
+    this.server = await ServerProcess.launch(
+      {
+        version: this.version,
+        port: this._port,
+        grpcUseTcpSockets: this._grpcUseTcpSockets,
+        grpcAllowNetworkConnections: this._grpcAllowNetworkConnections,
+        grpcDisableTls: this._grpcDisableTls,
+        grpcUdsPathname: this._grpcUdsPathname,
+      },
+      this.token,
+      options,
+    );
+  }
+
+  /** The process {@link startServer} launched: its pid and what it printed on stderr. */
+  get launchedServer(): { pid: number | undefined; running: boolean; stderr: string } | undefined {
+    const s = this.server;
+    return s && { pid: s.pid, running: s.running, stderr: s.stderr };
+  }
+
+  /**
+   * If this client launched EnSight, ask it to exit (an error from `Exit` is the normal shutdown
+   * race and is ignored) and wait for the process; then close the channel.
+   */
+  async stopServer(): Promise<void> {
+    const server = this.server;
+    if (server?.running && this.rpc && this.connected) {
+      await this.rpc
+        .unary(EnSightServiceDefinition, 'Exit', {}, { timeoutMs: SERVER_EXIT_GRACE_MS })
+        .catch(() => undefined);
+    }
+    this.imageStreamDisable();
+    this.eventStreamDisable();
+    this.closeChannel();
+    if (server) {
+      await server.stop(SERVER_EXIT_GRACE_MS);
+      this.server = undefined;
+    }
+  }
+
+  /** Unsubscribe, close the streams, stop a launched EnSight and close the channel. Idempotent. */
+  async shutdown(): Promise<void> {
+    await this.unsubscribe({ timeoutMs: 2000 }).catch(() => undefined);
+    await this.stopServer();
+    this.frames.end();
+    this.eventFeed.end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}
+
+function tokenText(token: string | Uint8Array): string {
+  return typeof token === 'string' ? token : new TextDecoder().decode(token);
+}
+
+function metadataFor(token: string): grpc.Metadata {
+  const m = new grpc.Metadata();
+  m.set('shared_secret', token);
+  return m;
+}
+
+function bytesOf(value: Uint8Array | undefined): Uint8Array {
+  return value && value.byteLength !== undefined ? value : new Uint8Array(0);
+}
+
+function abortPromise(signal: AbortSignal | undefined): { promise: Promise<never>; dispose(): void } {
+  if (!signal) return { promise: new Promise<never>(() => {}), dispose() {} };
+  let onAbort = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortReason(signal));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -1,0 +1,15 @@
+export {
+  EnSightGRPC,
+  type AnimProgress,
+  type AnimSaveOptions,
+  type CommandOptions,
+  type EnSightGRPCOptions,
+  type RenderOptions,
+  type SubscribeImagesOptions,
+} from './ensight-grpc.ts';
+export { AsyncQueue } from './async-queue.ts';
+export type { ImageFrame } from './frames.ts';
+export type { LaunchOptions } from './launcher.ts';
+export { parsePythonLiteral, type PythonValue } from './python-literal.ts';
+export type { CallOptions } from './rpc.ts';
+export { DEFAULT_UDS_PATHNAME, type ResolvedTarget, type TlsMaterial } from './target.ts';

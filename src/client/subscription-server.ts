@@ -1,0 +1,107 @@
+/**
+ * The `EnSightSubscription` service a client hosts so that EnSight can call it back with events
+ * (`PublishEvent`) and frames (`PublishImage`, one client-streaming call a frame) after
+ * `SubscribeEvents` / `SubscribeImages`. It accepts only calls carrying the secret the client
+ * handed to EnSight in the subscription's options.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Buffer } from 'node:buffer';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  EnSightSubscriptionDefinition,
+  UNLIMITED_MESSAGES,
+  type EventReply,
+  type GenericResponse,
+  type ImageReply,
+} from '../protocol/mod.ts';
+import { FrameAssembler } from './frames.ts';
+
+export interface SubscriptionHandlers {
+  onImage(frame: { width: number; height: number; pixels: Uint8Array }): void;
+  onEvent(tag: string): void;
+  /** A PublishImage call delivered a malformed frame or ended mid-frame. */
+  onError?(err: Error): void;
+}
+
+function secretMatches(metadata: grpc.Metadata, secret: Buffer): boolean {
+  const sent = metadata.get('shared_secret')[0];
+  if (sent === undefined) return false;
+  const bytes = Buffer.from(sent);
+  return bytes.length === secret.length && timingSafeEqual(bytes, secret);
+}
+
+const REFUSED = { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong shared_secret' };
+
+export class SubscriptionServer {
+  private constructor(
+    private readonly server: grpc.Server,
+    /** `host:port` EnSight is told to call back. */
+    readonly uri: string,
+    /** The secret EnSight must send back as `shared_secret`. */
+    readonly secret: string,
+  ) {}
+
+  /** Listen on `host`, an ephemeral port, plaintext (as EnSight's own client does). */
+  static async start(host: string, handlers: SubscriptionHandlers): Promise<SubscriptionServer> {
+    const secret = randomBytes(24).toString('base64url');
+    const secretBytes = Buffer.from(secret);
+    const server = new grpc.Server(UNLIMITED_MESSAGES);
+    server.addService(EnSightSubscriptionDefinition, {
+      PublishEvent(
+        call: grpc.ServerUnaryCall<EventReply, GenericResponse>,
+        callback: grpc.sendUnaryData<GenericResponse>,
+      ) {
+        if (!secretMatches(call.metadata, secretBytes)) return callback(REFUSED);
+        handlers.onEvent(call.request.tag);
+        callback(null, { str: 'Event Published' });
+      },
+      PublishImage(
+        call: grpc.ServerReadableStream<ImageReply, GenericResponse>,
+        callback: grpc.sendUnaryData<GenericResponse>,
+      ) {
+        if (!secretMatches(call.metadata, secretBytes)) {
+          call.destroy();
+          return callback(REFUSED);
+        }
+        const assembler = new FrameAssembler();
+        let failed: Error | undefined;
+        call.on('data', (reply: ImageReply) => {
+          if (failed) return;
+          try {
+            const frame = assembler.push(reply);
+            if (frame) handlers.onImage(frame);
+          } catch (err) {
+            failed = err as Error;
+            handlers.onError?.(failed);
+          }
+        });
+        call.on('end', () => {
+          if (!failed && assembler.partial) {
+            failed = new Error('PublishImage ended in the middle of a frame');
+            handlers.onError?.(failed);
+          }
+          if (failed) callback({ code: grpc.status.INVALID_ARGUMENT, details: failed.message });
+          else callback(null, { str: 'Image Published' });
+        });
+        call.on('error', () => assembler.reset());
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:0`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      );
+    });
+    return new SubscriptionServer(server, `${host.includes(':') ? `[${host}]` : host}:${port}`, secret);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.tryShutdown(() => resolve());
+      // A PublishImage call EnSight never finishes must not hold the client open.
+      setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 1000).unref?.();
+    });
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Where and how EnSight's Python client connects, reproduced: a Unix socket by default, TCP with
+ * mutual TLS when TCP is asked for, plaintext TCP only when TLS is explicitly disabled.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import process from 'node:process';
+import { EnSightError } from '../errors.ts';
+
+/** PEM material for mutual TLS. Anything not given is found as EnSight's client finds it. */
+export interface TlsMaterial {
+  /** CA that signed the server's certificate. */
+  ca?: string | Uint8Array;
+  /** The client's certificate (EnSight requires one: mutual TLS). */
+  cert?: string | Uint8Array;
+  /** The client certificate's private key. */
+  key?: string | Uint8Array;
+  /** Expected server name in the server's certificate, when it differs from `host`. */
+  serverName?: string;
+}
+
+export interface TargetOptions {
+  host: string;
+  port: number;
+  grpcUseTcpSockets: boolean;
+  grpcDisableTls: boolean;
+  grpcUdsPathname: string | undefined;
+  tls: TlsMaterial | undefined;
+}
+
+/** EnSight's default Unix-socket pathname; EnSight appends `.sock`. */
+export const DEFAULT_UDS_PATHNAME = '/tmp/greeter';
+
+export interface ResolvedTarget {
+  /** The grpc-js target string. */
+  address: string;
+  credentials: grpc.ChannelCredentials;
+  transport: 'uds' | 'tcp';
+  tls: boolean;
+  /** Channel options the target needs (TLS name override). */
+  channelOptions: grpc.ChannelOptions;
+}
+
+export function resolveTarget(o: TargetOptions): ResolvedTarget {
+  // EnSight has no Unix sockets on Windows; its client falls back to TCP there.
+  if (!o.grpcUseTcpSockets && process.platform !== 'win32') {
+    return {
+      address: `unix:${o.grpcUdsPathname ?? DEFAULT_UDS_PATHNAME}.sock`,
+      credentials: grpc.credentials.createInsecure(),
+      transport: 'uds',
+      tls: false,
+      channelOptions: {},
+    };
+  }
+  const address = `${o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host}:${o.port}`;
+  if (o.grpcDisableTls) {
+    return { address, credentials: grpc.credentials.createInsecure(), transport: 'tcp', tls: false, channelOptions: {} };
+  }
+  const material = loadTlsMaterial(o.tls ?? {});
+  return {
+    address,
+    credentials: grpc.credentials.createSsl(material.ca, material.key, material.cert),
+    transport: 'tcp',
+    tls: true,
+    channelOptions: o.tls?.serverName ? { 'grpc.ssl_target_name_override': o.tls.serverName } : {},
+  };
+}
+
+function pem(value: string | Uint8Array): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * The client certificate, key and CA, in EnSight's order of preference:
+ * explicit options, `$ANSYS_GRPC_CERTIFICATES/{client.crt,client.key,ca.crt}`,
+ * `$GRPC_CLIENT_CERT` / `$GRPC_CLIENT_KEY` / `$GRPC_CA_CERT`, then `certs/…` in the working directory.
+ */
+export function loadTlsMaterial(explicit: TlsMaterial): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const env = process.env;
+  const dir = env.ANSYS_GRPC_CERTIFICATES;
+  const candidates: Record<'ca' | 'cert' | 'key', Array<string | undefined>> = {
+    cert: [dir && join(dir, 'client.crt'), env.GRPC_CLIENT_CERT, join('certs', 'client.crt')],
+    key: [dir && join(dir, 'client.key'), env.GRPC_CLIENT_KEY, join('certs', 'client.key')],
+    ca: [dir && join(dir, 'ca.crt'), env.GRPC_CA_CERT, join('certs', 'ca.crt')],
+  };
+  const pick = (which: 'ca' | 'cert' | 'key'): Buffer => {
+    const given = explicit[which];
+    if (given !== undefined) return pem(given);
+    const path = candidates[which].find((p): p is string => !!p && existsSync(p));
+    if (!path) {
+      throw new EnSightError(
+        `TLS is enabled but no ${which} was found: pass tls.${which}, set ANSYS_GRPC_CERTIFICATES, or ` +
+          `set grpcDisableTls for a plaintext connection`,
+        'TLS_MATERIAL_MISSING',
+      );
+    }
+    return readFileSync(path);
+  };
+  return { ca: pick('ca'), cert: pick('cert'), key: pick('key') };
+}

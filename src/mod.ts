@@ -1,0 +1,18 @@
+/**
+ * ensight-grpc: a typed client for Ansys EnSight's gRPC API, for Node, Bun and Deno.
+ *
+ * ```ts
+ * import { EnSightGRPC } from 'ensight-grpc';
+ *
+ * await using ensight = new EnSightGRPC({ grpcUdsPathname: '/tmp/ensight' });
+ * ensight.setSecurityToken(process.env.ENSIGHT_SECURITY_TOKEN ?? '');
+ * if (!(await ensight.connect({ timeoutMs: 5000 }))) throw new Error('EnSight is not running');
+ * console.log(await ensight.command('1 + 1'));            // 2
+ * const png = await ensight.render({ width: 800, height: 600 });
+ * ```
+ *
+ * @module
+ */
+export * from './client/mod.ts';
+export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
+export * as protocol from './protocol/mod.ts';
