@@ -1,0 +1,249 @@
+#include "shmem_stream.h"
+
+#include <cerrno>
+
+namespace ensight::shmem {
+
+size_t first_in_order(const BlockHeader& buffer0, const BlockHeader& buffer1) {
+  return block_before(buffer1, buffer0) ? 1 : 0;
+}
+
+namespace {
+
+struct Snapshot {
+  uint32_t word[kBufferCount];
+  uint8_t state(size_t i) const { return state_of(word[i]); }
+};
+
+Snapshot load_states(Mapping* mapping) {
+  Snapshot s{};
+  for (size_t i = 0; i < kBufferCount; ++i) s.word[i] = StateWord(mapping->header(i)).load();
+  return s;
+}
+
+// Of the buffers whose bit is set in `mask`, the first in (frame_number, offset) order; -1 if none.
+int first_of(Mapping* mapping, unsigned mask) {
+  if (mask == 0) return -1;
+  if (mask != 0b11) return mask == 0b01 ? 0 : 1;
+  return static_cast<int>(first_in_order(load_header(mapping->header(0)), load_header(mapping->header(1))));
+}
+
+unsigned buffers_in(const Snapshot& s, uint8_t state) {
+  unsigned mask = 0;
+  for (size_t i = 0; i < kBufferCount; ++i)
+    if (s.state(i) == state) mask |= 1u << i;
+  return mask;
+}
+
+int64_t sleep_for(int64_t deadline_ns, int64_t interval_ns) {
+  if (deadline_ns < 0) return interval_ns;
+  const int64_t remaining = deadline_ns - monotonic_now_ns();
+  return remaining < interval_ns ? remaining : interval_ns;
+}
+
+}  // namespace
+
+// --- Producer --------------------------------------------------------------------------------
+
+Producer::Producer(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
+Producer::~Producer() { mapping_->release(); }
+
+void Producer::initialise() {
+  for (size_t i = 0; i < kBufferCount; ++i) {
+    StateWord state(mapping_->header(i));
+    if (state_of(state.load()) == kClientLocked) continue;
+    store_header(mapping_->header(i), BlockHeader{});
+    state.hand_over(kInitial);
+    futex_wake_shared(state.address());
+  }
+  initialised_ = true;
+}
+
+bool Producer::connected() const {
+  if (!initialised_) return false;
+  const Snapshot s = load_states(mapping_);
+  return buffers_in(s, kInitial) != 0b11;
+}
+
+Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, uint32_t offset, int64_t wait_ns,
+                       Block* block) {
+  if (mapping_->truncated()) return Status::kBadFileSize;
+  if (!initialised_) return Status::kUnconnected;
+  uint32_t rows = 0;
+  if (const Status st = rows_per_block(width, height, mapping_->layout(), &rows); st != Status::kOk) return st;
+  if (offset >= height) return Status::kBadArgs;
+  if (rows > height - offset) rows = height - offset;
+  const int64_t deadline = wait_ns > 0 ? monotonic_now_ns() + wait_ns : 0;
+  for (;;) {
+    const Snapshot s = load_states(mapping_);
+    if (const int i = first_of(mapping_, buffers_in(s, kServerOwns)); i >= 0) {
+      StateWord state(mapping_->header(i));
+      state.mark_writing();
+      claim_fence();
+      const BlockHeader header{frame_number, width, height, offset, rows};
+      store_header(mapping_->header(i), header);
+      *block = Block{i, header, mapping_->payload(i)};
+      return Status::kOk;
+    }
+    if (buffers_in(s, kInitial) == 0b11) return Status::kUnconnected;
+    if (wait_ns <= 0) return Status::kNoBufferAvailable;
+    const int64_t sleep_ns = sleep_for(deadline, poll_interval_ns_);
+    if (sleep_ns <= 0) return Status::kNoBufferAvailable;
+    // The consumer hands buffers back in the order it locks them: sleep on the first one.
+    const int target = first_of(mapping_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
+    const size_t w = target < 0 ? 0 : static_cast<size_t>(target);
+    futex_wait_shared(StateWord(mapping_->header(w)).address(), s.word[w], sleep_ns);
+  }
+}
+
+void Producer::publish(const Block& block) {
+  StateWord state(mapping_->header(block.buffer));
+  state.hand_over(kWritten);
+  futex_wake_shared(state.address());
+  ++stats_.blocks_published;
+}
+
+void Producer::abandon(const Block& block) { StateWord(mapping_->header(block.buffer)).mark_free(); }
+
+Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels,
+                           uint64_t size, uint32_t flags, int64_t block_wait_ns) {
+  if (size != uint64_t{width} * height * kBytesPerPixel || pixels == nullptr) return Status::kBadArgs;
+  const bool flip = (flags & kFlipVertical) != 0;
+  for (uint32_t offset = 0; offset < height;) {
+    Block block;
+    const Status st = claim(frame_number, width, height, offset, offset == 0 ? 0 : block_wait_ns, &block);
+    if (st != Status::kOk) {
+      if (st == Status::kUnconnected) ++stats_.frames_unconnected;
+      if (st == Status::kNoBufferAvailable) ++stats_.frames_dropped;
+      return st;
+    }
+    take_block_rows(width, height, offset, block.header.num_scanlines, pixels, block.pixels, flip);
+    if (mapping_->truncated()) {
+      abandon(block);
+      return Status::kBadFileSize;
+    }
+    publish(block);
+    offset += block.header.num_scanlines;
+  }
+  ++stats_.frames_published;
+  return Status::kOk;
+}
+
+// --- Consumer --------------------------------------------------------------------------------
+
+Consumer::Consumer(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
+
+Consumer::~Consumer() {
+  for (size_t i = 0; i < kBufferCount; ++i)
+    if (locked_[i]) unlock(static_cast<int>(i));
+  mapping_->release();
+}
+
+bool Consumer::attach() {
+  bool any = false;
+  for (size_t i = 0; i < kBufferCount; ++i) {
+    StateWord state(mapping_->header(i));
+    uint32_t expected = state.load();
+    if (state_of(expected) == kInitial && state.take(expected, kServerOwns)) {
+      attached_[i].store(true, std::memory_order_relaxed);
+      futex_wake_shared(state.address());
+    }
+    any = any || attached_[i].load(std::memory_order_relaxed);
+  }
+  return any;
+}
+
+bool Consumer::attached() const {
+  for (const auto& a : attached_)
+    if (a.load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+bool Consumer::is_locked(int buffer) const {
+  return buffer >= 0 && buffer < static_cast<int>(kBufferCount) && locked_[buffer];
+}
+
+Status Consumer::try_lock(Block* block) {
+  if (mapping_->truncated()) return Status::kBadFileSize;
+  attach();
+  for (;;) {
+    const Snapshot s = load_states(mapping_);
+    unsigned ready = buffers_in(s, kWritten);
+    for (size_t i = 0; i < kBufferCount; ++i)
+      if (!attached_[i].load(std::memory_order_relaxed)) ready &= ~(1u << i);
+    const int i = first_of(mapping_, ready);
+    if (i < 0) return Status::kNoFrameAvailable;
+    StateWord state(mapping_->header(i));
+    uint32_t expected = s.word[i];
+    if (!state.take(expected, kClientLocked)) continue;  // another thread of ours took it
+    // Ownership is ours from here: snapshot once, validate the snapshot, use only the snapshot.
+    const BlockHeader header = load_header(mapping_->header(i));
+    if (const Status st = validate_block(header, mapping_->layout()); st != Status::kOk) {
+      state.hand_over(kServerOwns);
+      futex_wake_shared(state.address());
+      ++stats_.blocks_rejected;
+      return st;
+    }
+    locked_[i] = true;
+    ++stats_.blocks_locked;
+    *block = Block{i, header, mapping_->payload(i)};
+    return Status::kOk;
+  }
+}
+
+Status Consumer::unlock(int buffer) {
+  if (!is_locked(buffer)) return Status::kNotLocked;
+  locked_[buffer] = false;
+  StateWord state(mapping_->header(buffer));
+  uint32_t expected = word_of(kClientLocked);
+  // A CAS, not a store: if the producer re-initialised the stream meanwhile (state 4), writing 0
+  // would fake an attach it did not ask for.
+  if (state.take(expected, kServerOwns)) futex_wake_shared(state.address());
+  return Status::kOk;
+}
+
+Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel) {
+  for (;;) {
+    if (cancel && cancel->load(std::memory_order_acquire)) return Status::kUnconnected;
+    if (mapping_->truncated()) return Status::kBadFileSize;
+    attach();
+    const Snapshot s = load_states(mapping_);
+    unsigned mine = 0;
+    for (size_t i = 0; i < kBufferCount; ++i)
+      if (attached_[i].load(std::memory_order_relaxed)) mine |= 1u << i;
+    if (buffers_in(s, kWritten) & mine) return Status::kOk;
+
+    // Sleep on the word the producer will wake next: a buffer being written, else the free buffer
+    // it will claim first (the producer applies the same first_in_order rule). The headers read to
+    // decide may be rewritten as we read them; the acquire fence and re-check below pair with the
+    // producer's claim_fence, so a header it already rewrote shows up as a changed state.
+    int target = first_of(mapping_, buffers_in(s, kServerWriting) & mine);
+    if (target < 0) target = first_of(mapping_, buffers_in(s, kServerOwns) & mine);
+    if (target < 0) target = 0;  // not attached yet, or we hold every buffer: any word will do
+    recheck_fence();
+    bool changed = false;
+    for (size_t i = 0; i < kBufferCount; ++i) changed = changed || StateWord(mapping_->header(i)).peek() != s.word[i];
+    if (changed) continue;
+
+    const int64_t sleep_ns = sleep_for(deadline_ns, poll_interval_ns_);
+    if (sleep_ns <= 0) return Status::kNoFrameAvailable;
+    if (futex_wait_shared(StateWord(mapping_->header(target)).address(), s.word[target], sleep_ns) == ETIMEDOUT) {
+      // A quiet interval: the moment to look at the file itself (one fstat, not per frame).
+      if (mapping_->check_size() != Status::kOk) return Status::kBadFileSize;
+    }
+  }
+}
+
+Status Consumer::wait_lock(int64_t deadline_ns, Block* block) {
+  for (;;) {
+    const Status st = try_lock(block);
+    if (st != Status::kNoFrameAvailable) return st;
+    if (const Status waited = wait_ready(deadline_ns, nullptr); waited != Status::kOk) return waited;
+  }
+}
+
+void Consumer::wake_all() const {
+  for (size_t i = 0; i < kBufferCount; ++i) futex_wake_shared(StateWord(mapping_->header(i)).address());
+}
+
+}  // namespace ensight::shmem

@@ -1,0 +1,132 @@
+// Both sides of the stream: the producer (what EnSight does, and what our emulator does through
+// the addon) and the consumer (the client). Single producer, single consumer; see shmem_handoff.h
+// for the state machine and its memory ordering.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "shmem_file.h"
+#include "shmem_handoff.h"
+
+namespace ensight::shmem {
+
+// A buffer held by one side: the producer's claim while it writes (state 1) or the consumer's lock
+// while it reads (state 3). `header` is our validated snapshot; `pixels` points at block_bytes()
+// bytes inside the mapping.
+struct Block {
+  int buffer = -1;
+  BlockHeader header;
+  uint8_t* pixels = nullptr;
+};
+
+// The wait interval when the peer might never wake us (real EnSight does not): every wait is a
+// timed FUTEX_WAIT of at most this long, after which the states are looked at again. 2 ms bounds
+// the added latency with such a peer at 2 ms and costs ~500 wake-ups/s while idle (well under 1%
+// of a core); a peer that wakes us is seen at once.
+inline constexpr int64_t kDefaultPollIntervalNs = 2'000'000;
+
+// Which of two buffers comes first in (frame_number, offset) order; ties go to buffer 0. Both sides
+// use this one rule: the producer to pick which free buffer to fill, the consumer to pick which
+// ready buffer to lock and which word to sleep on, so the consumer sleeps where the wake will come.
+size_t first_in_order(const BlockHeader& buffer0, const BlockHeader& buffer1);
+
+struct ProducerStats {
+  uint64_t frames_published = 0;
+  uint64_t frames_dropped = 0;      // NO_BUFFERAVAILABLE: consumer still holds the buffers
+  uint64_t frames_unconnected = 0;  // UNCONNECTED: no consumer attached
+  uint64_t blocks_published = 0;
+};
+
+class Producer {
+ public:
+  explicit Producer(Mapping* mapping);  // takes a reference
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Writes both headers: zero geometry and state 4 (no client yet). A buffer a client holds
+  // locked (3) is left to it; it comes back as 0 on unlock. Wakes waiters (a client waiting to
+  // attach).
+  void initialise();
+  // Some buffer has left state 4 since initialise(): a client attached.
+  bool connected() const;
+
+  // Claims a buffer for rows [offset, offset + n) of a frame, n = what fits (at most
+  // rows_per_block). Without wait_ns, NO_BUFFERAVAILABLE when none is free; with it, waits that
+  // long for the consumer to hand one back (used for the later blocks of a frame already begun).
+  // UNCONNECTED when no client is attached (or before initialise(): a zero-filled file reads as
+  // state 0 everywhere, which must not pass for an attached client).
+  Status claim(uint32_t frame_number, uint32_t width, uint32_t height, uint32_t offset, int64_t wait_ns,
+               Block* block);
+  // 1 -> 2: publishes the block's header and pixels, wakes the consumer.
+  void publish(const Block& block);
+  // 1 -> 0: gives up a claim without publishing.
+  void abandon(const Block& block);
+
+  // Copies a whole frame (width*height*3 bytes, rows top to bottom) in as many blocks as it takes.
+  // Dropping decisions are made on the first block only: once begun, later blocks wait up to
+  // block_wait_ns each for the consumer, so a consumer never sees half a frame unless it stalls
+  // longer than that (it then discards the incomplete frame).
+  Status put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels, uint64_t size,
+                   uint32_t flags, int64_t block_wait_ns);
+
+  void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
+  const ProducerStats& stats() const { return stats_; }
+  Mapping* mapping() const { return mapping_; }
+
+ private:
+  Mapping* mapping_;
+  int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
+  bool initialised_ = false;
+  ProducerStats stats_;
+};
+
+struct ConsumerStats {
+  uint64_t blocks_locked = 0;
+  uint64_t blocks_rejected = 0;  // headers that failed validation; handed back unread
+};
+
+class Consumer {
+ public:
+  explicit Consumer(Mapping* mapping);  // takes a reference
+  ~Consumer();
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // 4 -> 0 on every buffer the producer initialised since we last looked. True when attached to
+  // at least one buffer. Safe to call from the waiter thread concurrently with the owner's calls.
+  bool attach();
+  bool attached() const;
+
+  // Locks the oldest written block (2 -> 3), snapshots and validates its header after the CAS that
+  // grants ownership. NO_FRAMEAVAILABLE when none is ready; a validation status (the buffer is
+  // handed back unread) for a hostile header; BAD_FILE_SIZE once the file was truncated.
+  Status try_lock(Block* block);
+  // Hands a locked buffer back (3 -> 0) and wakes a producer waiting for it.
+  Status unlock(int buffer);
+  bool is_locked(int buffer) const;
+
+  // Sleeps until some block is ready to lock, the deadline passes (NO_FRAMEAVAILABLE), `cancel`
+  // becomes true (UNCONNECTED), or the file is truncated (BAD_FILE_SIZE). deadline_ns < 0: no
+  // deadline. Locks nothing, so it may run on another thread than try_lock/unlock.
+  Status wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel);
+  // try_lock, sleeping in wait_ready between attempts.
+  Status wait_lock(int64_t deadline_ns, Block* block);
+
+  // Wakes everything sleeping on this stream's words in this process and others (used on close).
+  void wake_all() const;
+
+  void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
+  const ConsumerStats& stats() const { return stats_; }
+  Mapping* mapping() const { return mapping_; }
+
+ private:
+  Mapping* mapping_;
+  int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
+  std::atomic<bool> attached_[kBufferCount] = {};
+  bool locked_[kBufferCount] = {};
+  ConsumerStats stats_;
+};
+
+}  // namespace ensight::shmem

@@ -1,0 +1,282 @@
+// Unit tests of the core: layout arithmetic, validation, file creation rules, the handoff, blocks,
+// hostile headers and truncation.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../shmem_stream.h"
+#include "check.h"
+#include "pattern.h"
+
+using namespace ensight::shmem;
+
+namespace {
+
+struct MappingRef {
+  Mapping* m;
+  ~MappingRef() {
+    if (m) {
+      m->remove_file();
+      m->release();
+    }
+  }
+  Mapping* operator->() const { return m; }
+};
+
+MappingRef make_stream(uint64_t size = kDefaultFileSize) {
+  FileError error;
+  Mapping* m = Mapping::create(CreateOptions{"", size}, &error);
+  CHECK(m != nullptr);
+  return MappingRef{m};
+}
+
+uint8_t state_at(Mapping* m, size_t buffer) { return state_of(StateWord(m->header(buffer)).load()); }
+
+}  // namespace
+
+TEST_CASE("n for the default 25 MiB file is 13,107,136 and both state words are 4-aligned") {
+  Layout layout;
+  CHECK(layout_for_file_size(kDefaultFileSize, &layout) == Status::kOk);
+  CHECK_EQ(layout.payload_size, 13'107'136u);
+  CHECK_EQ(layout.payload_size % kPayloadAlign, 0u);
+  CHECK_EQ(layout.state_offset(1) % 4, 0u);
+  CHECK(layout.header_offset(1) + kHeaderSize + layout.payload_size <= kDefaultFileSize);
+}
+
+TEST_CASE("files too small or too large for the layout are BAD_FILE_SIZE") {
+  Layout layout;
+  CHECK(layout_for_file_size(0, &layout) == Status::kBadFileSize);
+  CHECK(layout_for_file_size(kMinFileSize - 1, &layout) == Status::kBadFileSize);
+  CHECK(layout_for_file_size(kMinFileSize, &layout) == Status::kOk);
+  CHECK_EQ(layout.payload_size, kPayloadAlign);
+  CHECK(layout_for_file_size(kMaxFileSize + 1, &layout) == Status::kBadFileSize);
+}
+
+TEST_CASE("3840x2160 RGB travels in two blocks through the default file; 1080p in one") {
+  Layout layout;
+  layout_for_file_size(kDefaultFileSize, &layout);
+  uint32_t rows = 0;
+  CHECK(rows_per_block(3840, 2160, layout, &rows) == Status::kOk);
+  CHECK_EQ(rows, 1137u);
+  CHECK(rows_per_block(1920, 1080, layout, &rows) == Status::kOk);
+  CHECK_EQ(rows, 1080u);
+  CHECK(rows_per_block(0, 10, layout, &rows) == Status::kBadArgs);
+  Layout tiny;
+  layout_for_file_size(kMinFileSize, &tiny);
+  CHECK(rows_per_block(22, 1, tiny, &rows) == Status::kFrameTooLarge);  // 66-byte row > n = 64
+}
+
+TEST_CASE("validate_block refuses every geometry that would reach outside a payload") {
+  Layout layout;
+  layout_for_file_size(8192, &layout);  // n = 4032
+  CHECK(validate_block({1, 10, 10, 0, 10}, layout) == Status::kOk);
+  CHECK(validate_block({1, 0, 10, 0, 10}, layout) == Status::kBadArgs);
+  CHECK(validate_block({1, 10, 0, 0, 0}, layout) == Status::kBadArgs);
+  CHECK(validate_block({1, 10, 10, 0, 0}, layout) == Status::kBadArgs);
+  CHECK(validate_block({1, 10, 10, 5, 6}, layout) == Status::kBadArgs);
+  CHECK(validate_block({1, 10, 10, 0xFFFFFFFF, 2}, layout) == Status::kBadArgs);
+  CHECK(validate_block({1, 0xFFFFFFFF, 0xFFFFFFFF, 0, 0xFFFFFFFF}, layout) == Status::kFrameTooLarge);
+  CHECK(validate_block({1, 1345, 1, 0, 1}, layout) == Status::kFrameTooLarge);   // 4035-byte row
+  CHECK(validate_block({1, 100, 100, 0, 14}, layout) == Status::kFrameTooLarge);  // 4200 bytes
+  CHECK(validate_block({1, 100, 100, 86, 13}, layout) == Status::kOk);
+}
+
+TEST_CASE("created file: private 0700 directory, 0600 file named shmem_<pid+i>.bin, removed on close") {
+  FileError error;
+  Mapping* m = Mapping::create(CreateOptions{"", 4096}, &error);
+  CHECK(m != nullptr);
+  if (!m) return;
+  const std::string path = m->path();
+  const std::string dir = path.substr(0, path.rfind('/'));
+  struct stat st {};
+  CHECK(stat(dir.c_str(), &st) == 0 && (st.st_mode & 0777) == 0700);
+  CHECK(lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
+  CHECK_EQ(static_cast<uint64_t>(st.st_size), 4096u);
+  CHECK(path.find("/shmem_" + std::to_string(getpid()) + ".bin") != std::string::npos);
+  struct stat shm {};
+  if (stat("/dev/shm", &shm) == 0 && access("/dev/shm", W_OK) == 0) CHECK(path.rfind("/dev/shm/", 0) == 0);
+  m->remove_file();
+  CHECK(access(path.c_str(), F_OK) != 0);
+  CHECK(access(dir.c_str(), F_OK) != 0);
+  m->release();
+}
+
+TEST_CASE("open refuses symlinks, FIFOs, directories and files too small") {
+  char dir[] = "/tmp/ensight-core-test-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr);
+  const std::string base = dir;
+  auto real = make_stream(4096);
+  FileError error;
+  const std::string link = base + "/link.bin";
+  CHECK(symlink(real->path().c_str(), link.c_str()) == 0);
+  CHECK(Mapping::open(link, &error) == nullptr);
+  CHECK(error.status == Status::kUnableToOpenFile && error.sys_errno == ELOOP);
+  const std::string fifo = base + "/fifo.bin";
+  CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(Mapping::open(fifo, &error) == nullptr);
+  CHECK(error.status == Status::kUnableToOpenFile);
+  CHECK(Mapping::open(base, &error) == nullptr);
+  CHECK(error.status == Status::kUnableToOpenFile);
+  const std::string small = base + "/small.bin";
+  const int fd = ::open(small.c_str(), O_CREAT | O_RDWR, 0600);
+  CHECK(ftruncate(fd, 100) == 0);
+  close(fd);
+  CHECK(Mapping::open(small, &error) == nullptr);
+  CHECK(error.status == Status::kBadFileSize && error.observed_size == 100);
+  unlink(link.c_str());
+  unlink(fifo.c_str());
+  unlink(small.c_str());
+  rmdir(dir);
+}
+
+TEST_CASE("ownership machine: 4 -> 0 on attach, 1 -> 2 on publish, 3 on lock, 0 on unlock") {
+  auto m = make_stream(8192);
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  std::vector<uint8_t> frame(10 * 10 * 3);
+  CHECK(producer.put_frame(1, 10, 10, frame.data(), frame.size(), 0, 0) == Status::kUnconnected);  // zero-filled file
+  producer.initialise();
+  CHECK(state_at(m.m, 0) == kInitial && state_at(m.m, 1) == kInitial);
+  CHECK(!producer.connected());
+  CHECK(producer.put_frame(1, 10, 10, frame.data(), frame.size(), 0, 0) == Status::kUnconnected);
+  CHECK(consumer.attach());
+  CHECK(state_at(m.m, 0) == kServerOwns && state_at(m.m, 1) == kServerOwns);
+  CHECK(producer.connected());
+  pattern::fill(7, frame);
+  CHECK(producer.put_frame(7, 10, 10, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  CHECK(state_at(m.m, 0) == kWritten);
+  Block block;
+  CHECK(consumer.try_lock(&block) == Status::kOk);
+  CHECK(state_at(m.m, 0) == kClientLocked);
+  CHECK(block.header.frame_number == 7 && block.header.width == 10 && block.header.is_whole_frame());
+  CHECK(pattern::matches(7, 0, block.pixels, frame.size()));
+  CHECK(consumer.try_lock(&block) == Status::kNoFrameAvailable);
+  CHECK(consumer.unlock(0) == Status::kOk);
+  CHECK(state_at(m.m, 0) == kServerOwns);
+  CHECK(consumer.unlock(0) == Status::kNotLocked);
+  CHECK(consumer.unlock(5) == Status::kNotLocked);
+  CHECK(producer.stats().frames_published == 1 && producer.stats().frames_unconnected == 2);
+}
+
+TEST_CASE("frames are dropped (counted) while the consumer holds both buffers, and come oldest first") {
+  auto m = make_stream(8192);
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  producer.initialise();
+  consumer.attach();
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  for (uint32_t f = 1; f <= 3; ++f) {
+    pattern::fill(f, frame);
+    producer.put_frame(f, 4, 4, frame.data(), frame.size(), 0, 0);
+  }
+  CHECK_EQ(producer.stats().frames_published, 2u);
+  CHECK_EQ(producer.stats().frames_dropped, 1u);
+  Block a, b;
+  CHECK(consumer.try_lock(&a) == Status::kOk && a.header.frame_number == 1);
+  CHECK(consumer.unlock(a.buffer) == Status::kOk);
+  pattern::fill(4, frame);
+  CHECK(producer.put_frame(4, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  CHECK(consumer.try_lock(&a) == Status::kOk && a.header.frame_number == 2);
+  CHECK(consumer.try_lock(&b) == Status::kOk && b.header.frame_number == 4);
+  CHECK(pattern::matches(4, 0, b.pixels, frame.size()));
+  consumer.unlock(a.buffer);
+  consumer.unlock(b.buffer);
+}
+
+TEST_CASE("a frame larger than n travels as ordered scanline blocks and reassembles, flipped too") {
+  auto m = make_stream(8192);  // n = 4032: a 40x40 frame (4800 bytes) needs two blocks of 33 + 7 rows
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  producer.initialise();
+  consumer.attach();
+  std::vector<uint8_t> frame(40 * 40 * 3);
+  pattern::fill(9, frame);
+  CHECK(producer.put_frame(9, 40, 40, frame.data(), frame.size(), kFlipVertical, 0) == Status::kOk);
+  std::vector<uint8_t> out(frame.size());
+  Block block;
+  CHECK(consumer.try_lock(&block) == Status::kOk);
+  CHECK(block.header.offset == 0 && block.header.num_scanlines == 33 && !block.header.is_last_block());
+  place_block_rows(block.header, block.pixels, out.data(), true);  // flip back
+  consumer.unlock(block.buffer);
+  CHECK(consumer.try_lock(&block) == Status::kOk);
+  CHECK(block.header.offset == 33 && block.header.num_scanlines == 7 && block.header.is_last_block());
+  place_block_rows(block.header, block.pixels, out.data(), true);
+  consumer.unlock(block.buffer);
+  CHECK(out == frame);
+}
+
+TEST_CASE("a hostile header is rejected after the lock that grants ownership, and handed back") {
+  auto m = make_stream(8192);
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  producer.initialise();
+  consumer.attach();
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0);
+  store_header(m->header(0), BlockHeader{1, 0xFFFFFFFF, 4, 0, 4});  // peer rewrites width
+  Block block;
+  CHECK(consumer.try_lock(&block) == Status::kFrameTooLarge);
+  CHECK(state_at(m.m, 0) == kServerOwns);
+  CHECK_EQ(consumer.stats().blocks_rejected, 1u);
+  producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0);
+  const size_t written = state_at(m.m, 0) == kWritten ? 0 : 1;
+  store_header(m->header(written), BlockHeader{2, 4, 4, 3, 2});  // rows past the frame
+  CHECK(consumer.try_lock(&block) == Status::kBadArgs);
+  CHECK(!consumer.is_locked(0) && !consumer.is_locked(1));
+}
+
+TEST_CASE("states outside the machine are never locked or claimed") {
+  auto m = make_stream(8192);
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  producer.initialise();
+  consumer.attach();
+  for (size_t i = 0; i < kBufferCount; ++i) StateWord(m->header(i)).hand_over(77);
+  Block block;
+  CHECK(consumer.try_lock(&block) == Status::kNoFrameAvailable);
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  CHECK(producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kNoBufferAvailable);
+  CHECK(consumer.wait_ready(monotonic_now_ns() + 5'000'000, nullptr) == Status::kNoFrameAvailable);
+}
+
+TEST_CASE("a timed wait with no producer returns NO_FRAMEAVAILABLE after its deadline") {
+  auto m = make_stream(8192);
+  Consumer consumer(m.m);
+  const int64_t start = monotonic_now_ns();
+  CHECK(consumer.wait_ready(start + 20'000'000, nullptr) == Status::kNoFrameAvailable);
+  CHECK(monotonic_now_ns() - start >= 20'000'000);
+  std::atomic<bool> cancel{true};
+  CHECK(consumer.wait_ready(-1, &cancel) == Status::kUnconnected);
+}
+
+TEST_CASE("a file truncated under the mapping: the SIGBUS guard turns it into BAD_FILE_SIZE") {
+  auto m = make_stream(1 << 20);
+  Producer producer(m.m);
+  Consumer consumer(m.m);
+  producer.initialise();
+  consumer.attach();
+  std::vector<uint8_t> frame(200 * 200 * 3);
+  CHECK(producer.put_frame(1, 200, 200, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  Block block;
+  CHECK(consumer.try_lock(&block) == Status::kOk);
+  const int fd = ::open(m->path().c_str(), O_RDWR);
+  CHECK(ftruncate(fd, 4096) == 0);
+  close(fd);
+  // Reading the locked payload past the new end of file would be SIGBUS without the guard.
+  volatile uint8_t sink = 0;
+  for (uint64_t i = 0; i < block.header.block_bytes(); i += 4096) sink = sink + block.pixels[i];
+  (void)sink;
+  CHECK(sigbus_guard_installed());
+  CHECK(m->truncated());
+  CHECK(consumer.try_lock(&block) == Status::kBadFileSize);
+  CHECK(producer.put_frame(2, 200, 200, frame.data(), frame.size(), 0, 0) == Status::kBadFileSize);
+  CHECK(m->check_size() == Status::kBadFileSize);
+}
+
+int main() { return check::run_all("core_test"); }
