@@ -152,7 +152,16 @@ export class MiniTap implements TestApi {
 
   private maybeEnd(): void {
     // A macrotask of idleness: top-level code may still be declaring tests.
-    setTimeout(() => {
+    setTimeout(async () => {
+      if (this.pending > 0) return;
+      // The root's teardowns (servers a file started at top level) run after its last test.
+      for (const td of this.teardowns.splice(0).reverse()) {
+        try {
+          await td();
+        } catch (err) {
+          this.report(false, 'root teardown threw', { error: err });
+        }
+      }
       if (this.pending > 0) return;
       const { pass, fail, skip } = this.counts;
       console.log(`1..${this.asserts}`);
