@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * `ensight-emulator`: the EnSight emulator as a program. Takes EnSight's launch flags (see
+ * `--help`), prints one JSON ready line on stdout, serves until Exit / ExitCleanly, SIGINT or
+ * SIGTERM, then exits 0. A bad command line or a failed start exits 2 with the reason on stderr.
+ */
+import process from 'node:process';
+import { EmulatorStartError, EnSightEmulator, readyLine } from './emulator.ts';
+import { EmulatorUsageError, HELP_TEXT, parseEmulatorArgs, type ParsedArgs } from './options.ts';
+
+const USAGE_EXIT = 2;
+
+async function main(): Promise<number> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseEmulatorArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof EmulatorUsageError)) throw err;
+    process.stderr.write(`ensight-emulator: ${err.message}\n`);
+    return USAGE_EXIT;
+  }
+  if (parsed.help) {
+    process.stdout.write(HELP_TEXT);
+    return 0;
+  }
+  const emulator = new EnSightEmulator(parsed.options);
+  try {
+    const address = await emulator.start();
+    process.stdout.write(`${readyLine(address)}\n`);
+  } catch (err) {
+    if (!(err instanceof EmulatorStartError)) throw err;
+    process.stderr.write(`ensight-emulator: ${err.message}\n`);
+    await emulator.stop();
+    return USAGE_EXIT;
+  }
+  const stop = () => void emulator.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await emulator.closed;
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`ensight-emulator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

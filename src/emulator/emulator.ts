@@ -1,0 +1,432 @@
+/**
+ * {@link EnSightEmulator}: an EnSight stand-in serving `EnSightService` and
+ * `DynamicSceneGraphService`, and calling clients back over `EnSightSubscription`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Buffer } from 'node:buffer';
+import { timingSafeEqual } from 'node:crypto';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import process from 'node:process';
+import {
+  CmdType,
+  DSG_API_VERSION,
+  DynamicSceneGraphServiceDefinition,
+  EnSightServiceDefinition,
+  EventChannelType,
+  GeometryType,
+  ImageChannelType,
+  RenderType,
+  UNLIMITED_MESSAGES,
+  type AnimQueryProgressRequest,
+  type AnimSaveRequest,
+  type EventStreamRequest,
+  type GenericResponse,
+  type GeometryRequest,
+  type ImageStreamRequest,
+  type Prefix,
+  type PythonRequest,
+  type RenderRequest,
+  type SceneClientCommand,
+  type SceneUpdateCommand,
+  type SubscribeEventOptions,
+  type SubscribeImageOptions,
+} from '../protocol/mod.ts';
+import { AnimSaveJobs } from './anim-save.ts';
+import { sceneUpdates } from './dsg.ts';
+import { FrameSource, encodePng } from './frames.ts';
+import { sceneGlb } from './glb.ts';
+import { DEFAULT_STREAM_SIZE, DEFAULT_UDS_PATHNAME, ENSIGHT_DEFAULT_PORT, type EmulatorOptions } from './options.ts';
+import { PythonInterpreter, type PythonEffect } from './python.ts';
+import { MAX_IMAGE_SIDE } from './render.ts';
+import { checkRenderSettings } from './render-request.ts';
+import { SceneState } from './scene.ts';
+import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
+import { StatusError, statusOf } from './status.ts';
+import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscriptionTarget } from './subscriptions.ts';
+
+/** The event tag suffix every re-render emits (EnSight's part-list change notice). */
+export const RENDER_EVENT = 'partlist?enum=PARTS&uid=221';
+/** How long stop() lets calls finish before cutting connections. */
+const GRACEFUL_SHUTDOWN_MS = 2000;
+
+export interface EmulatorAddress {
+  /** A grpc-js target: `unix:/path.sock` or `127.0.0.1:<port>`. */
+  address: string;
+  /** The TCP port; absent for a Unix socket. */
+  port?: number;
+  transport: 'uds' | 'tcp';
+  tls: boolean;
+}
+
+export interface EmulatorStats {
+  /** Stream frames rendered so far (the last frame number). */
+  frames: number;
+  /** Frames dropped for slow consumers, summed over the sinks still open. */
+  droppedFrames: number;
+  imageSinks: number;
+  eventSinks: number;
+}
+
+/** The emulator could not start (bad certificates, address in use, …); the CLI exits 2. */
+export class EmulatorStartError extends Error {
+  override name = 'EmulatorStartError';
+}
+
+type UnaryHandler<Req, Res> = (request: Req) => Res | Promise<Res>;
+
+function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => handler(call.request))
+      .then(
+        (reply) => callback(null, reply),
+        (err: unknown) => callback(statusOf(err)),
+      );
+  };
+}
+
+function sameToken(given: grpc.MetadataValue | undefined, token: Buffer): boolean {
+  if (given === undefined) return false;
+  const bytes = typeof given === 'string' ? Buffer.from(given, 'utf8') : given;
+  return bytes.length === token.length && timingSafeEqual(bytes, token);
+}
+
+/** Refuses every call whose `shared_secret` metadata is not the token. */
+function requireToken(token: string): grpc.ServerInterceptor {
+  const expected = Buffer.from(token, 'utf8');
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            const given = metadata.get('shared_secret')[0];
+            if (sameToken(given, expected)) pass(metadata);
+            else {
+              const details = given === undefined ? 'missing shared_secret metadata' : 'wrong shared_secret';
+              call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details });
+            }
+          },
+        }),
+    });
+}
+
+/** Removes a stale socket left by a crashed server; refuses to delete anything that is not a socket. */
+function removeStaleSocket(path: string): void {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new EmulatorStartError(`${path} exists and is not a socket; not removing it`);
+  unlinkSync(path);
+}
+
+export class EnSightEmulator {
+  private readonly scene = new SceneState();
+  private readonly frames = new FrameSource();
+  private readonly hub = new SinkHub();
+  private readonly subscriptions = new Subscriptions(this.hub);
+  private readonly python: PythonInterpreter;
+  private readonly jobs = new AnimSaveJobs(this.frames, () => this.scene.pose);
+  private readonly sceneStreams = new Set<{ push(): void; end(): void }>();
+  private streamSize: { width: number; height: number };
+  private frameNumber = 0;
+  private sceneId = 0;
+  private frameTimer: ReturnType<typeof setInterval> | undefined;
+  private server: grpc.Server | undefined;
+  private socketPath: string | undefined;
+  private stopping: Promise<void> | undefined;
+  private resolveClosed!: () => void;
+  /** Resolves once the emulator has stopped, by stop() or by an Exit call. */
+  readonly closed: Promise<void> = new Promise((resolve) => (this.resolveClosed = resolve));
+
+  constructor(private readonly options: EmulatorOptions = {}) {
+    this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
+    this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
+  }
+
+  async start(): Promise<EmulatorAddress> {
+    if (this.server) throw new Error('EnSightEmulator: already started');
+    const { options } = this;
+    const credentials = this.serverCredentials();
+    const tcp = !!options.useTcpSockets;
+    let target: string;
+    if (tcp) {
+      target = `${options.allowNetworkConnections ? '0.0.0.0' : '127.0.0.1'}:${options.port ?? ENSIGHT_DEFAULT_PORT}`;
+    } else {
+      this.socketPath = `${options.udsPathname ?? DEFAULT_UDS_PATHNAME}.sock`;
+      removeStaleSocket(this.socketPath);
+      target = `unix:${this.socketPath}`;
+    }
+    const server = new grpc.Server({
+      ...UNLIMITED_MESSAGES,
+      interceptors: options.securityToken ? [requireToken(options.securityToken)] : [],
+    });
+    server.addService(EnSightServiceDefinition, this.ensightService());
+    server.addService(DynamicSceneGraphServiceDefinition, this.sceneGraphService());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+    ).catch((err: Error) => {
+      server.forceShutdown();
+      throw new EmulatorStartError(`cannot listen on ${target}: ${err.message}`);
+    });
+    this.server = server;
+    if (options.frameRate) this.setFrameRate(options.frameRate);
+    return tcp
+      ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls }
+      : { address: target, transport: 'uds', tls: false };
+  }
+
+  /** Stops serving, ends every stream and subscription, stops Python; idempotent. */
+  stop(): Promise<void> {
+    return this.beginShutdown(true);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  stats(): EmulatorStats {
+    return { frames: this.frameNumber, droppedFrames: this.hub.droppedFrames(), imageSinks: this.hub.images.size, eventSinks: this.hub.events.size };
+  }
+
+  /** Re-renders: one stamped frame to every image sink, and {@link RENDER_EVENT} to every event sink. */
+  render(): void {
+    this.frameNumber = (this.frameNumber + 1) >>> 0;
+    const frameNumber = this.frameNumber;
+    const pose = this.scene.pose;
+    const { width, height } = this.streamSize;
+    this.hub.broadcastFrame((flip) => this.frames.streamFrame(pose, width, height, flip, frameNumber));
+    this.hub.broadcastEvent(RENDER_EVENT);
+  }
+
+  /** Advances the animation by `steps` and re-renders. */
+  stepAnimation(steps = 1): void {
+    this.scene.advance(steps);
+    this.sceneChanged();
+  }
+
+  /** Rotates the view by x, y, z degrees and re-renders. */
+  rotateView(x: number, y: number, z: number): void {
+    this.scene.rotate(x, y, z);
+    this.sceneChanged();
+  }
+
+  /** Sends the tag `<prefix><suffix>` to every event stream and subscription. */
+  emitEvent(suffix: string): void {
+    this.hub.broadcastEvent(suffix);
+  }
+
+  /** Free-running re-renders at `fps` a second; 0 stops them. */
+  setFrameRate(fps: number): void {
+    if (!(fps >= 0 && fps <= 1000)) throw new RangeError(`frame rate must be within 0..1000, got ${fps}`);
+    clearInterval(this.frameTimer);
+    this.frameTimer = fps > 0 ? setInterval(() => this.render(), 1000 / fps) : undefined;
+  }
+
+  /** The frame size of image streams and subscriptions from the next frame on. */
+  setStreamSize(width: number, height: number): void {
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 4 || height < 1 || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+      throw new RangeError(`stream size must be 4..${MAX_IMAGE_SIDE} × 1..${MAX_IMAGE_SIDE}, got ${width}×${height}`);
+    }
+    this.streamSize = { width, height };
+  }
+
+  private sceneChanged(): void {
+    this.render();
+    for (const stream of this.sceneStreams) stream.push();
+  }
+
+  private serverCredentials(): grpc.ServerCredentials {
+    const { options } = this;
+    if (!options.useTcpSockets || options.disableTls) return grpc.ServerCredentials.createInsecure();
+    if (!options.tls) {
+      throw new EmulatorStartError(
+        'TLS is on (no -grpc_disable_tls) but there are no certificates: set ANSYS_GRPC_CERTIFICATES or pass --tls-cert, --tls-key and --tls-ca',
+      );
+    }
+    const read = (what: string, path: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new EmulatorStartError(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+      }
+    };
+    const { cert, key, ca } = options.tls;
+    return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], true);
+  }
+
+  private beginShutdown(cancelJobs: boolean): Promise<void> {
+    this.stopping ??= this.shutdown(cancelJobs);
+    return this.stopping;
+  }
+
+  private async shutdown(cancelJobs: boolean): Promise<void> {
+    this.setFrameRate(0);
+    await this.jobs.settle(cancelJobs);
+    this.subscriptions.closeAll();
+    this.hub.closeAll();
+    for (const stream of this.sceneStreams) stream.end();
+    this.sceneStreams.clear();
+    await this.python.close();
+    const server = this.server;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, GRACEFUL_SHUTDOWN_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    }
+    if (this.socketPath) {
+      try {
+        unlinkSync(this.socketPath);
+      } catch {
+        // Already gone.
+      }
+    }
+    this.resolveClosed();
+  }
+
+  /** Answers first, then stops: the caller sees its reply before the connection closes. */
+  private exitAfterReply(cancelJobs: boolean): Record<string, never> {
+    setImmediate(() => void this.beginShutdown(cancelJobs));
+    return {};
+  }
+
+  private applyEffect(effect: PythonEffect): void {
+    switch (effect.op) {
+      case 'render':
+        return this.render();
+      case 'anim_step':
+        return this.stepAnimation(effect.steps);
+      case 'rotate':
+        return this.rotateView(effect.x, effect.y, effect.z);
+      case 'event':
+        return this.emitEvent(effect.suffix);
+      case 'frame_rate':
+        return this.setFrameRate(effect.fps);
+      case 'stream_size':
+        return this.setStreamSize(effect.width, effect.height);
+    }
+  }
+
+  private ensightService(): grpc.UntypedServiceImplementation {
+    const cmdTypes: number[] = Object.values(CmdType);
+    return {
+      RunPython: unary(async (request: PythonRequest) => {
+        if (!cmdTypes.includes(request.type)) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown PythonRequest type ${request.type}`);
+        const outcome = await this.python.run(request.type, request.command);
+        for (const effect of outcome.effects) {
+          try {
+            this.applyEffect(effect);
+          } catch (err) {
+            return { value: `${outcome.value}\nensight.${effect.op}: ${(err as Error).message}`, error: -1 };
+          }
+        }
+        return { value: outcome.value, error: outcome.error };
+      }),
+      RenderImage: unary((request: RenderRequest) => {
+        const settings = checkRenderSettings(request.imageWidth, request.imageHeight, request.imageAaPasses, request.includeHighlighting, false);
+        const pixels = this.frames.picture(this.scene.pose, settings);
+        if (request.type === RenderType.IMAGE_RAW) return { value: pixels };
+        if (request.type === RenderType.IMAGE_PNG) return { value: encodePng(pixels, settings.width, settings.height) };
+        throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
+      }),
+      GetGeometry: unary((request: GeometryRequest) => {
+        if (request.type !== GeometryType.GEOMETRY_GLB) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown GeometryRequest type ${request.type}`);
+        return { value: sceneGlb(this.scene.pose) };
+      }),
+      Exit: unary(() => this.exitAfterReply(true)),
+      ExitCleanly: unary(async () => {
+        // Cleanly: running AnimSave jobs finish writing before the emulator goes.
+        await this.jobs.settle(false);
+        return this.exitAfterReply(false);
+      }),
+      GetEventStream: (call: grpc.ServerWritableStream<EventStreamRequest, unknown>) => {
+        this.attach(call, this.hub.events, new StreamEventSink(call, call.request.prefix));
+      },
+      GetImageStream: (call: grpc.ServerWritableStream<ImageStreamRequest, unknown>) => {
+        this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk));
+      },
+      SubscribeEvents: unary((request: SubscribeEventOptions): GenericResponse => {
+        if (request.type !== EventChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown event channel type ${request.type}`);
+        const target = subscriptionTarget(request.options);
+        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix));
+        return { str: `events of ${request.prefix} go to ${target.uri}` };
+      }),
+      SubscribeImages: unary((request: SubscribeImageOptions): GenericResponse => {
+        if (request.type === ImageChannelType.SHARED_MEM) {
+          throw new StatusError(grpc.status.UNIMPLEMENTED, 'shared-memory image subscriptions are not available in this emulator yet; use type GRPC or GetImageStream');
+        }
+        if (request.type !== ImageChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown image channel type ${request.type}`);
+        const target = subscriptionTarget(request.options);
+        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk));
+        return { str: `images of ${request.prefix} go to ${target.uri}` };
+      }),
+      Unsubscribe: unary((request: Prefix): GenericResponse => ({
+        str: this.subscriptions.unsubscribe(request.prefix) ? `unsubscribed ${request.prefix}` : `no subscriptions for ${request.prefix}`,
+      })),
+      AnimSave: unary((request: AnimSaveRequest) => {
+        this.jobs.start(request);
+        return {};
+      }),
+      AnimQueryProgress: unary((request: AnimQueryProgressRequest) => this.jobs.query(request.id, request.cancel)),
+    };
+  }
+
+  /** Registers a stream's sink until the caller goes away. */
+  private attach<S extends { close(): void }>(call: grpc.ServerWritableStream<unknown, unknown>, sinks: Set<S>, sink: S): void {
+    if (this.stopping) {
+      call.end();
+      return;
+    }
+    sinks.add(sink);
+    const detach = () => sinks.delete(sink);
+    call.on('cancelled', detach);
+    call.on('close', detach);
+    // A write racing the caller's cancel fails; the sink is already detached by then.
+    call.on('error', detach);
+  }
+
+  private sceneGraphService(): grpc.UntypedServiceImplementation {
+    return {
+      GetAPIVersion: unary(() => ({ version: DSG_API_VERSION })),
+      GetSceneStream: (call: grpc.ServerDuplexStream<SceneClientCommand, SceneUpdateCommand>) => {
+        let maximumChunkSize = 0;
+        let initialized = false;
+        let spontaneous = false;
+        const push = () => {
+          for (const update of sceneUpdates(this.scene.pose, ++this.sceneId, maximumChunkSize)) call.write(update);
+        };
+        const stream = { push: () => initialized && spontaneous && push(), end: () => call.end() };
+        this.sceneStreams.add(stream);
+        const detach = () => this.sceneStreams.delete(stream);
+        call.on('data', (command: SceneClientCommand) => {
+          if (command.init) {
+            maximumChunkSize = command.init.maximumChunkSize ?? 0;
+            spontaneous = !!command.init.allowSpontaneous;
+          }
+          initialized = true;
+          push();
+        });
+        call.on('end', () => {
+          detach();
+          call.end();
+        });
+        call.on('cancelled', detach);
+        call.on('error', detach);
+      },
+    };
+  }
+}
+
+/** The ready line's content: what {@link EnSightEmulator.start} returned, and this process. */
+export function readyLine(address: EmulatorAddress): string {
+  return JSON.stringify({ ...address, pid: process.pid });
+}

@@ -1,0 +1,113 @@
+/**
+ * Starting the emulator's CLI as a child process from Node, Bun or Deno, and waiting for its
+ * ready line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
+import { protoDirectory } from '../protocol/mod.ts';
+import type { EmulatorAddress } from './emulator.ts';
+
+/**
+ * Deno's permissions for the emulator, each named: net for gRPC, read/write for Unix sockets,
+ * certificates and AnimSave files, run for python3, env for the token, sys and ffi for gRPC's
+ * and the native addon's needs.
+ */
+const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const STDERR_KEPT = 64 * 1024;
+
+export interface EmulatorCommand {
+  command: string;
+  args: string[];
+}
+
+/** The package root: where `proto/`, `src/` and `dist/` live. */
+function packageRoot(): string {
+  return dirname(protoDirectory());
+}
+
+/** How to run the emulator's CLI with the runtime executing this code. */
+export function emulatorCommand(): EmulatorCommand {
+  const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  const source = join(packageRoot(), 'src', 'emulator', 'cli.ts');
+  if (deno) return { command: deno.execPath(), args: ['run', ...DENO_PERMISSIONS, source] };
+  if ((globalThis as { Bun?: unknown }).Bun) return { command: process.execPath, args: [source] };
+  const compiled = join(packageRoot(), 'dist', 'emulator', 'cli.js');
+  if (!existsSync(compiled)) throw new Error(`ensight-emulator: ${compiled} is missing; run \`npm run build\` first`);
+  return { command: process.execPath, args: [compiled] };
+}
+
+export interface LaunchOptions {
+  /** Added to (undefined: removed from) this process's environment. */
+  env?: Record<string, string | undefined>;
+  /** How long to wait for the ready line; default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface LaunchedEmulator extends EmulatorAddress {
+  pid: number;
+  process: ChildProcess;
+  /** SIGTERM, then SIGKILL if it has not exited within 5 s; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Spawns `ensight-emulator <flags>` and resolves with its ready line. */
+export function launchEmulator(flags: readonly string[], options: LaunchOptions = {}): Promise<LaunchedEmulator> {
+  const { command, args } = emulatorCommand();
+  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const child = spawn(command, [...args, ...flags], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_KEPT);
+  });
+  const stop = async (): Promise<void> => {
+    if (exited(child)) return;
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exit;
+    clearTimeout(kill);
+  };
+  return new Promise<LaunchedEmulator>((resolve, reject) => {
+    let stdout = '';
+    let settled = false;
+    const timeoutMs = options.timeoutMs ?? READY_TIMEOUT_MS;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void stop().then(() => reject(new Error(`ensight-emulator ${why}${stderr ? `:\n${stderr.trim()}` : ''}`)));
+    };
+    const timer = setTimeout(() => fail(`printed no ready line within ${timeoutMs} ms`), timeoutMs);
+    child.once('error', (err) => fail(`could not start (${command}): ${err.message}`));
+    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
+    child.stdout!.setEncoding('utf8');
+    // Read on after the ready line too: a full pipe would block the emulator.
+    child.stdout!.on('data', (text: string) => {
+      if (settled) return;
+      stdout += text;
+      const newline = stdout.indexOf('\n');
+      if (newline < 0) return;
+      const line = stdout.slice(0, newline);
+      let ready: EmulatorAddress & { pid: number };
+      try {
+        ready = JSON.parse(line) as EmulatorAddress & { pid: number };
+      } catch {
+        fail(`printed a ready line that is not JSON: ${line}`);
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...ready, pid: child.pid ?? ready.pid, process: child, stop });
+    });
+  });
+}

@@ -1,0 +1,176 @@
+/**
+ * The emulator's options and its command line: EnSight's own launch flags plus a few of ours.
+ */
+import { join } from 'node:path';
+import process from 'node:process';
+
+/** What EnSight listens on when `-grpc_server` has no number. */
+export const ENSIGHT_DEFAULT_PORT = 18243;
+/** EnSight's Unix-socket pathname when `-grpc_uds_pathname` is not given (it appends `.sock`). */
+export const DEFAULT_UDS_PATHNAME = '/tmp/greeter';
+export const DEFAULT_STREAM_SIZE = { width: 640, height: 480 } as const;
+
+export interface TlsFiles {
+  /** Server certificate chain (PEM). */
+  cert: string;
+  /** Server private key (PEM). */
+  key: string;
+  /** CA that signs the client certificates (PEM). */
+  ca: string;
+}
+
+export interface EmulatorOptions {
+  /** `-grpc_use_tcp_sockets`: TCP instead of a Unix socket. */
+  useTcpSockets?: boolean;
+  /** `-grpc_server <port>`; TCP only. 0 picks a free port. Default {@link ENSIGHT_DEFAULT_PORT}. */
+  port?: number;
+  /** `-grpc_allow_network_connections`: listen on 0.0.0.0 instead of 127.0.0.1. */
+  allowNetworkConnections?: boolean;
+  /** `-grpc_disable_tls`: plaintext TCP. */
+  disableTls?: boolean;
+  /** `-grpc_uds_pathname <p>`: the socket is `<p>.sock`. Default {@link DEFAULT_UDS_PATHNAME}. */
+  udsPathname?: string;
+  /** Certificates for mutual TLS on TCP (`--tls-cert/--tls-key/--tls-ca` or `$ANSYS_GRPC_CERTIFICATES`). */
+  tls?: TlsFiles;
+  /** Calls must carry `shared_secret: <token>`; unset: every call is accepted. */
+  securityToken?: string;
+  /** Frame size of image streams and image subscriptions. Default 640×480. */
+  streamSize?: { width: number; height: number };
+  /** Free-running frames a second from the start; 0 (default): frames only on re-render. */
+  frameRate?: number;
+  /** The Python interpreter for RunPython. Default `python3`. */
+  python?: string;
+  /** Where RunPython's user output (print) goes. Default: this process's stderr. */
+  pythonOutput?: 'inherit' | 'ignore';
+}
+
+/** A command line the emulator cannot run with; the CLI exits 2 with its message. */
+export class EmulatorUsageError extends Error {
+  override name = 'EmulatorUsageError';
+}
+
+export const HELP_TEXT = `ensight-emulator: a stand-in for Ansys EnSight's gRPC server
+
+usage: ensight-emulator [-batch] [-grpc_server [<port>]] [-grpc_use_tcp_sockets]
+                        [-grpc_allow_network_connections] [-grpc_disable_tls]
+                        [-grpc_uds_pathname <path>] [-security <token>]
+                        [--tls-cert <file> --tls-key <file> --tls-ca <file>]
+                        [--stream-size <W>x<H>] [--frame-rate <fps>] [--python <exe>]
+
+EnSight's flags
+  -batch                            accepted; the emulator never opens a window
+  -grpc_server [<port>]             TCP port (default ${ENSIGHT_DEFAULT_PORT}; 0 picks a free one)
+  -grpc_use_tcp_sockets             listen on TCP; without it: Unix socket <pathname>.sock
+  -grpc_allow_network_connections   TCP on 0.0.0.0 instead of 127.0.0.1
+  -grpc_disable_tls                 plaintext TCP; otherwise mutual TLS
+  -grpc_uds_pathname <path>         Unix socket path without ".sock" (default ${DEFAULT_UDS_PATHNAME})
+  -security <token>                 required shared_secret (ENSIGHT_SECURITY_TOKEN wins)
+
+Emulator flags
+  --tls-cert, --tls-key, --tls-ca   server certificate, key and client CA for TLS
+                                    (default: $ANSYS_GRPC_CERTIFICATES/{server.crt,server.key,ca.crt})
+  --stream-size <W>x<H>             image stream frame size (default ${DEFAULT_STREAM_SIZE.width}x${DEFAULT_STREAM_SIZE.height})
+  --frame-rate <fps>                free-running stream frames a second (default 0: on re-render only)
+  --python <exe>                    interpreter for RunPython (default python3)
+  -h, --help                        this text
+
+When ready it prints one JSON line: {"address", "port", "pid", "transport", "tls"}.
+`;
+
+export type ParsedArgs = { help: true } | { help: false; options: EmulatorOptions };
+
+function parseSize(text: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/i.exec(text);
+  const width = Number(m?.[1]);
+  const height = Number(m?.[2]);
+  if (!m || width < 4 || height < 1) throw new EmulatorUsageError(`--stream-size wants <W>x<H> with W ≥ 4 and H ≥ 1, got "${text}"`);
+  return { width, height };
+}
+
+function parseNumber(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new EmulatorUsageError(`${flag} wants a number within ${min}..${max}, got "${text}"`);
+  }
+  return value;
+}
+
+/**
+ * Reads EnSight's launch flags (and ours) into {@link EmulatorOptions}. The security token comes
+ * from `ENSIGHT_SECURITY_TOKEN` in `env`, else `-security`; TLS files default to
+ * `$ANSYS_GRPC_CERTIFICATES/{server.crt,server.key,ca.crt}`.
+ */
+export function parseEmulatorArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParsedArgs {
+  const options: EmulatorOptions = {};
+  const tls: Partial<TlsFiles> = {};
+  let security: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new EmulatorUsageError(`${flag} needs a value`);
+      return next;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return { help: true };
+      case '-batch':
+        break;
+      case '-grpc_server': {
+        const next = argv[i + 1];
+        options.port = next !== undefined && /^\d+$/.test(next) ? parseNumber(flag, value(), 0, 65535) : ENSIGHT_DEFAULT_PORT;
+        break;
+      }
+      case '-grpc_use_tcp_sockets':
+        options.useTcpSockets = true;
+        break;
+      case '-grpc_allow_network_connections':
+        options.allowNetworkConnections = true;
+        break;
+      case '-grpc_disable_tls':
+        options.disableTls = true;
+        break;
+      case '-grpc_uds_pathname':
+        options.udsPathname = value();
+        break;
+      case '-security':
+        security = value();
+        break;
+      case '--tls-cert':
+        tls.cert = value();
+        break;
+      case '--tls-key':
+        tls.key = value();
+        break;
+      case '--tls-ca':
+        tls.ca = value();
+        break;
+      case '--stream-size':
+        options.streamSize = parseSize(value());
+        break;
+      case '--frame-rate':
+        options.frameRate = parseNumber(flag, value(), 0, 1000);
+        break;
+      case '--python':
+        options.python = value();
+        break;
+      default:
+        throw new EmulatorUsageError(`unknown flag "${flag}" (see --help)`);
+    }
+  }
+  const token = env.ENSIGHT_SECURITY_TOKEN || security;
+  if (token) options.securityToken = token;
+  const certificates = env.ANSYS_GRPC_CERTIFICATES;
+  if (certificates) {
+    tls.cert ??= join(certificates, 'server.crt');
+    tls.key ??= join(certificates, 'server.key');
+    tls.ca ??= join(certificates, 'ca.crt');
+  }
+  if (tls.cert || tls.key || tls.ca) {
+    const missing = (['cert', 'key', 'ca'] as const).filter((k) => !tls[k]);
+    if (missing.length) throw new EmulatorUsageError(`TLS needs --tls-cert, --tls-key and --tls-ca; missing ${missing.map((k) => `--tls-${k}`).join(', ')}`);
+    options.tls = tls as TlsFiles;
+  }
+  return { help: false, options };
+}

@@ -1,0 +1,153 @@
+/**
+ * Where frames and events go. Every consumer — a GetImageStream / GetEventStream call, a gRPC
+ * subscription, later a shared-memory file — is a sink, and {@link SinkHub} hands each new frame
+ * or event to all of them.
+ *
+ * Backpressure: a sink whose previous frame is still on its way is `busy`; the hub then drops
+ * the new frame for that sink alone and counts it, so a slow consumer never makes the emulator
+ * buffer without bound nor slows the others down.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { EventReply, ImageReply } from '../protocol/mod.ts';
+import { CompressionType } from '../protocol/mod.ts';
+import type { StreamFrame } from './frames.ts';
+
+/** The most pixel bytes in one chunked `ImageReply`. */
+export const MAX_CHUNK_BYTES = 1_000_000;
+/** Events a sink may have queued before new ones are dropped. */
+export const EVENT_BACKLOG = 1024;
+
+export interface SinkStats {
+  sent: number;
+  dropped: number;
+}
+
+export interface ImageSink {
+  readonly flipVertical: boolean;
+  /** True while the previous frame is still being delivered. */
+  readonly busy: boolean;
+  readonly stats: SinkStats;
+  /** Delivers `frame`, retaining it until done. */
+  send(frame: StreamFrame): void;
+  close(): void;
+}
+
+export interface EventSink {
+  readonly stats: SinkStats;
+  /** Delivers the event `suffix` under the sink's own prefix, or drops it when backed up. */
+  send(suffix: string): void;
+  close(): void;
+}
+
+/** A frame as `ImageReply` messages: one, or `MAX_CHUNK_BYTES` slices with `final` on the last. */
+export function imageReplies(frame: StreamFrame, chunk: boolean): ImageReply[] {
+  const { pixels, width, height } = frame;
+  const step = chunk ? MAX_CHUNK_BYTES : Math.max(1, pixels.length);
+  const replies: ImageReply[] = [];
+  for (let offset = 0; offset < pixels.length || replies.length === 0; offset += step) {
+    const end = Math.min(pixels.length, offset + step);
+    replies.push({ width, height, compression: CompressionType.NONE, pixels: pixels.subarray(offset, end), final: end === pixels.length });
+  }
+  return replies;
+}
+
+/** One GetImageStream call. */
+export class StreamImageSink implements ImageSink {
+  readonly stats: SinkStats = { sent: 0, dropped: 0 };
+  private delivering = false;
+
+  constructor(
+    private readonly call: grpc.ServerWritableStream<unknown, ImageReply>,
+    readonly flipVertical: boolean,
+    private readonly chunk: boolean,
+  ) {}
+
+  get busy(): boolean {
+    return this.delivering;
+  }
+
+  send(frame: StreamFrame): void {
+    this.delivering = true;
+    frame.retain();
+    const replies = imageReplies(frame, this.chunk);
+    replies.forEach((reply, i) => {
+      const last = i === replies.length - 1;
+      // The write callback fires once gRPC has taken the message: only then may the buffer be reused.
+      this.call.write(reply, last ? () => this.delivered(frame) : undefined);
+    });
+  }
+
+  private delivered(frame: StreamFrame): void {
+    this.delivering = false;
+    this.stats.sent++;
+    frame.release();
+  }
+
+  close(): void {
+    this.call.end();
+  }
+}
+
+/** One GetEventStream call: tags are `prefix + suffix`. */
+export class StreamEventSink implements EventSink {
+  readonly stats: SinkStats = { sent: 0, dropped: 0 };
+
+  constructor(
+    private readonly call: grpc.ServerWritableStream<unknown, EventReply>,
+    private readonly prefix: string,
+  ) {}
+
+  send(suffix: string): void {
+    if (this.call.writableLength >= EVENT_BACKLOG) {
+      this.stats.dropped++;
+      return;
+    }
+    this.stats.sent++;
+    this.call.write({ tag: this.prefix + suffix });
+  }
+
+  close(): void {
+    this.call.end();
+  }
+}
+
+/** Every live sink, and the broadcast of frames and events to them. */
+export class SinkHub {
+  readonly images = new Set<ImageSink>();
+  readonly events = new Set<EventSink>();
+
+  /**
+   * Offers one new frame to every image sink. `makeFrame(flip)` is called at most once per
+   * orientation and only when some sink is free to take it.
+   */
+  broadcastFrame(makeFrame: (flipVertical: boolean) => StreamFrame): void {
+    const made = new Map<boolean, StreamFrame>();
+    for (const sink of this.images) {
+      if (sink.busy) {
+        sink.stats.dropped++;
+        continue;
+      }
+      let frame = made.get(sink.flipVertical);
+      if (!frame) made.set(sink.flipVertical, (frame = makeFrame(sink.flipVertical)));
+      sink.send(frame);
+    }
+    for (const frame of made.values()) frame.release();
+  }
+
+  broadcastEvent(suffix: string): void {
+    for (const sink of this.events) sink.send(suffix);
+  }
+
+  /** Frames dropped so far by the sinks still open. */
+  droppedFrames(): number {
+    let dropped = 0;
+    for (const sink of this.images) dropped += sink.stats.dropped;
+    return dropped;
+  }
+
+  closeAll(): void {
+    for (const sink of [...this.images, ...this.events]) sink.close();
+    this.images.clear();
+    this.events.clear();
+  }
+}
