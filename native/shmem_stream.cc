@@ -133,10 +133,11 @@ Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t heigh
 
 Consumer::Consumer(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
 
-Consumer::~Consumer() {
+Consumer::~Consumer() { mapping_->release(); }
+
+void Consumer::unlock_all() {
   for (size_t i = 0; i < kBufferCount; ++i)
     if (locked_[i]) unlock(static_cast<int>(i));
-  mapping_->release();
 }
 
 bool Consumer::attach() {

@@ -90,6 +90,9 @@ struct ConsumerStats {
 class Consumer {
  public:
   explicit Consumer(Mapping* mapping);  // takes a reference
+  // Leaves locks as they are: a buffer still locked stays the consumer's, so memory a zero-copy
+  // view may still show is never handed back to the producer behind its back. unlock_all() first
+  // to give everything back.
   ~Consumer();
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
@@ -106,6 +109,7 @@ class Consumer {
   // Hands a locked buffer back (3 -> 0) and wakes a producer waiting for it.
   Status unlock(int buffer);
   bool is_locked(int buffer) const;
+  void unlock_all();
 
   // Sleeps until some block is ready to lock, the deadline passes (NO_FRAMEAVAILABLE), `cancel`
   // becomes true (UNCONNECTED), or the file is truncated (BAD_FILE_SIZE). deadline_ns < 0: no

@@ -1,0 +1,133 @@
+/**
+ * The producer (server) side of the shared-memory image stream: what EnSight does, and what the
+ * emulator does through this class. See `mod.ts` for the overview.
+ */
+import { ShmemError } from './errors.ts';
+import { addon, INFO, type NativeProducer } from './native.ts';
+
+/** FLIPVERTICAL of the reference API: rows go bottom to top. */
+export const FLIP_VERTICAL = 0x100;
+
+export interface ProducerOptions {
+  /** Longest sleep while waiting for the consumer to hand a buffer back (see ConsumerOptions). */
+  pollIntervalMs?: number;
+  /**
+   * How long a frame larger than the payload, once its first block is out, waits for the consumer
+   * to free a buffer for each later block (default 1000 ms). The first block never waits: with no
+   * free buffer the frame is dropped.
+   */
+  blockWaitMs?: number;
+}
+
+export interface PutOptions {
+  flipVertical?: boolean;
+}
+
+/**
+ * `ok`: published. `unconnected`: no consumer attached (nothing written). `no-buffer-available`:
+ * the consumer holds both buffers; the frame was dropped and counted.
+ */
+export type PutResult = 'ok' | 'unconnected' | 'no-buffer-available';
+
+/** A block of a frame lent to the producer's code: write the rows straight into `pixels`. */
+export interface LoanedBlock {
+  readonly frameNumber: number;
+  readonly width: number;
+  readonly height: number;
+  /** First scanline of the block in the frame. */
+  readonly offset: number;
+  readonly numScanlines: number;
+  /** `width*3*numScanlines` bytes of the mapping; detached once the block is published. */
+  readonly pixels: Uint8Array;
+}
+
+const RESULTS: Record<number, PutResult> = { 0: 'ok', 1: 'no-buffer-available', 4: 'unconnected' };
+
+export interface ProducerStats {
+  framesPublished: number;
+  framesDropped: number;
+  framesUnconnected: number;
+  blocksPublished: number;
+}
+
+export class ShmemProducer {
+  readonly #native: NativeProducer;
+  readonly #info = new Uint32Array(INFO.Slots);
+  readonly #blockWaitMs: number;
+  #closed = false;
+
+  private constructor(path: string, options: ProducerOptions) {
+    this.#native = new (addon().NativeProducer)({ path, info: this.#info, pollIntervalMs: options.pollIntervalMs });
+    this.#blockWaitMs = options.blockWaitMs ?? 1000;
+  }
+
+  /**
+   * Maps a stream file the consumer created and initialises both headers (state 4: waiting for the
+   * consumer to attach).
+   */
+  static open(path: string, options: ProducerOptions = {}): ShmemProducer {
+    return new ShmemProducer(path, options);
+  }
+
+  get path(): string {
+    return this.#open().path();
+  }
+  /** Payload bytes per buffer (`n`): frames larger than this travel as scanline blocks. */
+  get payloadSize(): number {
+    return this.#open().payloadSize();
+  }
+  /** A consumer attached. */
+  get connected(): boolean {
+    return this.#open().connected();
+  }
+
+  /** Copies a whole RGB frame (`width*height*3` bytes, rows top to bottom) into the stream. */
+  putFrame(frameNumber: number, width: number, height: number, pixels: Uint8Array, options: PutOptions = {}): PutResult {
+    const flags = options.flipVertical ? FLIP_VERTICAL : 0;
+    return RESULTS[this.#open().putFrame(frameNumber, width, height, pixels, flags, this.#blockWaitMs)]!;
+  }
+
+  /**
+   * Zero-copy: lends each block of the frame to `fill`, which writes the rows straight into the
+   * mapping; each block is published when `fill` returns (abandoned if it throws). Same results
+   * as `putFrame`.
+   */
+  writeFrame(frameNumber: number, width: number, height: number, fill: (block: LoanedBlock) => void): PutResult {
+    const native = this.#open();
+    for (let offset = 0; offset < height; ) {
+      const status = native.claim(frameNumber, width, height, offset, offset === 0 ? 0 : this.#blockWaitMs);
+      if (status !== 0) return RESULTS[status]!;
+      const buffer = this.#info[INFO.Buffer]!;
+      const numScanlines = this.#info[INFO.NumScanlines]!;
+      try {
+        fill({ frameNumber, width, height, offset, numScanlines, pixels: native.view(buffer) });
+      } catch (error) {
+        native.abandon(buffer);
+        throw error;
+      }
+      native.publish(buffer);
+      offset += numScanlines;
+    }
+    return 'ok';
+  }
+
+  stats(): ProducerStats {
+    return this.#open().stats();
+  }
+
+  /** Abandons claimed blocks, detaches lent views, unmaps. The file stays (the consumer owns it). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(): NativeProducer {
+    if (this.#closed) throw ShmemError.of('UNCONNECTED', 'the producer is closed');
+    return this.#native;
+  }
+}
