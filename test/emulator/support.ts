@@ -51,8 +51,8 @@ export function tokenMetadata(token: string | undefined): grpc.Metadata {
 }
 
 /** A raw grpc-js channel to `address`, closed at teardown. */
-export function rawClient(t: TestApi, address: string, credentials = grpc.credentials.createInsecure()): grpc.Client {
-  const client = new grpc.Client(address, credentials, { ...UNLIMITED_MESSAGES });
+export function rawClient(t: TestApi, address: string, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): grpc.Client {
+  const client = new grpc.Client(address, credentials, { ...UNLIMITED_MESSAGES, ...options });
   t.teardown(() => client.close());
   return client;
 }
