@@ -57,7 +57,7 @@ await t.test('an unwritable path is WRITE_ERROR with a message', async (t) => {
   const done = await finished('bad');
   t.equal(done.status, AnimStatus.WRITE_ERROR);
   t.match(done.errorMsg, /no-such-dir/);
-  t.throws(() => statSync(join(dir, 'no-such-dir')), 'nothing was created');
+  t.throws(() => statSync(join(dir, 'no-such-dir')), undefined, 'nothing was created');
 });
 
 await t.test('unknown ids and bad requests', async (t) => {

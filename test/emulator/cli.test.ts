@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import t from '../harness/mod.ts';
+import t, { type TestApi } from '../harness/mod.ts';
 import { CmdType, DynamicSceneGraphServiceDefinition, type PythonReply } from '../../src/protocol/mod.ts';
 import { HELP_TEXT, emulatorCommand, launchEmulator, parseEmulatorArgs, type LaunchedEmulator } from '../../src/emulator/mod.ts';
 import { makeTestCertificates } from '../support/certs.ts';
@@ -12,7 +12,7 @@ const TOKEN = 'cli-test-token';
 /** The test certificate names localhost; Bun and Deno refuse an IP address as TLS server name. */
 const TLS_NAME = { 'grpc.ssl_target_name_override': 'localhost' };
 
-async function launch(t: Parameters<Parameters<typeof t.test>[1]>[0], flags: string[], env: Record<string, string | undefined> = {}): Promise<LaunchedEmulator> {
+async function launch(t: TestApi, flags: string[], env: Record<string, string | undefined> = {}): Promise<LaunchedEmulator> {
   const emulator = await launchEmulator(['-batch', ...flags], { env: { ENSIGHT_SECURITY_TOKEN: TOKEN, ...env } });
   t.teardown(() => emulator.stop());
   return emulator;

@@ -1,4 +1,4 @@
-import t from '../harness/mod.ts';
+import t, { type TestApi } from '../harness/mod.ts';
 import {
   ArrayType,
   ClientCommandType,
@@ -17,7 +17,7 @@ const client = rawClient(t, address);
 const metadata = tokenMetadata(token);
 
 type Stream = ReturnType<typeof openStream>;
-function openStream(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function openStream(t: TestApi) {
   const updates = new Mailbox<SceneUpdateCommand>();
   const call = sceneStream<SceneClientCommand, SceneUpdateCommand>(t, client, metadata);
   call.on('data', (u: SceneUpdateCommand) => updates.put(u));
@@ -31,7 +31,7 @@ async function readScene(stream: Stream): Promise<SceneUpdateCommand[]> {
 }
 
 /** Joins chunked UPDATE_GEOM arrays per id, checking offsets and totals as it goes. */
-function joinGeometry(t: Parameters<Parameters<typeof t.test>[1]>[0], scene: SceneUpdateCommand[], maxElements: number) {
+function joinGeometry(t: TestApi, scene: SceneUpdateCommand[], maxElements: number) {
   const arrays = new Map<number, { type: number; total: number; values: number[]; messages: number }>();
   for (const u of scene) {
     if (u.commandType !== U.UPDATE_GEOM) continue;

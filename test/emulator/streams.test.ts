@@ -1,4 +1,4 @@
-import t from '../harness/mod.ts';
+import t, { type TestApi } from '../harness/mod.ts';
 import { CmdType, type EventReply, type ImageReply, type PythonReply } from '../../src/protocol/mod.ts';
 import { MAX_CHUNK_BYTES, RENDER_EVENT, verifyFrame } from '../../src/emulator/mod.ts';
 import { Mailbox, frameAssembler, inProcessEmulator, rawClient, serverStream, tokenMetadata, unary, type AssembledFrame } from './support.ts';
@@ -8,7 +8,7 @@ const client = rawClient(t, address);
 const metadata = tokenMetadata(token);
 const python = (command: string) => unary<PythonReply>(client, 'RunPython', { type: CmdType.EXEC_NO_RESULT, command }, metadata);
 
-function imageStream(t: Parameters<Parameters<typeof t.test>[1]>[0], request: { flipVertical?: boolean; chunk?: boolean }) {
+function imageStream(t: TestApi, request: { flipVertical?: boolean; chunk?: boolean }) {
   const frames = new Mailbox<AssembledFrame>();
   const replies: ImageReply[] = [];
   const assemble = frameAssembler(frames);

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import t from '../harness/mod.ts';
+import t, { type TestApi } from '../harness/mod.ts';
 import { ImageChannelType, type EventReply, type GenericResponse, type ImageReply } from '../../src/protocol/mod.ts';
 import { MAX_CHUNK_BYTES, RENDER_EVENT, verifyFrame } from '../../src/emulator/mod.ts';
 import { Mailbox, frameAssembler, inProcessEmulator, rawClient, subscriptionServer, tokenMetadata, unary, type AssembledFrame } from './support.ts';
@@ -16,7 +16,7 @@ interface Received {
 }
 
 /** A reverse server like the one a client hosts; `failFirst` calls fail with UNAVAILABLE. */
-async function reverseServer(t: Parameters<Parameters<typeof t.test>[1]>[0], failFirst = 0): Promise<Received> {
+async function reverseServer(t: TestApi, failFirst = 0): Promise<Received> {
   const received: Omit<Received, 'uri'> = { events: new Mailbox(), frames: new Mailbox(), secrets: new Mailbox() };
   let failures = failFirst;
   const uri = await subscriptionServer(t, {
