@@ -606,12 +606,14 @@ export class EnSightGRPC implements AsyncDisposable {
       async *[Symbol.asyncIterator]() {
         try {
           for await (const message of call) {
-            yield SceneUpdateCommandType.toObject(message as never, {
+            // protobufjs names the oneof as the .proto does (`UpdateCommand`); ours is camelCase.
+            const { UpdateCommand, ...update } = SceneUpdateCommandType.toObject(message as never, {
               longs: Number,
               defaults: true,
               oneofs: true,
               arrays: true,
-            }) as SceneUpdateCommand;
+            });
+            yield { ...update, updateCommand: UpdateCommand } as SceneUpdateCommand;
           }
         } catch (err) {
           if (signal?.aborted) throw abortReason(signal);

@@ -5,6 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import process from 'node:process';
 import { EnSightError } from '../errors.ts';
 
@@ -58,14 +60,24 @@ export function resolveTarget(o: TargetOptions): ResolvedTarget {
     return { address, credentials: grpc.credentials.createInsecure(), transport: 'tcp', tls: false, channelOptions: {} };
   }
   const material = loadTlsMaterial(o.tls ?? {});
+  const serverName = o.tls?.serverName;
+  // TLS forbids an IP address as ServerName (RFC 6066): Bun refuses it outright, Node warns. For an
+  // IP host grpc-js is given a DNS placeholder as the name to send, and the certificate is still
+  // verified against the IP itself (grpc-js routes the override through our checkServerIdentity).
+  const ipHost = !serverName && isIP(o.host) ? o.host : undefined;
+  const verify = ipHost ? { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(ipHost, cert) } : {};
+  const nameOverride = serverName ?? (ipHost ? IP_HOST_SNI_PLACEHOLDER : undefined);
   return {
     address,
-    credentials: grpc.credentials.createSsl(material.ca, material.key, material.cert),
+    credentials: grpc.credentials.createSsl(material.ca, material.key, material.cert, verify),
     transport: 'tcp',
     tls: true,
-    channelOptions: o.tls?.serverName ? { 'grpc.ssl_target_name_override': o.tls.serverName } : {},
+    channelOptions: nameOverride ? { 'grpc.ssl_target_name_override': nameOverride } : {},
   };
 }
+
+/** The ServerName sent when dialling an IP address; never used to verify the certificate. */
+const IP_HOST_SNI_PLACEHOLDER = 'localhost';
 
 function pem(value: string | Uint8Array): Buffer {
   return typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
