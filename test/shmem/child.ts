@@ -1,0 +1,61 @@
+/**
+ * Runs a fixture script in a child process of the current runtime (Node with tap's TypeScript
+ * loader, Bun, or Deno with the runner's permissions): real processes on both sides of the file.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { runningUnder } from '../harness/mod.ts';
+
+const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function commandFor(script: string, args: string[]): string[] {
+  switch (runningUnder()) {
+    case 'deno':
+      return ['run', ...DENO_PERMISSIONS, script, ...args];
+    case 'bun':
+      return ['run', script, ...args];
+    default: {
+      const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+      return [...(loader.length ? loader : ['--import=@tapjs/typescript/import']), script, ...args];
+    }
+  }
+}
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Child {
+  process: ChildProcess;
+  /** Resolves when the child exits. */
+  done: Promise<ChildResult>;
+}
+
+/** Starts `test/shmem/fixtures/<name>.ts` with `args`. */
+export function startFixture(name: string, args: string[]): Child {
+  const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+  const child = spawn(process.execPath, commandFor(script, args), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const done = new Promise<ChildResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { process: child, done };
+}
+
+/** The JSON object a fixture printed as its last stdout line. */
+export function summaryOf(result: ChildResult): Record<string, number> {
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, number>;
+  } catch {
+    throw new Error(`fixture printed no summary (exit ${result.code ?? result.signal}): ${result.stdout}\n${result.stderr}`);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The transport end to end, with the producer in a child process of the same runtime: handoff,
+ * drops, scanline blocks, a producer killed mid-frame, zero-copy producing, flipping.
+ */
+import t from '../harness/mod.ts';
+import { ShmemConsumer, ShmemProducer, type Frame } from '../../src/shmem/mod.ts';
+import { startFixture, summaryOf } from './child.ts';
+import { fillPattern, firstMismatch, patternByte } from './pattern.ts';
+
+t.test('frames move from a producer process to the consumer intact and in order', async (t) => {
+  const consumer = ShmemConsumer.create();
+  t.teardown(() => consumer.close());
+  const child = startFixture('producer', ['frames', consumer.path, '60', '64', '48']);
+  const seen: number[] = [];
+  let torn = 0;
+  for await (const frame of consumer.frames({ timeoutMs: 10_000 })) {
+    t.equal(frame.width, 64);
+    t.equal(frame.height, 48);
+    t.ok(frame.isWholeFrame);
+    if (firstMismatch(frame.frameNumber, frame.pixels) !== -1) torn++;
+    seen.push(frame.frameNumber);
+    if (frame.frameNumber === 60) break;
+  }
+  const summary = summaryOf(await child.done);
+  t.equal(torn, 0, 'no torn frame');
+  t.ok(seen.length > 0 && seen.at(-1) === 60, 'the last frame arrived');
+  t.ok(seen.every((n, i) => i === 0 || n > seen[i - 1]!), 'frame numbers strictly increase');
+  t.ok(summary.framesPublished! >= seen.length, 'nothing received that was not published');
+  t.equal(summary.framesUnconnected, 0);
+});
+
+t.test('a stalled consumer makes the producer drop frames, counted, and the rest still arrive in order', async (t) => {
+  const consumer = ShmemConsumer.create();
+  t.teardown(() => consumer.close());
+  const child = startFixture('producer', ['frames', consumer.path, '200', '32', '32']);
+  const held = await consumer.lock({ timeoutMs: 10_000 });
+  t.ok(held, 'got a first frame');
+  // Stall holding it: the producer fills the other buffer once, then has nowhere to write.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const numbers = [held!.frameNumber];
+  t.equal(firstMismatch(held!.frameNumber, held!.pixels), -1);
+  held!.unlock();
+  for await (const frame of consumer.frames({ timeoutMs: 10_000 })) {
+    numbers.push(frame.frameNumber);
+    t.equal(firstMismatch(frame.frameNumber, frame.pixels), -1);
+    if (frame.frameNumber === 200) break;
+  }
+  const summary = summaryOf(await child.done);
+  t.ok(summary.framesDropped! > 0, `producer dropped ${summary.framesDropped} frames`);
+  t.ok(numbers.length < 200, `consumer saw ${numbers.length} of 200`);
+  t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), `in order: ${numbers.join(', ')}`);
+  t.equal(numbers.at(-1), 200, 'the last frame came through');
+});
+
+t.test('3840x2160 RGB travels through the 25 MiB file as scanline blocks', async (t) => {
+  const consumer = ShmemConsumer.create();
+  t.teardown(() => consumer.close());
+  t.equal(consumer.fileSize, 26_214_400);
+  t.equal(consumer.payloadSize, 13_107_136);
+  const child = startFixture('producer', ['frames', consumer.path, '3', '3840', '2160']);
+  const blocks: Array<[number, number, number]> = [];
+  let complete = 0;
+  while (complete < 1) {
+    const frame = await consumer.lock({ timeoutMs: 20_000 });
+    if (!frame) break;
+    blocks.push([frame.frameNumber, frame.offset, frame.numScanlines]);
+    const first = frame.offset * frame.width * 3;
+    t.equal(firstMismatch(frame.frameNumber, frame.pixels, first), -1, `block at ${frame.offset} intact`);
+    if (frame.isLastBlock) complete++;
+    frame.unlock();
+  }
+  t.match(blocks.slice(-2), [
+    [Number, 0, 1137],
+    [Number, 1137, 1023],
+  ]);
+  const image = await consumer.readFrame(undefined, { timeoutMs: 20_000 });
+  t.ok(image, 'a whole frame assembled');
+  if (image) {
+    t.equal(image.pixels.length, 3840 * 2160 * 3);
+    t.equal(firstMismatch(image.frameNumber, image.pixels), -1, 'assembled frame intact');
+  }
+  await child.done;
+});
+
+t.test('a producer killed mid-frame leaves no torn frame, and a new producer is served', async (t) => {
+  const consumer = ShmemConsumer.create();
+  t.teardown(() => consumer.close());
+  const dying = startFixture('producer', ['die-mid-frame', consumer.path]);
+  const attachBy = Date.now() + 10_000;
+  while (!consumer.attach() && Date.now() < attachBy) await new Promise((resolve) => setTimeout(resolve, 2));
+  const died = await dying.done;
+  t.equal(died.signal, 'SIGKILL', 'the producer died');
+  t.equal(await consumer.lock({ timeoutMs: 100 }), null, 'the half-written frame is never handed out');
+  const next = startFixture('producer', ['frames', consumer.path, '5', '16', '16']);
+  let last: Frame | null = null;
+  const numbers: number[] = [];
+  while ((last = await consumer.lock({ timeoutMs: 10_000 }))) {
+    numbers.push(last.frameNumber);
+    t.equal(firstMismatch(last.frameNumber, last.pixels), -1);
+    last.unlock();
+    if (numbers.at(-1) === 5) break;
+  }
+  t.equal(numbers.at(-1), 5, 'frames flow again after the restart');
+  await next.done;
+});
+
+t.test('zero-copy producing: writeFrame lends blocks of the mapping, flipped copy-out', async (t) => {
+  const consumer = ShmemConsumer.create({ size: 64 * 1024 });
+  t.teardown(() => consumer.close());
+  const producer = ShmemProducer.open(consumer.path);
+  t.teardown(() => producer.close());
+  consumer.attach();
+  const width = 100;
+  const height = 100; // 30,000 bytes: one block of n = 32,704
+  const tall = 150; // 45,000 bytes: two blocks
+  const offsets: number[] = [];
+  const lent: Uint8Array[] = [];
+  const pending = consumer.readFrame(undefined, { timeoutMs: 5000 });
+  const result = producer.writeFrame(7, width, tall, (block) => {
+    offsets.push(block.offset);
+    lent.push(block.pixels);
+    fillPattern(7, block.pixels, block.offset * width * 3);
+  });
+  t.equal(result, 'ok');
+  t.strictSame(offsets, [0, Math.floor(consumer.payloadSize / (width * 3))]);
+  t.ok(lent.every((view) => view.byteLength === 0), 'lent views are detached once published');
+  const image = await pending;
+  t.equal(image && firstMismatch(7, image.pixels), -1);
+
+  const small = new Uint8Array(width * height * 3);
+  fillPattern(8, small);
+  t.equal(producer.putFrame(8, width, height, small), 'ok');
+  const frame = consumer.tryLock();
+  t.ok(frame);
+  const out = frame!.copyTo(new Uint8Array(small.length), { flipVertical: true });
+  frame!.unlock();
+  const rowBytes = width * 3;
+  t.equal(out[0], patternByte(8, (height - 1) * rowBytes), 'first row of the copy is the last row of the frame');
+  t.equal(out[(height - 1) * rowBytes], patternByte(8, 0));
+});
