@@ -46,7 +46,8 @@ constexpr uint8_t state_of(uint32_t word) {
 
 class StateWord {
  public:
-  explicit StateWord(uint8_t* header) : word_(*reinterpret_cast<uint32_t*>(header + kStateOffset)) {}
+  explicit StateWord(uint8_t* header)
+      : raw_(reinterpret_cast<uint32_t*>(header + kStateOffset)), word_(*raw_) {}
 
   // acquire: a state that hands us ownership (2 for the client, 0 for the server) must also hand
   // us everything the previous owner wrote before its release store (header + payload for 2;
@@ -79,9 +80,11 @@ class StateWord {
                                          std::memory_order_acquire);
   }
 
-  uint32_t* address() { return reinterpret_cast<uint32_t*>(&word_); }
+  // The word in the mapping, for the futex (not &word_: that is the atomic_ref object itself).
+  uint32_t* address() const { return raw_; }
 
  private:
+  uint32_t* raw_;
   std::atomic_ref<uint32_t> word_;
 };
 

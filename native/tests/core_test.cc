@@ -1,6 +1,7 @@
 // Unit tests of the core: layout arithmetic, validation, file creation rules, the handoff, blocks,
 // hostile headers and truncation.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -253,6 +254,22 @@ TEST_CASE("a timed wait with no producer returns NO_FRAMEAVAILABLE after its dea
   CHECK(monotonic_now_ns() - start >= 20'000'000);
   std::atomic<bool> cancel{true};
   CHECK(consumer.wait_ready(-1, &cancel) == Status::kUnconnected);
+}
+
+TEST_CASE("an idle wait sleeps in the futex on the mapped state word, not on a copy of it") {
+  auto m = make_stream(8192);
+  Consumer consumer(m.m);
+  struct rusage before {}, after {};
+  getrusage(RUSAGE_THREAD, &before);
+  const int64_t start = monotonic_now_ns();
+  consumer.wait_ready(start + 300'000'000, nullptr);
+  const int64_t wall = monotonic_now_ns() - start;
+  getrusage(RUSAGE_THREAD, &after);
+  const auto us = [](const struct rusage& r) {
+    return int64_t{r.ru_utime.tv_sec + r.ru_stime.tv_sec} * 1'000'000 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+  };
+  CHECK((us(after) - us(before)) * 1000 < wall / 5);  // a busy loop would be ~100 %
+  CHECK(StateWord(m->header(1)).address() == reinterpret_cast<uint32_t*>(m->header(1) + kStateOffset));
 }
 
 TEST_CASE("a file truncated under the mapping: the SIGBUS guard turns it into BAD_FILE_SIZE") {
