@@ -9,17 +9,24 @@ import { join } from 'node:path';
 import process from 'node:process';
 import t from '../harness/mod.ts';
 import { ShmemConsumer, ShmemError, ShmemProducer } from '../../src/shmem/mod.ts';
-import { fillPattern, firstMismatch } from './pattern.ts';
+import { fillPattern, firstMismatch } from './fixtures/pattern.ts';
 
-function pair(size?: number): { consumer: ShmemConsumer; producer: ShmemProducer } {
-  const consumer = ShmemConsumer.create(size ? { size } : {});
+// Tests that touch the file from JS keep it under the temp directory: Deno refuses fs calls on
+// /dev paths without --allow-all.
+const directory = tmpdir();
+
+function pair(size: number): { consumer: ShmemConsumer; producer: ShmemProducer } {
+  const consumer = ShmemConsumer.create({ size, directory });
   const producer = ShmemProducer.open(consumer.path);
   consumer.attach();
   return { consumer, producer };
 }
 
 t.test('the created file: private directory 0700, file 0600, removed on close', async (t) => {
-  const consumer = ShmemConsumer.create();
+  const preferred = ShmemConsumer.create({ size: 8192 });
+  t.match(preferred.path, /^\/dev\/shm\/ensight-shmem-[^/]+\/shmem_\d+\.bin$/, 'on /dev/shm by default');
+  preferred.close();
+  const consumer = ShmemConsumer.create({ directory });
   const path = consumer.path;
   const dir = path.slice(0, path.lastIndexOf('/'));
   t.match(path, new RegExp(`/shmem_${process.pid}\\.bin$`));

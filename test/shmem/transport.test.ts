@@ -4,8 +4,8 @@
  */
 import t from '../harness/mod.ts';
 import { ShmemConsumer, ShmemProducer, type Frame } from '../../src/shmem/mod.ts';
-import { startFixture, summaryOf } from './child.ts';
-import { fillPattern, firstMismatch, patternByte } from './pattern.ts';
+import { startFixture, summaryOf } from './fixtures/child.ts';
+import { fillPattern, firstMismatch, patternByte } from './fixtures/pattern.ts';
 
 t.test('frames move from a producer process to the consumer intact and in order', async (t) => {
   const consumer = ShmemConsumer.create();
