@@ -3,9 +3,10 @@
  * subscription, later a shared-memory file — is a sink, and {@link SinkHub} hands each new frame
  * or event to all of them.
  *
- * Backpressure: a sink whose previous frame is still on its way is `busy`; the hub then drops
- * the new frame for that sink alone and counts it, so a slow consumer never makes the emulator
- * buffer without bound nor slows the others down.
+ * Backpressure: a sink whose previous frame is still on its way keeps only the newest frame
+ * offered meanwhile and delivers it next; any frame it replaces is dropped and counted. A slow
+ * consumer never makes the emulator buffer more than one frame for it, never slows the others
+ * down, and still ends up with the scene's latest state.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { EventReply, ImageReply } from '../protocol/mod.ts';
@@ -24,12 +25,61 @@ export interface SinkStats {
 
 export interface ImageSink {
   readonly flipVertical: boolean;
-  /** True while the previous frame is still being delivered. */
-  readonly busy: boolean;
   readonly stats: SinkStats;
-  /** Delivers `frame`, retaining it until done. */
-  send(frame: StreamFrame): void;
+  /** Takes `frame` for delivery (retaining it until done), or drops it and counts the drop. */
+  offer(frame: StreamFrame): void;
   close(): void;
+}
+
+/**
+ * An image sink that delivers one frame at a time and, while busy, holds the newest frame
+ * offered (one slot, latest wins). Subclasses say how one frame travels.
+ */
+export abstract class LatestFrameSink implements ImageSink {
+  readonly stats: SinkStats = { sent: 0, dropped: 0 };
+  abstract readonly flipVertical: boolean;
+  private delivering = false;
+  private pending: StreamFrame | undefined;
+  private closed = false;
+
+  /** Sends one frame; resolves true once the transport has taken it, false if it failed. */
+  protected abstract deliver(frame: StreamFrame): Promise<boolean>;
+  /** Ends the transport. */
+  protected abstract end(): void;
+
+  offer(frame: StreamFrame): void {
+    if (this.closed) return;
+    frame.retain();
+    if (!this.delivering) {
+      this.start(frame);
+      return;
+    }
+    if (this.pending) {
+      this.pending.release();
+      this.stats.dropped++;
+    }
+    this.pending = frame;
+  }
+
+  private start(frame: StreamFrame): void {
+    this.delivering = true;
+    void this.deliver(frame).then((ok) => {
+      frame.release();
+      this.stats[ok ? 'sent' : 'dropped']++;
+      this.delivering = false;
+      const next = this.pending;
+      this.pending = undefined;
+      if (next && !this.closed) this.start(next);
+      else next?.release();
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending?.release();
+    this.pending = undefined;
+    this.end();
+  }
 }
 
 export interface EventSink {
@@ -52,38 +102,27 @@ export function imageReplies(frame: StreamFrame, chunk: boolean): ImageReply[] {
 }
 
 /** One GetImageStream call. */
-export class StreamImageSink implements ImageSink {
-  readonly stats: SinkStats = { sent: 0, dropped: 0 };
-  private delivering = false;
-
+export class StreamImageSink extends LatestFrameSink {
   constructor(
     private readonly call: grpc.ServerWritableStream<unknown, ImageReply>,
     readonly flipVertical: boolean,
     private readonly chunk: boolean,
-  ) {}
-
-  get busy(): boolean {
-    return this.delivering;
+  ) {
+    super();
   }
 
-  send(frame: StreamFrame): void {
-    this.delivering = true;
-    frame.retain();
+  protected deliver(frame: StreamFrame): Promise<boolean> {
     const replies = imageReplies(frame, this.chunk);
-    replies.forEach((reply, i) => {
-      const last = i === replies.length - 1;
-      // The write callback fires once gRPC has taken the message: only then may the buffer be reused.
-      this.call.write(reply, last ? () => this.delivered(frame) : undefined);
+    return new Promise((resolve) => {
+      replies.forEach((reply, i) => {
+        const last = i === replies.length - 1;
+        // The write callback fires once gRPC has taken the message: only then may the buffer be reused.
+        this.call.write(reply, last ? (err?: Error | null) => resolve(!err) : undefined);
+      });
     });
   }
 
-  private delivered(frame: StreamFrame): void {
-    this.delivering = false;
-    this.stats.sent++;
-    frame.release();
-  }
-
-  close(): void {
+  protected end(): void {
     this.call.end();
   }
 }
@@ -116,20 +155,13 @@ export class SinkHub {
   readonly images = new Set<ImageSink>();
   readonly events = new Set<EventSink>();
 
-  /**
-   * Offers one new frame to every image sink. `makeFrame(flip)` is called at most once per
-   * orientation and only when some sink is free to take it.
-   */
+  /** Offers one new frame to every image sink. `makeFrame(flip)` is called at most once per orientation. */
   broadcastFrame(makeFrame: (flipVertical: boolean) => StreamFrame): void {
     const made = new Map<boolean, StreamFrame>();
     for (const sink of this.images) {
-      if (sink.busy) {
-        sink.stats.dropped++;
-        continue;
-      }
       let frame = made.get(sink.flipVertical);
       if (!frame) made.set(sink.flipVertical, (frame = makeFrame(sink.flipVertical)));
-      sink.send(frame);
+      sink.offer(frame);
     }
     for (const frame of made.values()) frame.release();
   }

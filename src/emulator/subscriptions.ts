@@ -15,7 +15,7 @@ import {
   type ImageReply,
 } from '../protocol/mod.ts';
 import type { StreamFrame } from './frames.ts';
-import { EVENT_BACKLOG, imageReplies, type EventSink, type ImageSink, type SinkHub, type SinkStats } from './sinks.ts';
+import { EVENT_BACKLOG, LatestFrameSink, imageReplies, type EventSink, type ImageSink, type SinkHub, type SinkStats } from './sinks.ts';
 import { StatusError } from './status.ts';
 
 /** Retries when `num_retries` is not given. */
@@ -113,31 +113,20 @@ class SubscriberChannel {
   }
 }
 
-export class GrpcImageSubscription implements ImageSink {
-  readonly stats: SinkStats = { sent: 0, dropped: 0 };
+export class GrpcImageSubscription extends LatestFrameSink {
   private readonly channel: SubscriberChannel;
-  private delivering = false;
 
   constructor(target: SubscriptionTarget, readonly flipVertical: boolean, private readonly chunk: boolean) {
+    super();
     this.channel = new SubscriberChannel(target);
   }
 
-  get busy(): boolean {
-    return this.delivering;
-  }
-
-  send(frame: StreamFrame): void {
-    this.delivering = true;
-    frame.retain();
+  protected deliver(frame: StreamFrame): Promise<boolean> {
     const replies = imageReplies(frame, this.chunk);
-    void this.channel.deliver((finished) => this.channel.publishImage(replies, finished)).then((ok) => {
-      this.delivering = false;
-      frame.release();
-      this.stats[ok ? 'sent' : 'dropped']++;
-    });
+    return this.channel.deliver((finished) => this.channel.publishImage(replies, finished));
   }
 
-  close(): void {
+  protected end(): void {
     this.channel.close();
   }
 }

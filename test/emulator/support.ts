@@ -5,8 +5,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestApi } from '../harness/mod.ts';
 import {
@@ -17,15 +15,12 @@ import {
   type ImageReply,
 } from '../../src/protocol/mod.ts';
 import { EnSightEmulator, type EmulatorOptions } from '../../src/emulator/mod.ts';
+import { tempDir } from '../support/temp.ts';
 
 /** Safety net for waits in tests; never a timing assertion. */
 export const WAIT_MS = 20_000;
 
-export function tempDir(t: TestApi, prefix = 'ensight-emu-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { tempDir };
 
 export interface InProcess {
   emulator: EnSightEmulator;

@@ -2,20 +2,14 @@
  * Real emulator processes for tests: launched from the current runtime with EnSight's own
  * flags, on a private Unix socket or an ephemeral TCP port, stopped at the test's teardown.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TestApi } from '../harness/mod.ts';
 import { emulatorCommand, launchEmulator } from '../../src/emulator/mod.ts';
 import { EnSightGRPC, type EnSightGRPCOptions } from '../../src/mod.ts';
+import { tempDir } from './temp.ts';
 
-/** A private temporary directory, removed at teardown. */
-export function tempDir(t: TestApi, prefix = 'ensight-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { tempDir };
 
 export interface RunningEmulator {
   /** Client options that reach this emulator. */
