@@ -584,7 +584,7 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
     return Napi::Boolean::New(info.Env(), producer_->connected());
   }
 
-  // putFrame(frameNumber, width, height, pixels: Uint8Array, flags, blockWaitMs)
+  // putFrame(frameNumber, width, height, pixels: Uint8Array, flags, blockWaitMs, firstBlockWaitMs)
   Napi::Value put_frame(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!open(env) || !check_args(info, 4, "putFrame(frameNumber, width, height, pixels)")) return env.Undefined();
@@ -602,7 +602,7 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
       return env.Undefined();
     }
     const Status status = producer_->put_frame(u32_arg(info, 0), width, height, pixels.Data(), pixels.ByteLength(),
-                                               u32_arg(info, 4), ms_arg_to_ns(info, 5, 1000));
+                                               u32_arg(info, 4), ms_arg_to_ns(info, 5, 1000), ms_arg_to_ns(info, 6, 0));
     return status_result(env, status, "putting a frame");
   }
   // claim(frameNumber, width, height, offset, waitMs): status; on OK the block is in info.

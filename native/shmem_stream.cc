@@ -106,12 +106,12 @@ void Producer::publish(const Block& block) {
 void Producer::abandon(const Block& block) { StateWord(mapping_->header(block.buffer)).mark_free(); }
 
 Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels,
-                           uint64_t size, uint32_t flags, int64_t block_wait_ns) {
+                           uint64_t size, uint32_t flags, int64_t block_wait_ns, int64_t first_block_wait_ns) {
   if (size != uint64_t{width} * height * kBytesPerPixel || pixels == nullptr) return Status::kBadArgs;
   const bool flip = (flags & kFlipVertical) != 0;
   for (uint32_t offset = 0; offset < height;) {
     Block block;
-    const Status st = claim(frame_number, width, height, offset, offset == 0 ? 0 : block_wait_ns, &block);
+    const Status st = claim(frame_number, width, height, offset, offset == 0 ? first_block_wait_ns : block_wait_ns, &block);
     if (st != Status::kOk) {
       if (st == Status::kUnconnected) ++stats_.frames_unconnected;
       if (st == Status::kNoBufferAvailable) ++stats_.frames_dropped;

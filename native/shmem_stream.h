@@ -65,11 +65,12 @@ class Producer {
   void abandon(const Block& block);
 
   // Copies a whole frame (width*height*3 bytes, rows top to bottom) in as many blocks as it takes.
-  // Dropping decisions are made on the first block only: once begun, later blocks wait up to
-  // block_wait_ns each for the consumer, so a consumer never sees half a frame unless it stalls
-  // longer than that (it then discards the incomplete frame).
+  // The first block waits up to first_block_wait_ns for a free buffer (0, EnSight's behaviour:
+  // drop the frame at once; a free-running benchmark producer waits instead). Once begun, later
+  // blocks wait up to block_wait_ns each for the consumer, so a consumer never sees half a frame
+  // unless it stalls longer than that (it then discards the incomplete frame).
   Status put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels, uint64_t size,
-                   uint32_t flags, int64_t block_wait_ns);
+                   uint32_t flags, int64_t block_wait_ns, int64_t first_block_wait_ns = 0);
 
   void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
   const ProducerStats& stats() const { return stats_; }

@@ -33,7 +33,15 @@ export interface NativeProducer {
   path(): string;
   payloadSize(): number;
   connected(): boolean;
-  putFrame(frameNumber: number, width: number, height: number, pixels: Uint8Array, flags: number, blockWaitMs: number): number;
+  putFrame(
+    frameNumber: number,
+    width: number,
+    height: number,
+    pixels: Uint8Array,
+    flags: number,
+    blockWaitMs: number,
+    firstBlockWaitMs: number,
+  ): number;
   claim(frameNumber: number, width: number, height: number, offset: number, waitMs: number): number;
   view(buffer: number): Uint8Array;
   publish(buffer: number): void;

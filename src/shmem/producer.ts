@@ -20,7 +20,13 @@ export interface ProducerOptions {
 }
 
 export interface PutOptions {
+  /** Write rows bottom to top (FLIPVERTICAL); putFrame only. */
   flipVertical?: boolean;
+  /**
+   * Wait up to this long for a free buffer before dropping the frame. Default 0: drop at once, as
+   * EnSight does; a free-running producer (benchmarks) waits instead of spinning.
+   */
+  waitMs?: number;
 }
 
 /**
@@ -84,7 +90,8 @@ export class ShmemProducer {
   /** Copies a whole RGB frame (`width*height*3` bytes, rows top to bottom) into the stream. */
   putFrame(frameNumber: number, width: number, height: number, pixels: Uint8Array, options: PutOptions = {}): PutResult {
     const flags = options.flipVertical ? FLIP_VERTICAL : 0;
-    return RESULTS[this.#open().putFrame(frameNumber, width, height, pixels, flags, this.#blockWaitMs)]!;
+    const status = this.#open().putFrame(frameNumber, width, height, pixels, flags, this.#blockWaitMs, options.waitMs ?? 0);
+    return RESULTS[status]!;
   }
 
   /**
@@ -92,10 +99,16 @@ export class ShmemProducer {
    * mapping; each block is published when `fill` returns (abandoned if it throws). Same results
    * as `putFrame`.
    */
-  writeFrame(frameNumber: number, width: number, height: number, fill: (block: LoanedBlock) => void): PutResult {
+  writeFrame(
+    frameNumber: number,
+    width: number,
+    height: number,
+    fill: (block: LoanedBlock) => void,
+    options: Pick<PutOptions, 'waitMs'> = {},
+  ): PutResult {
     const native = this.#open();
     for (let offset = 0; offset < height; ) {
-      const status = native.claim(frameNumber, width, height, offset, offset === 0 ? 0 : this.#blockWaitMs);
+      const status = native.claim(frameNumber, width, height, offset, offset === 0 ? (options.waitMs ?? 0) : this.#blockWaitMs);
       if (status !== 0) return RESULTS[status]!;
       const buffer = this.#info[INFO.Buffer]!;
       const numScanlines = this.#info[INFO.NumScanlines]!;
