@@ -37,6 +37,17 @@ MappingRef make_stream(uint64_t size = kDefaultFileSize) {
   return MappingRef{m};
 }
 
+// A stream with a producer that initialised it and a consumer that attached.
+struct Connected {
+  MappingRef m;
+  Producer producer;
+  Consumer consumer;
+  explicit Connected(uint64_t size) : m(make_stream(size)), producer(m.m), consumer(m.m) {
+    producer.initialise();
+    consumer.attach();
+  }
+};
+
 uint8_t state_at(Mapping* m, size_t buffer) { return state_of(StateWord(m->header(buffer)).load()); }
 
 }  // namespace
@@ -166,11 +177,8 @@ TEST_CASE("ownership machine: 4 -> 0 on attach, 1 -> 2 on publish, 3 on lock, 0 
 }
 
 TEST_CASE("frames are dropped (counted) while the consumer holds both buffers, and come oldest first") {
-  auto m = make_stream(8192);
-  Producer producer(m.m);
-  Consumer consumer(m.m);
-  producer.initialise();
-  consumer.attach();
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
   std::vector<uint8_t> frame(4 * 4 * 3);
   for (uint32_t f = 1; f <= 3; ++f) {
     pattern::fill(f, frame);
@@ -191,11 +199,8 @@ TEST_CASE("frames are dropped (counted) while the consumer holds both buffers, a
 }
 
 TEST_CASE("a frame larger than n travels as ordered scanline blocks and reassembles, flipped too") {
-  auto m = make_stream(8192);  // n = 4032: a 40x40 frame (4800 bytes) needs two blocks of 33 + 7 rows
-  Producer producer(m.m);
-  Consumer consumer(m.m);
-  producer.initialise();
-  consumer.attach();
+  Connected stream(8192);  // n = 4032: a 40x40 frame (4800 bytes) needs two blocks of 33 + 7 rows
+  auto& [m, producer, consumer] = stream;
   std::vector<uint8_t> frame(40 * 40 * 3);
   pattern::fill(9, frame);
   CHECK(producer.put_frame(9, 40, 40, frame.data(), frame.size(), kFlipVertical, 0) == Status::kOk);
@@ -213,11 +218,8 @@ TEST_CASE("a frame larger than n travels as ordered scanline blocks and reassemb
 }
 
 TEST_CASE("a hostile header is rejected after the lock that grants ownership, and handed back") {
-  auto m = make_stream(8192);
-  Producer producer(m.m);
-  Consumer consumer(m.m);
-  producer.initialise();
-  consumer.attach();
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
   std::vector<uint8_t> frame(4 * 4 * 3);
   producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0);
   store_header(m->header(0), BlockHeader{1, 0xFFFFFFFF, 4, 0, 4});  // peer rewrites width
@@ -233,11 +235,8 @@ TEST_CASE("a hostile header is rejected after the lock that grants ownership, an
 }
 
 TEST_CASE("states outside the machine are never locked or claimed") {
-  auto m = make_stream(8192);
-  Producer producer(m.m);
-  Consumer consumer(m.m);
-  producer.initialise();
-  consumer.attach();
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
   for (size_t i = 0; i < kBufferCount; ++i) StateWord(m->header(i)).hand_over(77);
   Block block;
   CHECK(consumer.try_lock(&block) == Status::kNoFrameAvailable);
@@ -273,11 +272,8 @@ TEST_CASE("an idle wait sleeps in the futex on the mapped state word, not on a c
 }
 
 TEST_CASE("a file truncated under the mapping: the SIGBUS guard turns it into BAD_FILE_SIZE") {
-  auto m = make_stream(1 << 20);
-  Producer producer(m.m);
-  Consumer consumer(m.m);
-  producer.initialise();
-  consumer.attach();
+  Connected stream(1 << 20);
+  auto& [m, producer, consumer] = stream;
   std::vector<uint8_t> frame(200 * 200 * 3);
   CHECK(producer.put_frame(1, 200, 200, frame.data(), frame.size(), 0, 0) == Status::kOk);
   Block block;
