@@ -104,6 +104,14 @@ export interface AnimProgress {
   errorMsg: string;
 }
 
+/** What {@link EnSightGRPC.subscribeImages} set up. */
+export interface ImageSubscription {
+  /** How frames arrive: the shared-memory file, or reverse-gRPC `PublishImage` calls. */
+  transport: 'shmem' | 'grpc';
+  /** Why shared memory was asked for and not used. */
+  fallbackReason?: string;
+}
+
 export interface SubscribeImagesOptions {
   /** Flip the image over the X axis (done by EnSight). */
   flipVertical?: boolean;
@@ -539,10 +547,16 @@ export class EnSightGRPC implements AsyncDisposable {
     this.subscribedEvents = true;
   }
 
-  /** Ask EnSight to push every frame to this client (`PublishImage`, reverse gRPC). */
-  async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<void> {
+  /**
+   * Ask EnSight to push every frame to this client: through the shared-memory file with
+   * `useShmem` (the default in EnSight's client), else by calling this client back
+   * (`PublishImage`, reverse gRPC). When shared memory cannot be used the subscription falls back
+   * to reverse gRPC and says why in `fallbackReason`.
+   */
+  async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<ImageSubscription> {
+    let fallbackReason: string | undefined;
     if (options.useShmem) {
-      throw new EnSightError('the shared-memory image transport is not available in this build', 'SHMEM_UNAVAILABLE');
+      fallbackReason = 'the shared-memory image transport is not available in this build';
     }
     const server = await this.ensureSubscriptionServer();
     await this.channel().unary(
@@ -558,6 +572,7 @@ export class EnSightGRPC implements AsyncDisposable {
       options,
     );
     this.subscribedImages = true;
+    return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
   }
 
   /** Cancel this client's event and image subscriptions and stop its callback server. */

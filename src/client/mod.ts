@@ -4,6 +4,7 @@ export {
   type AnimSaveOptions,
   type CommandOptions,
   type EnSightGRPCOptions,
+  type ImageSubscription,
   type RenderOptions,
   type SubscribeImagesOptions,
 } from './ensight-grpc.ts';
