@@ -174,6 +174,17 @@ Status Consumer::try_lock(Block* block) {
       if (!attached_[i].load(std::memory_order_relaxed)) ready &= ~(1u << i);
     const int i = first_of(mapping_, ready);
     if (i < 0) return Status::kNoFrameAvailable;
+    // The snapshot loaded the words one after another, so a buffer that read as not ready may have
+    // been published since, with an older block than i (the producer can publish an older block
+    // and then i between our two loads). Anything published before i is visible now: our acquire
+    // load of i's 2 synchronised with a release that follows it in the producer's order. So look
+    // again; if more is ready, choose afresh.
+    bool more_ready = false;
+    for (size_t j = 0; j < kBufferCount; ++j) {
+      const bool candidate = attached_[j].load(std::memory_order_relaxed) && !(ready & (1u << j));
+      more_ready = more_ready || (candidate && state_of(StateWord(mapping_->header(j)).load()) == kWritten);
+    }
+    if (more_ready) continue;
     StateWord state(mapping_->header(i));
     uint32_t expected = s.word[i];
     if (!state.take(expected, kClientLocked)) continue;  // another thread of ours took it

@@ -91,7 +91,11 @@ Verdict consume(Mapping* mapping, Shared* shared, uint64_t target) {
     const bool geometry_ok = h.width == g.width && h.height == g.height;
     if (!geometry_ok || !pattern::matches(h.frame_number, uint64_t{h.offset} * h.row_bytes(), block.pixels, h.block_bytes()))
       ++v.torn;
-    if (have_previous && !block_before(previous, h)) ++v.out_of_order;
+    if (have_previous && !block_before(previous, h)) {
+      if (++v.out_of_order <= 10)
+        std::fprintf(stderr, "out of order: block (%u, %u) after (%u, %u)\n", h.frame_number, h.offset,
+                     previous.frame_number, previous.offset);
+    }
     previous = h;
     have_previous = true;
     if (h.offset == 0) {
@@ -106,7 +110,10 @@ Verdict consume(Mapping* mapping, Shared* shared, uint64_t target) {
       assembling = false;
     }
     if (assembling && next_offset == h.height) {
-      if (have_complete && !frame_before(last_complete, h.frame_number)) ++v.out_of_order;
+      if (have_complete && !frame_before(last_complete, h.frame_number)) {
+        if (++v.out_of_order <= 10)
+          std::fprintf(stderr, "out of order: frame %u completed after %u\n", h.frame_number, last_complete);
+      }
       last_complete = h.frame_number;
       have_complete = true;
       assembling = false;
