@@ -4,7 +4,7 @@
 //
 //   node scripts/run-tests.mjs bun|deno [file-or-dir ...]
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,9 +26,15 @@ const DENO_FLAGS = [
   '--allow-sys',
 ];
 
+// Deno comes as its platform binary package (`@deno/linux-x64-glibc`): the `deno` wrapper package
+// lists every platform's binary as optional, and a registry without them breaks `npm ci`.
+const denoBinary = () =>
+  [join(root, 'node_modules/.bin/deno'), join(root, 'node_modules/@deno/linux-x64-glibc/deno')].find((p) => existsSync(p)) ??
+  'deno';
+
 const commands = {
   bun: (file) => [join(root, 'node_modules/.bin/bun'), ['run', file]],
-  deno: (file) => [join(root, 'node_modules/.bin/deno'), [...DENO_FLAGS, file]],
+  deno: (file) => [denoBinary(), [...DENO_FLAGS, file]],
 };
 if (!commands[runtime]) {
   console.error('usage: node scripts/run-tests.mjs bun|deno [file-or-dir ...]');
