@@ -12,8 +12,10 @@
  * bytes len-2..len-1  frame number & 0xffff, u16 little-endian  the row's tail)
  * ```
  *
- * The checksum is 32-bit FNV-1a over the head (frame number and row index) followed by the
- * picture bytes. What each check catches:
+ * The checksum is 32-bit FNV-1a over the row's picture bytes followed by its head (frame number
+ * and row index). Picture first, so the hash state after a picture row can be computed once per
+ * picture ({@link pictureRowHashes}) and a new frame of an unchanged picture is stamped in
+ * O(rows), not O(bytes): free-running frames cost a copy, not a checksum. What each check catches:
  * - rows of two frames mixed (a reader copying while a writer overwrites): the heads' frame
  *   numbers differ between rows;
  * - a tear inside a row (head of one frame, tail of another): the tail's low frame-number bits
@@ -46,29 +48,67 @@ function checkGeometry(pixels: Uint8Array, width: number, height: number): strin
   return undefined;
 }
 
-/** FNV-1a over the row's head and picture bytes (everything but the tail). */
-function rowChecksum(pixels: Uint8Array, start: number, end: number): number {
-  let hash = FNV_OFFSET;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ pixels[i]!, FNV_PRIME);
-  return hash >>> 0;
+const HEAD_BYTES = 6;
+
+function fnv(hash: number, bytes: Uint8Array, start: number, end: number): number {
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
+  return hash;
 }
 
-/** Writes the stamp of frame `frameNumber` (a u32) into every row of `pixels`, in place. */
-export function stampFrame(pixels: Uint8Array, width: number, height: number, frameNumber: number): void {
-  const problem = checkGeometry(pixels, width, height);
-  if (problem) throw new RangeError(`stampFrame: ${problem}`);
-  if (!Number.isInteger(frameNumber) || frameNumber < 0 || frameNumber > 0xffffffff) {
-    throw new RangeError(`stampFrame: frame number ${frameNumber} is not a u32`);
-  }
-  const view = new DataView(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+/** The FNV-1a state after each row's picture bytes: what stamping a new frame of this picture reuses. */
+export function pictureRowHashes(picture: Uint8Array, width: number, height: number): Uint32Array {
   const rowBytes = width * 3;
+  const hashes = new Uint32Array(height);
   for (let row = 0, start = 0; row < height; row++, start += rowBytes) {
+    hashes[row] = fnv(FNV_OFFSET, picture, start + HEAD_BYTES, start + rowBytes - TAIL_BYTES);
+  }
+  return hashes;
+}
+
+/** The row's checksum: its picture bytes (or their cached hash state), then its head. */
+function rowChecksum(pixels: Uint8Array, start: number, tail: number, pictureHash?: number): number {
+  const afterPicture = pictureHash ?? fnv(FNV_OFFSET, pixels, start + HEAD_BYTES, tail);
+  return fnv(afterPicture, pixels, start, start + HEAD_BYTES) >>> 0;
+}
+
+function checkFrameNumber(frameNumber: number): void {
+  if (!Number.isInteger(frameNumber) || frameNumber < 0 || frameNumber > 0xffffffff) {
+    throw new RangeError(`stamp: frame number ${frameNumber} is not a u32`);
+  }
+}
+
+/**
+ * Stamps `rowCount` rows held in `rows` (packed, `width` pixels each) as rows `firstRow`… of frame
+ * `frameNumber`: a whole frame, or one scanline block of it. `hashes` (from
+ * {@link pictureRowHashes} of the picture the rows were copied from, indexed by frame row) skips
+ * re-hashing the picture bytes.
+ */
+export function stampRows(
+  rows: Uint8Array,
+  width: number,
+  firstRow: number,
+  rowCount: number,
+  frameNumber: number,
+  hashes?: Uint32Array,
+): void {
+  checkFrameNumber(frameNumber);
+  const view = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
+  const rowBytes = width * 3;
+  for (let i = 0, start = 0; i < rowCount; i++, start += rowBytes) {
+    const row = firstRow + i;
     const tail = start + rowBytes - TAIL_BYTES;
     view.setUint32(start, frameNumber, true);
     view.setUint16(start + 4, row & 0xffff, true);
-    view.setUint32(tail, rowChecksum(pixels, start, tail), true);
+    view.setUint32(tail, rowChecksum(rows, start, tail, hashes?.[row]), true);
     view.setUint16(tail + 4, frameNumber & 0xffff, true);
   }
+}
+
+/** Writes the stamp of frame `frameNumber` (a u32) into every row of `pixels`, in place. */
+export function stampFrame(pixels: Uint8Array, width: number, height: number, frameNumber: number, hashes?: Uint32Array): void {
+  const problem = checkGeometry(pixels, width, height);
+  if (problem) throw new RangeError(`stampFrame: ${problem}`);
+  stampRows(pixels, width, 0, height, frameNumber, hashes);
 }
 
 /** Checks every row's stamp; on success returns the frame number all rows agree on. */

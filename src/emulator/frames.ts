@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { PNG } from 'pngjs';
 import { Rasterizer, type RenderSettings } from './render.ts';
-import { stampFrame } from './frame-stamp.ts';
+import { pictureRowHashes, stampFrame } from './frame-stamp.ts';
 import type { Pose } from './scene.ts';
 
 /** The most pictures kept; a 1080p picture is 6 MB. */
@@ -46,6 +46,15 @@ export class FrameSource {
   private readonly rasterizer = new Rasterizer();
   private readonly pictures = new Map<string, Uint8Array>();
   private readonly idle: Uint8Array[] = [];
+  /** Per picture, the checksum state of its rows: stamping then costs O(rows) (see frame-stamp.ts). */
+  private readonly rowHashes = new WeakMap<Uint8Array, Uint32Array>();
+
+  /** The row hashes of a cached picture, computed on its first stamped frame. */
+  hashesOf(picture: Uint8Array, width: number, height: number): Uint32Array {
+    let hashes = this.rowHashes.get(picture);
+    if (!hashes) this.rowHashes.set(picture, (hashes = pictureRowHashes(picture, width, height)));
+    return hashes;
+  }
 
   /** The clean (unstamped) picture; shared with the cache, so callers must not modify it. */
   picture(pose: Pose, settings: RenderSettings, flipVertical = false): Uint8Array {
@@ -71,7 +80,7 @@ export class FrameSource {
     const picture = this.picture(pose, settings, flipVertical);
     const pixels = this.takeBuffer(picture.length);
     pixels.set(picture);
-    stampFrame(pixels, width, height, frameNumber);
+    stampFrame(pixels, width, height, frameNumber, this.hashesOf(picture, width, height));
     let references = 1;
     return {
       pixels,
