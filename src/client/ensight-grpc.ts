@@ -33,6 +33,7 @@ import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 import { RpcChannel, type CallOptions } from './rpc.ts';
+import { ShmemImageReader } from './shmem-images.ts';
 import { SubscriptionServer } from './subscription-server.ts';
 import { resolveTarget, type ResolvedTarget, type TlsMaterial } from './target.ts';
 
@@ -115,8 +116,16 @@ export interface ImageSubscription {
 export interface SubscribeImagesOptions {
   /** Flip the image over the X axis (done by EnSight). */
   flipVertical?: boolean;
-  /** Use the shared-memory transport. Default false until the shared-memory path is installed. */
+  /**
+   * Use the shared-memory transport (EnSight's own client defaults to it). When it cannot be used
+   * (no addon, file refused, remote EnSight, server says no) the subscription falls back to
+   * reverse gRPC and reports why. Default false.
+   */
   useShmem?: boolean;
+  /** Size of the shared file in bytes (default 25 MiB). */
+  shmemSize?: number;
+  /** Where the private directory for the shared file is made (default `/dev/shm`, else the temp dir). */
+  shmemDirectory?: string;
   /** Ask EnSight to send each frame in chunks of at most 1 MB (gRPC transport). */
   chunk?: boolean;
 }
@@ -152,6 +161,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private eventCallback: ((tag: string) => void) | undefined;
   private eventStream: grpc.ClientReadableStream<EventReply> | undefined;
   private subscriptionServer: SubscriptionServer | undefined;
+  private shmemReader: ShmemImageReader | undefined;
   private subscribedImages = false;
   private subscribedEvents = false;
 
@@ -556,7 +566,14 @@ export class EnSightGRPC implements AsyncDisposable {
   async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<ImageSubscription> {
     let fallbackReason: string | undefined;
     if (options.useShmem) {
-      fallbackReason = 'the shared-memory image transport is not available in this build';
+      try {
+        await this.subscribeSharedImages(options);
+        return { transport: 'shmem' };
+      } catch (err) {
+        // EnSight's client gives up here; we fall back to reverse gRPC and say why.
+        if (options.signal?.aborted) throw err;
+        fallbackReason = err instanceof Error ? err.message : String(err);
+      }
     }
     const server = await this.ensureSubscriptionServer();
     await this.channel().unary(
@@ -575,19 +592,53 @@ export class EnSightGRPC implements AsyncDisposable {
     return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
   }
 
+  private async subscribeSharedImages(options: SubscribeImagesOptions & CallOptions): Promise<void> {
+    if (this.shmemReader) throw new EnSightError('this client already has a shared-memory subscription', 'ALREADY_SUBSCRIBED');
+    const reader = ShmemImageReader.create({ size: options.shmemSize, directory: options.shmemDirectory });
+    try {
+      await this.channel().unary(
+        EnSightServiceDefinition,
+        'SubscribeImages',
+        {
+          prefix: this.prefix(),
+          type: ImageChannelType.SHARED_MEM,
+          flipVertical: options.flipVertical ?? false,
+          chunk: false,
+          options: { filename: reader.filename },
+        },
+        options,
+      );
+    } catch (err) {
+      await reader.stop();
+      throw err;
+    }
+    this.shmemReader = reader;
+    this.subscribedImages = true;
+    reader.start(
+      (image) => this.frames.put({ ...image, transport: 'shmem' }),
+      (err) => {
+        if (err !== undefined) this.frames.end(toEnSightError('shared-memory images', err));
+      },
+    );
+  }
+
   /** Cancel this client's event and image subscriptions and stop its callback server. */
   async unsubscribe(options: CallOptions = {}): Promise<void> {
     const server = this.subscriptionServer;
-    if (!server) return;
+    const reader = this.shmemReader;
+    if (!server && !reader) return;
     try {
       if (this.connected) {
         await this.channel().unary(EnSightServiceDefinition, 'Unsubscribe', { prefix: this.prefix() }, options);
       }
     } finally {
       this.subscriptionServer = undefined;
+      this.shmemReader = undefined;
       this.subscribedEvents = false;
       this.subscribedImages = false;
-      await server.close();
+      // EnSight has unmapped the file (Unsubscribe answered) before it is removed.
+      await reader?.stop();
+      await server?.close();
       if (!this.imageStream) this.frames.end();
       if (!this.eventStream) this.eventFeed.end();
     }

@@ -40,6 +40,8 @@ import { PythonInterpreter, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
 import { SceneState } from './scene.ts';
+import { PublishLog } from './publish-log.ts';
+import { ShmemImageSink } from './shmem-sink.ts';
 import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
 import { StatusError, statusOf } from './status.ts';
 import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscriptionTarget } from './subscriptions.ts';
@@ -134,6 +136,8 @@ export class EnSightEmulator {
   private frameNumber = 0;
   private sceneId = 0;
   private frameTimer: ReturnType<typeof setInterval> | undefined;
+  private freeRunning = false;
+  private readonly publishLog: PublishLog | undefined;
   private server: grpc.Server | undefined;
   private socketPath: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -144,6 +148,7 @@ export class EnSightEmulator {
   constructor(private readonly options: EmulatorOptions = {}) {
     this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
     this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
+    this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
   }
 
   async start(): Promise<EmulatorAddress> {
@@ -218,11 +223,25 @@ export class EnSightEmulator {
     this.hub.broadcastEvent(suffix);
   }
 
-  /** Free-running re-renders at `fps` a second; 0 stops them. */
+  /** Free-running re-renders at `fps` a second (`Infinity`: as fast as the sinks take them); 0 stops them. */
   setFrameRate(fps: number): void {
-    if (!(fps >= 0 && fps <= 1000)) throw new RangeError(`frame rate must be within 0..1000, got ${fps}`);
+    if (!(fps >= 0 && (fps <= 1000 || fps === Infinity))) throw new RangeError(`frame rate must be within 0..1000 or Infinity, got ${fps}`);
     clearInterval(this.frameTimer);
-    this.frameTimer = fps > 0 ? setInterval(() => this.render(), 1000 / fps) : undefined;
+    this.frameTimer = undefined;
+    this.freeRunning = fps === Infinity;
+    if (this.freeRunning) this.freeRun();
+    else if (fps > 0) this.frameTimer = setInterval(() => this.render(), 1000 / fps);
+  }
+
+  /** One frame a turn of the event loop while any image sink exists; a slow poll while none does. */
+  private freeRun(): void {
+    if (!this.freeRunning || this.stopping) return;
+    if (this.hub.images.size === 0) {
+      setTimeout(() => this.freeRun(), 10);
+      return;
+    }
+    this.render();
+    setImmediate(() => this.freeRun());
   }
 
   /** The frame size of image streams and subscriptions from the next frame on. */
@@ -266,6 +285,7 @@ export class EnSightEmulator {
     this.setFrameRate(0);
     await this.jobs.settle(cancelJobs);
     this.subscriptions.closeAll();
+    this.publishLog?.flush();
     this.hub.closeAll();
     for (const stream of this.sceneStreams) stream.end();
     this.sceneStreams.clear();
@@ -352,7 +372,7 @@ export class EnSightEmulator {
         this.attach(call, this.hub.events, new StreamEventSink(call, call.request.prefix));
       },
       GetImageStream: (call: grpc.ServerWritableStream<ImageStreamRequest, unknown>) => {
-        this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk));
+        this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk, this.publishLog));
       },
       SubscribeEvents: unary((request: SubscribeEventOptions): GenericResponse => {
         if (request.type !== EventChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown event channel type ${request.type}`);
@@ -362,16 +382,21 @@ export class EnSightEmulator {
       }),
       SubscribeImages: unary((request: SubscribeImageOptions): GenericResponse => {
         if (request.type === ImageChannelType.SHARED_MEM) {
-          throw new StatusError(grpc.status.UNIMPLEMENTED, 'shared-memory image subscriptions are not available in this emulator yet; use type GRPC or GetImageStream');
+          const filename = request.options.filename ?? '';
+          const sink = ShmemImageSink.open(filename, request.flipVertical, this.options.shmemWaitMs ?? 0, this.publishLog);
+          this.subscriptions.subscribeImages(request.prefix, sink);
+          return { str: `images of ${request.prefix} go to ${filename}` };
         }
         if (request.type !== ImageChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown image channel type ${request.type}`);
         const target = subscriptionTarget(request.options);
-        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk));
+        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog));
         return { str: `images of ${request.prefix} go to ${target.uri}` };
       }),
-      Unsubscribe: unary((request: Prefix): GenericResponse => ({
-        str: this.subscriptions.unsubscribe(request.prefix) ? `unsubscribed ${request.prefix}` : `no subscriptions for ${request.prefix}`,
-      })),
+      Unsubscribe: unary((request: Prefix): GenericResponse => {
+        const cancelled = this.subscriptions.unsubscribe(request.prefix);
+        this.publishLog?.flush();
+        return { str: cancelled ? `unsubscribed ${request.prefix}` : `no subscriptions for ${request.prefix}` };
+      }),
       AnimSave: unary((request: AnimSaveRequest) => {
         this.jobs.start(request);
         return {};

@@ -17,12 +17,20 @@ const CACHED_PICTURES = 8;
 /** The most idle stream-frame buffers kept for reuse. */
 const POOLED_BUFFERS = 6;
 
-/** One stamped frame on its way to the sinks; `release()` once per `retain()` (and once for its creator). */
+/**
+ * One frame on its way to the sinks; `release()` once per `retain()` (and once for its creator).
+ * `pixels` (the stamped frame) is made on first use: a sink that writes the frame elsewhere
+ * itself (shared memory) copies `picture` rows and stamps them with `rowHashes` instead.
+ */
 export interface StreamFrame {
   readonly pixels: Uint8Array;
   readonly width: number;
   readonly height: number;
   readonly frameNumber: number;
+  /** The clean picture the frame shows (shared with the cache: never modify it). */
+  readonly picture: Uint8Array;
+  /** The picture's row hashes, for `stampRows` (see frame-stamp.ts). */
+  readonly rowHashes: Uint32Array;
   retain(): void;
   release(): void;
 }
@@ -78,20 +86,31 @@ export class FrameSource {
   streamFrame(pose: Pose, width: number, height: number, flipVertical: boolean, frameNumber: number): StreamFrame {
     const settings = { width, height, aaPasses: 1, highlight: false, whiteBackground: false };
     const picture = this.picture(pose, settings, flipVertical);
-    const pixels = this.takeBuffer(picture.length);
-    pixels.set(picture);
-    stampFrame(pixels, width, height, frameNumber, this.hashesOf(picture, width, height));
+    const rowHashes = this.hashesOf(picture, width, height);
+    let pixels: Uint8Array | undefined;
     let references = 1;
+    const stamped = (): Uint8Array => {
+      if (!pixels) {
+        pixels = this.takeBuffer(picture.length);
+        pixels.set(picture);
+        stampFrame(pixels, width, height, frameNumber, rowHashes);
+      }
+      return pixels;
+    };
     return {
-      pixels,
+      get pixels() {
+        return stamped();
+      },
       width,
       height,
       frameNumber,
+      picture,
+      rowHashes,
       retain: () => {
         references++;
       },
       release: () => {
-        if (--references === 0) this.giveBack(pixels);
+        if (--references === 0 && pixels) this.giveBack(pixels);
       },
     };
   }

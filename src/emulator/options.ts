@@ -36,8 +36,18 @@ export interface EmulatorOptions {
   securityToken?: string;
   /** Frame size of image streams and image subscriptions. Default 640×480. */
   streamSize?: { width: number; height: number };
-  /** Free-running frames a second from the start; 0 (default): frames only on re-render. */
+  /**
+   * Free-running frames a second from the start; 0 (default): frames only on re-render;
+   * `Infinity` ("max"): as fast as the image sinks take them (benchmarks).
+   */
   frameRate?: number;
+  /**
+   * How long a shared-memory frame waits for a free buffer before it is dropped. Default 0, as
+   * EnSight; a free-running benchmark producer waits instead of dropping.
+   */
+  shmemWaitMs?: number;
+  /** Record every frame's publish time to this file (see publish-log.ts). */
+  publishLog?: string;
   /** The Python interpreter for RunPython. Default `python3`. */
   python?: string;
   /** Where RunPython's user output (print) goes. Default: this process's stderr. */
@@ -55,7 +65,8 @@ usage: ensight-emulator [-batch] [-grpc_server [<port>]] [-grpc_use_tcp_sockets]
                         [-grpc_allow_network_connections] [-grpc_disable_tls]
                         [-grpc_uds_pathname <path>] [-security <token>]
                         [--tls-cert <file> --tls-key <file> --tls-ca <file>]
-                        [--stream-size <W>x<H>] [--frame-rate <fps>] [--python <exe>]
+                        [--stream-size <W>x<H>] [--frame-rate <fps>|max] [--python <exe>]
+                        [--shmem-wait-ms <ms>] [--publish-log <file>]
 
 EnSight's flags
   -batch                            accepted; the emulator never opens a window
@@ -70,7 +81,11 @@ Emulator flags
   --tls-cert, --tls-key, --tls-ca   server certificate, key and client CA for TLS
                                     (default: $ANSYS_GRPC_CERTIFICATES/{server.crt,server.key,ca.crt})
   --stream-size <W>x<H>             image stream frame size (default ${DEFAULT_STREAM_SIZE.width}x${DEFAULT_STREAM_SIZE.height})
-  --frame-rate <fps>                free-running stream frames a second (default 0: on re-render only)
+  --frame-rate <fps>|max            free-running stream frames a second (default 0: on re-render
+                                    only; max: as fast as the image sinks take them)
+  --shmem-wait-ms <ms>              a shared-memory frame waits this long for a free buffer
+                                    before it is dropped (default 0, as EnSight)
+  --publish-log <file>              record each frame's publish time (CLOCK_MONOTONIC) there
   --python <exe>                    interpreter for RunPython (default python3)
   -h, --help                        this text
 
@@ -149,8 +164,16 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
       case '--stream-size':
         options.streamSize = parseSize(value());
         break;
-      case '--frame-rate':
-        options.frameRate = parseNumber(flag, value(), 0, 1000);
+      case '--frame-rate': {
+        const text = value();
+        options.frameRate = text === 'max' ? Infinity : parseNumber(flag, text, 0, 1000);
+        break;
+      }
+      case '--shmem-wait-ms':
+        options.shmemWaitMs = parseNumber(flag, value(), 0, 60_000);
+        break;
+      case '--publish-log':
+        options.publishLog = value();
         break;
       case '--python':
         options.python = value();

@@ -12,6 +12,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EventReply, ImageReply } from '../protocol/mod.ts';
 import { CompressionType } from '../protocol/mod.ts';
 import type { StreamFrame } from './frames.ts';
+import type { PublishLog, PublishTransport } from './publish-log.ts';
 
 /** The most pixel bytes in one chunked `ImageReply`. */
 export const MAX_CHUNK_BYTES = 1_000_000;
@@ -42,6 +43,11 @@ export abstract class LatestFrameSink implements ImageSink {
   private pending: StreamFrame | undefined;
   private closed = false;
 
+  constructor(
+    private readonly transport: PublishTransport,
+    private readonly log: PublishLog | undefined,
+  ) {}
+
   /** Sends one frame; resolves true once the transport has taken it, false if it failed. */
   protected abstract deliver(frame: StreamFrame): Promise<boolean>;
   /** Ends the transport. */
@@ -63,6 +69,7 @@ export abstract class LatestFrameSink implements ImageSink {
 
   private start(frame: StreamFrame): void {
     this.delivering = true;
+    this.log?.record(this.transport, frame.frameNumber);
     void this.deliver(frame).then((ok) => {
       frame.release();
       this.stats[ok ? 'sent' : 'dropped']++;
@@ -107,8 +114,9 @@ export class StreamImageSink extends LatestFrameSink {
     private readonly call: grpc.ServerWritableStream<unknown, ImageReply>,
     readonly flipVertical: boolean,
     private readonly chunk: boolean,
+    log?: PublishLog,
   ) {
-    super();
+    super('stream', log);
   }
 
   protected deliver(frame: StreamFrame): Promise<boolean> {

@@ -15,6 +15,7 @@ import {
   type ImageReply,
 } from '../protocol/mod.ts';
 import type { StreamFrame } from './frames.ts';
+import type { PublishLog } from './publish-log.ts';
 import { EVENT_BACKLOG, LatestFrameSink, imageReplies, type EventSink, type ImageSink, type SinkHub, type SinkStats } from './sinks.ts';
 import { StatusError } from './status.ts';
 
@@ -116,8 +117,8 @@ class SubscriberChannel {
 export class GrpcImageSubscription extends LatestFrameSink {
   private readonly channel: SubscriberChannel;
 
-  constructor(target: SubscriptionTarget, readonly flipVertical: boolean, private readonly chunk: boolean) {
-    super();
+  constructor(target: SubscriptionTarget, readonly flipVertical: boolean, private readonly chunk: boolean, log?: PublishLog) {
+    super('subscription', log);
     this.channel = new SubscriberChannel(target);
   }
 

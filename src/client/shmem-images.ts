@@ -1,0 +1,60 @@
+/**
+ * The client side of EnSight's shared-memory image subscription, as EnSight's own client does it:
+ * create the file (private directory, 0600, `/dev/shm` when present), ask EnSight to map it with
+ * `SubscribeImages(type SHARED_MEM, options {filename})`, then read every frame out of it through
+ * the native addon, woken by a futex (or a 2 ms timed wait for a producer that never wakes).
+ *
+ * Frames are copied out of the mapping into a buffer of their own, because `getImage()` and the
+ * frame iterators hand frames to code that may keep them; a zero-copy consumer uses
+ * {@link ShmemImageReader.consumer} directly.
+ */
+import { ShmemConsumer, type FrameImage } from '../shmem/mod.ts';
+
+/** How long one wait for a frame lasts before the reader looks at its stop flag again. */
+const STOP_CHECK_MS = 100;
+
+export interface ShmemReaderOptions {
+  /** Size of the shared file in bytes. Default 25 MiB, as EnSight's clients. */
+  size?: number;
+  /** Where the private directory holding the file is made. Default `/dev/shm`, else the temp dir. */
+  directory?: string;
+}
+
+export class ShmemImageReader {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  private constructor(readonly consumer: ShmemConsumer) {}
+
+  /** Creates the shared file; throws (typed `ShmemError`) when the addon or the file is refused. */
+  static create(options: ShmemReaderOptions = {}): ShmemImageReader {
+    return new ShmemImageReader(ShmemConsumer.create({ size: options.size, directory: options.directory }));
+  }
+
+  /** The file EnSight is told to map. */
+  get filename(): string {
+    return this.consumer.path;
+  }
+
+  /** Reads frames until {@link stop}; `onFrame` gets each whole frame, `onEnd` the reason reading ended. */
+  start(onFrame: (image: FrameImage) => void, onEnd: (err?: unknown) => void): void {
+    this.loop = (async () => {
+      try {
+        while (!this.stopped) {
+          const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS });
+          if (image && !this.stopped) onFrame(image);
+        }
+        onEnd();
+      } catch (err) {
+        onEnd(this.stopped ? undefined : err);
+      }
+    })();
+  }
+
+  /** Stops reading, then unmaps and removes the file and its directory. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    this.consumer.close();
+  }
+}
