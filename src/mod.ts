@@ -14,5 +14,6 @@
  * @module
  */
 export * from './client/mod.ts';
+export * from './dial/mod.ts';
 export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
 export * as protocol from './protocol/mod.ts';

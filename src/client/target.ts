@@ -60,26 +60,47 @@ export function resolveTarget(o: TargetOptions): ResolvedTarget {
     return { address, credentials: grpc.credentials.createInsecure(), transport: 'tcp', tls: false, channelOptions: {} };
   }
   const material = loadTlsMaterial(o.tls ?? {});
-  const serverName = o.tls?.serverName;
-  // TLS forbids an IP address as ServerName (RFC 6066): Bun refuses it outright, Node warns. For an
-  // IP host grpc-js is given a DNS placeholder as the name to send, and the certificate is still
-  // verified against the IP itself (grpc-js routes the override through our checkServerIdentity).
-  const ipHost = !serverName && isIP(o.host) ? o.host : undefined;
-  const verify = ipHost ? { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(ipHost, cert) } : {};
-  const nameOverride = serverName ?? (ipHost ? IP_HOST_SNI_PLACEHOLDER : undefined);
+  return { address, transport: 'tcp', tls: true, ...tlsChannel(o.host, material, o.tls?.serverName) };
+}
+
+export interface TlsIdentity {
+  /** The ServerName to send; undefined: the host itself. */
+  serverName: string | undefined;
+  /** Set for an IP host: the certificate is verified against the IP, not the ServerName sent. */
+  checkServerIdentity: ((name: string, cert: PeerCertificate) => Error | undefined) | undefined;
+}
+
+/**
+ * TLS forbids an IP address as ServerName (RFC 6066): Bun refuses it outright, Node warns. For an
+ * IP host a DNS placeholder is sent as the name, and the certificate is still verified against
+ * the IP itself.
+ */
+export function tlsIdentity(host: string, serverName: string | undefined): TlsIdentity {
+  const ipHost = !serverName && isIP(host) ? host : undefined;
   return {
-    address,
-    credentials: grpc.credentials.createSsl(material.ca, material.key, material.cert, verify),
-    transport: 'tcp',
-    tls: true,
-    channelOptions: nameOverride ? { 'grpc.ssl_target_name_override': nameOverride } : {},
+    serverName: serverName ?? (ipHost ? IP_HOST_SNI_PLACEHOLDER : undefined),
+    checkServerIdentity: ipHost ? (_name, cert) => checkServerIdentity(ipHost, cert) : undefined,
+  };
+}
+
+/** grpc-js credentials and channel options for TLS to `host` (grpc-js routes the name override through our check). */
+export function tlsChannel(
+  host: string,
+  material: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+  serverName: string | undefined,
+): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
+  const identity = tlsIdentity(host, serverName);
+  const verify = identity.checkServerIdentity ? { checkServerIdentity: identity.checkServerIdentity } : {};
+  return {
+    credentials: grpc.credentials.createSsl(material.ca ?? null, material.key ?? null, material.cert ?? null, verify),
+    channelOptions: identity.serverName ? { 'grpc.ssl_target_name_override': identity.serverName } : {},
   };
 }
 
 /** The ServerName sent when dialling an IP address; never used to verify the certificate. */
 const IP_HOST_SNI_PLACEHOLDER = 'localhost';
 
-function pem(value: string | Uint8Array): Buffer {
+export function pem(value: string | Uint8Array): Buffer {
   return typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 

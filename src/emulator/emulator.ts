@@ -31,7 +31,9 @@ import {
   type SubscribeEventOptions,
   type SubscribeImageOptions,
 } from '../protocol/mod.ts';
+import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
 import { AnimSaveJobs } from './anim-save.ts';
+import { AccessTokens } from './auth.ts';
 import { sceneUpdates } from './dsg.ts';
 import { FrameSource, encodePng } from './frames.ts';
 import { sceneGlb } from './glb.ts';
@@ -67,6 +69,8 @@ export interface EmulatorStats {
   droppedFrames: number;
   imageSinks: number;
   eventSinks: number;
+  /** Access tokens AuthService handed out (0 without `auth`). */
+  authTokensIssued: number;
 }
 
 /** The emulator could not start (bad certificates, address in use, …); the CLI exits 2. */
@@ -138,6 +142,7 @@ export class EnSightEmulator {
   private frameTimer: ReturnType<typeof setInterval> | undefined;
   private freeRunning = false;
   private readonly publishLog: PublishLog | undefined;
+  private readonly accessTokens: AccessTokens | undefined;
   private server: grpc.Server | undefined;
   private socketPath: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -149,6 +154,7 @@ export class EnSightEmulator {
     this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
     this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
     this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
+    this.accessTokens = options.auth && new AccessTokens(options.auth);
   }
 
   async start(): Promise<EmulatorAddress> {
@@ -166,8 +172,13 @@ export class EnSightEmulator {
     }
     const server = new grpc.Server({
       ...UNLIMITED_MESSAGES,
-      interceptors: options.securityToken ? [requireToken(options.securityToken)] : [],
+      interceptors: [
+        ...(options.securityToken ? [requireToken(options.securityToken)] : []),
+        ...(this.accessTokens ? [this.accessTokens.interceptor()] : []),
+      ],
     });
+    const tokens = this.accessTokens;
+    if (tokens) server.addService(AuthServiceDefinition, { Authenticate: unary((request: AuthenticateRequest) => tokens.authenticate(request)) });
     server.addService(EnSightServiceDefinition, this.ensightService());
     server.addService(DynamicSceneGraphServiceDefinition, this.sceneGraphService());
     const port = await new Promise<number>((resolve, reject) =>
@@ -193,7 +204,13 @@ export class EnSightEmulator {
   }
 
   stats(): EmulatorStats {
-    return { frames: this.frameNumber, droppedFrames: this.hub.droppedFrames(), imageSinks: this.hub.images.size, eventSinks: this.hub.events.size };
+    return {
+      frames: this.frameNumber,
+      droppedFrames: this.hub.droppedFrames(),
+      imageSinks: this.hub.images.size,
+      eventSinks: this.hub.events.size,
+      authTokensIssued: this.accessTokens?.issued ?? 0,
+    };
   }
 
   /** Re-renders: one stamped frame to every image sink, and {@link RENDER_EVENT} to every event sink. */
@@ -273,7 +290,8 @@ export class EnSightEmulator {
       }
     };
     const { cert, key, ca } = options.tls;
-    return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], true);
+    const requireClientCertificate = options.tlsClientAuth ?? true;
+    return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], requireClientCertificate);
   }
 
   private beginShutdown(cancelJobs: boolean): Promise<void> {

@@ -3,6 +3,7 @@
  */
 import { join } from 'node:path';
 import process from 'node:process';
+import type { EmulatorAuth } from './auth.ts';
 
 /** What EnSight listens on when `-grpc_server` has no number. */
 export const ENSIGHT_DEFAULT_PORT = 18243;
@@ -32,6 +33,10 @@ export interface EmulatorOptions {
   udsPathname?: string;
   /** Certificates for mutual TLS on TCP (`--tls-cert/--tls-key/--tls-ca` or `$ANSYS_GRPC_CERTIFICATES`). */
   tls?: TlsFiles;
+  /** With TLS: require a client certificate (mutual TLS, EnSight's way). Default true; `--tls-no-client-auth` turns it off. */
+  tlsClientAuth?: boolean;
+  /** Serve `proto.rpc.v1.AuthService` and require its bearer token on every other call (`--auth-*`). */
+  auth?: EmulatorAuth;
   /** Calls must carry `shared_secret: <token>`; unset: every call is accepted. */
   securityToken?: string;
   /** Frame size of image streams and image subscriptions. Default 640×480. */
@@ -64,7 +69,9 @@ export const HELP_TEXT = `ensight-emulator: a stand-in for Ansys EnSight's gRPC 
 usage: ensight-emulator [-batch] [-grpc_server [<port>]] [-grpc_use_tcp_sockets]
                         [-grpc_allow_network_connections] [-grpc_disable_tls]
                         [-grpc_uds_pathname <path>] [-security <token>]
-                        [--tls-cert <file> --tls-key <file> --tls-ca <file>]
+                        [--tls-cert <file> --tls-key <file> --tls-ca <file>] [--tls-no-client-auth]
+                        [--auth-api-key <id>=<key>]... [--auth-robot-secret <entity>=<secret>]...
+                        [--auth-token-ttl-ms <ms>]
                         [--stream-size <W>x<H>] [--frame-rate <fps>|max] [--python <exe>]
                         [--shmem-wait-ms <ms>] [--publish-log <file>]
 
@@ -80,6 +87,11 @@ EnSight's flags
 Emulator flags
   --tls-cert, --tls-key, --tls-ca   server certificate, key and client CA for TLS
                                     (default: $ANSYS_GRPC_CERTIFICATES/{server.crt,server.key,ca.crt})
+  --tls-no-client-auth              TLS without client certificates (server-only TLS)
+  --auth-api-key <id>=<key>         serve proto.rpc.v1.AuthService and accept this API key; every
+                                    other call then needs "authorization: Bearer <token>"
+  --auth-robot-secret <entity>=<s>  likewise, a robot secret for <entity>
+  --auth-token-ttl-ms <ms>          how long an access token is accepted (default 3600000)
   --stream-size <W>x<H>             image stream frame size (default ${DEFAULT_STREAM_SIZE.width}x${DEFAULT_STREAM_SIZE.height})
   --frame-rate <fps>|max            free-running stream frames a second (default 0: on re-render
                                     only; max: as fast as the image sinks take them)
@@ -102,6 +114,12 @@ function parseSize(text: string): { width: number; height: number } {
   return { width, height };
 }
 
+function parsePair(flag: string, text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new EmulatorUsageError(`${flag} wants <name>=<secret>, got "${text}"`);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
 function parseNumber(flag: string, text: string, min: number, max: number): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
@@ -119,6 +137,8 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
   const options: EmulatorOptions = {};
   const tls: Partial<TlsFiles> = {};
   let security: string | undefined;
+  const auth: { apiKeys: Record<string, string>; robotSecrets: Record<string, string>; tokenTtlMs?: number } = { apiKeys: {}, robotSecrets: {} };
+  let authWanted = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -161,6 +181,19 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
       case '--tls-ca':
         tls.ca = value();
         break;
+      case '--tls-no-client-auth':
+        options.tlsClientAuth = false;
+        break;
+      case '--auth-api-key':
+      case '--auth-robot-secret': {
+        const [name, secret] = parsePair(flag, value());
+        (flag === '--auth-api-key' ? auth.apiKeys : auth.robotSecrets)[name] = secret;
+        authWanted = true;
+        break;
+      }
+      case '--auth-token-ttl-ms':
+        auth.tokenTtlMs = parseNumber(flag, value(), 1, 2 ** 31 - 1);
+        break;
       case '--stream-size':
         options.streamSize = parseSize(value());
         break;
@@ -182,6 +215,8 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
         throw new EmulatorUsageError(`unknown flag "${flag}" (see --help)`);
     }
   }
+  if (auth.tokenTtlMs !== undefined && !authWanted) throw new EmulatorUsageError('--auth-token-ttl-ms needs --auth-api-key or --auth-robot-secret');
+  if (authWanted) options.auth = auth;
   const token = env.ENSIGHT_SECURITY_TOKEN || security;
   if (token) options.securityToken = token;
   const certificates = env.ANSYS_GRPC_CERTIFICATES;

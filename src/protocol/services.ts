@@ -20,14 +20,18 @@ export function decoderFor<T>(type: protobuf.Type): (bytes: Buffer) => T {
   return (bytes) => type.decode(bytes) as unknown as T;
 }
 
-export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
-  const service = serviceType(serviceName);
+/** grpc-js definition of one service: EnSight's by default, or `service` of package `packageName` from another root. */
+export function serviceDefinition(
+  serviceName: string,
+  service: protobuf.Service = serviceType(serviceName),
+  packageName: string = PROTO_PACKAGE,
+): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methodsArray) {
     const request = resolved(method.resolvedRequestType, method.requestType);
     const response = resolved(method.resolvedResponseType, method.responseType);
     definition[method.name] = {
-      path: `/${PROTO_PACKAGE}.${serviceName}/${method.name}`,
+      path: `/${packageName}.${serviceName}/${method.name}`,
       requestStream: !!method.requestStream,
       responseStream: !!method.responseStream,
       requestSerialize: encoderFor(request),

@@ -1,0 +1,23 @@
+/**
+ * `dial()`: a Viam-style connection layer. One options object, credentials (API keys and robot
+ * secrets exchanged for a bearer token; EnSight's security token as `shared_secret`), TLS with a
+ * guarded downgrade, one deadline, reconnects with backoff and state events, `await using`.
+ *
+ * ```ts
+ * import { dial, DialOptions } from 'ensight-grpc';
+ *
+ * await using channel = await dial('grpcs://ensight.example:443', DialOptions.withApiKey(key, keyId));
+ * channel.addEventListener('reconnecting', (e) => console.log(e.state));
+ * ```
+ *
+ * @module
+ */
+export { dial, dialDirect } from './dial.ts';
+export { DialedChannel } from './channel.ts';
+export type { ChannelCallOptions } from './call.ts';
+export { DialError, isRetryable, type DialErrorCode } from './errors.ts';
+export { DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
+export { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
+export { parseDialAddress, type DialAddress } from './address.ts';
+export { AUTHENTICATE_PATH, AuthServiceDefinition, type AuthenticateRequest, type AuthenticateResponse } from './auth.ts';
+export { looksLikePlaintextServer } from './probe.ts';

@@ -1,0 +1,62 @@
+/** Backoff delays, and waits that end early on an abort or a deadline. */
+import { abortReason } from '../errors.ts';
+import { DialError } from './errors.ts';
+
+/** Full jitter (AWS' scheme): uniform in [0, min(cap, initial · 2^(attempt-1))]. */
+export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** Resolves after `ms`, or rejects with the abort reason as soon as `signal` aborts. Leaves no timer behind. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function deadlineExceeded(what: string, timeoutMs: number, cause?: unknown): DialError {
+  return new DialError(`${what}: no connection within the ${timeoutMs} ms deadline`, 'DEADLINE_EXCEEDED', { cause });
+}
+
+/**
+ * `work` raced against the deadline and the signals: whichever comes first. `onGiveUp` runs when
+ * the deadline or an abort wins, so the work can release what it holds.
+ */
+export async function bounded<T>(
+  work: Promise<T>,
+  limits: { deadline: number; timeoutMs: number; what: string; signals: ReadonlyArray<AbortSignal | undefined> },
+  onGiveUp: () => void = () => {},
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const listeners: Array<[AbortSignal, () => void]> = [];
+  const stop = new Promise<never>((_, reject) => {
+    const fail = (err: Error) => {
+      onGiveUp();
+      reject(err);
+    };
+    for (const signal of limits.signals) {
+      if (!signal) continue;
+      if (signal.aborted) return fail(abortReason(signal));
+      const onAbort = () => fail(abortReason(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      listeners.push([signal, onAbort]);
+    }
+    timer = setTimeout(() => fail(deadlineExceeded(limits.what, limits.timeoutMs)), Math.max(0, limits.deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work, stop]);
+  } finally {
+    clearTimeout(timer);
+    for (const [signal, onAbort] of listeners) signal.removeEventListener('abort', onAbort);
+  }
+}

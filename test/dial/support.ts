@@ -1,0 +1,90 @@
+/**
+ * Emulators for the dial tests: launched as a separate process on an address fixed up front, so
+ * that one can be killed (SIGKILL, no goodbye) and started again where the client expects it.
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { TestApi } from '../harness/mod.ts';
+import { launchEmulator, type LaunchedEmulator } from '../../src/emulator/mod.ts';
+import { tempDir } from '../support/temp.ts';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface FixedEmulatorSetup {
+  /** TCP (the default) or a Unix socket. */
+  transport?: 'tcp' | 'uds';
+  /** Plaintext TCP (default), or TLS with these `ANSYS_GRPC_CERTIFICATES`. */
+  certificates?: string;
+  /** Extra emulator flags. */
+  flags?: string[];
+  /** ENSIGHT_SECURITY_TOKEN; none by default. */
+  token?: string;
+}
+
+export class FixedEmulator {
+  private current: LaunchedEmulator | undefined;
+  private constructor(
+    /** `127.0.0.1:<port>` or `unix:<path>`. */
+    readonly address: string,
+    readonly port: number | undefined,
+    private readonly flags: string[],
+    private readonly env: Record<string, string | undefined>,
+  ) {}
+
+  /** Launched now, stopped at the test's teardown. */
+  static async start(t: TestApi, setup: FixedEmulatorSetup = {}): Promise<FixedEmulator> {
+    const flags = ['-batch'];
+    let emulator: FixedEmulator;
+    const env = { ENSIGHT_SECURITY_TOKEN: setup.token, ANSYS_GRPC_CERTIFICATES: setup.certificates };
+    if (setup.transport === 'uds') {
+      const pathname = join(tempDir(t, 'ensight-dial-'), 'ensight');
+      flags.push('-grpc_uds_pathname', pathname);
+      emulator = new FixedEmulator(`unix:${pathname}.sock`, undefined, [...flags, ...(setup.flags ?? [])], env);
+    } else {
+      const port = await freePort();
+      flags.push('-grpc_server', String(port), '-grpc_use_tcp_sockets');
+      if (!setup.certificates) flags.push('-grpc_disable_tls');
+      emulator = new FixedEmulator(`127.0.0.1:${port}`, port, [...flags, ...(setup.flags ?? [])], env);
+    }
+    t.teardown(() => emulator.stop());
+    await emulator.launch();
+    return emulator;
+  }
+
+  async launch(): Promise<void> {
+    if (this.current) throw new Error('the emulator is already running');
+    this.current = await launchEmulator(this.flags, { env: this.env });
+  }
+
+  get pid(): number | undefined {
+    return this.current?.pid;
+  }
+
+  /** SIGKILL: the server gets no chance to close anything; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const running = this.current;
+    if (!running) return;
+    this.current = undefined;
+    const exited = new Promise<void>((resolve) => {
+      if (running.process.exitCode !== null || running.process.signalCode !== null) resolve();
+      else running.process.once('exit', () => resolve());
+    });
+    running.process.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const running = this.current;
+    this.current = undefined;
+    await running?.stop();
+  }
+}
