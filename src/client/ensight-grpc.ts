@@ -608,6 +608,11 @@ export class EnSightGRPC implements AsyncDisposable {
         },
         options,
       );
+      // EnSight initialised the buffers while answering; attach now, or the frames it renders
+      // before our first wait would be dropped as "unconnected".
+      if (!reader.attach()) {
+        throw new EnSightError(`EnSight did not initialise the shared file ${reader.filename}`, 'SHMEM_NOT_INITIALISED');
+      }
     } catch (err) {
       await reader.stop();
       throw err;

@@ -36,6 +36,11 @@ export class ShmemImageReader {
     return this.consumer.path;
   }
 
+  /** Takes over the buffers the producer initialised (state 4 -> 0); false if it has not. */
+  attach(): boolean {
+    return this.consumer.attach();
+  }
+
   /** Reads frames until {@link stop}; `onFrame` gets each whole frame, `onEnd` the reason reading ended. */
   start(onFrame: (image: FrameImage) => void, onEnd: (err?: unknown) => void): void {
     this.loop = (async () => {

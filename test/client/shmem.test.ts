@@ -1,0 +1,129 @@
+// subscribeImages({ useShmem: true }) end to end: the client creates the shared file, the emulator
+// (another process) maps it and writes every frame; every frame received is verified against the
+// emulator's per-row stamp. Unsubscribe and shutdown remove the file; a refused file falls back
+// to reverse gRPC and says why.
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import t from '../harness/mod.ts';
+import type { TestApi } from '../harness/mod.ts';
+import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
+import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { connectedClient, nextWithin, startEmulator, tempDir } from '../support/emulator.ts';
+
+function sharedFile(c: EnSightGRPC): string {
+  // The file is private to the client; its path is what EnSight was told (options.filename).
+  return (c as unknown as { shmemReader?: { filename: string } }).shmemReader?.filename ?? '';
+}
+
+function verified(t: TestApi, frames: ImageFrame[]): number[] {
+  const numbers: number[] = [];
+  let bad = 0;
+  for (const f of frames) {
+    const v = verifyFrame(f.pixels, f.width, f.height);
+    if (!v.ok) bad++;
+    else if (v.frameNumber !== f.frameNumber) bad++;
+    else numbers.push(v.frameNumber);
+  }
+  t.equal(bad, 0, `every one of ${frames.length} frames verifies and matches its header frame number`);
+  t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'frame numbers strictly increase');
+  return numbers;
+}
+
+t.test('frames on demand, 640x480 and 4K (scanline blocks)', async (t) => {
+  const emulator = await startEmulator(t);
+  const c = await connectedClient(t, emulator);
+  // The file goes where the test may look at it from JS: Deno grants /dev/shm paths only with --allow-all.
+  const shmemDirectory = tempDir(t);
+  for (const [w, h] of [[640, 480], [3840, 2160]] as const) {
+    await c.command(`ensight.stream_size(${w}, ${h})`, { doEval: false });
+    const it = c.images();
+    t.strictSame(await c.subscribeImages({ useShmem: true, shmemDirectory }), { transport: 'shmem' });
+    const file = sharedFile(c);
+    t.ok(existsSync(file), 'the shared file exists while subscribed');
+    t.match(file, /shmem_\d+\.bin$/, 'named as EnSight names it');
+    const frames: ImageFrame[] = [];
+    for (let i = 0; i < 3; i++) {
+      await c.command('ensight.render()', { doEval: false });
+      const r = await nextWithin(it, 10_000, 'a shared-memory frame');
+      frames.push(r.value as ImageFrame);
+    }
+    t.match(frames[0], { width: w, height: h, transport: 'shmem' });
+    verified(t, frames);
+    t.equal(c.getImage(), frames[2], 'getImage works on this path');
+    await c.unsubscribe();
+    t.notOk(existsSync(file), 'unsubscribe removes the file');
+    t.notOk(existsSync(dirname(file)), 'and its private directory');
+    t.strictSame(await nextWithin(it), { value: undefined, done: true }, 'and ends the iterator');
+  }
+});
+
+t.test('free-running frames: every frame verified, none torn', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--shmem-wait-ms', '100', '--stream-size', '1920x1080'] });
+  const c = await connectedClient(t, emulator);
+  const seen: ImageFrame[] = [];
+  c.onImage((f) => seen.push(f));
+  const it = c.images();
+  await c.subscribeImages({ useShmem: true });
+  for (let i = 0; i < 120; i++) await nextWithin(it, 10_000, 'a free-running frame');
+  await c.unsubscribe();
+  t.ok(seen.length >= 120, `${seen.length} frames`);
+  verified(t, seen);
+});
+
+t.test('flipVertical is applied by EnSight on this path too', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--stream-size', '64x32'] });
+  const plain = await connectedClient(t, emulator);
+  const flipped = await connectedClient(t, emulator);
+  const a = plain.images();
+  const b = flipped.images();
+  await plain.subscribeImages({ useShmem: true });
+  await flipped.subscribeImages({ useShmem: true, flipVertical: true });
+  await plain.command('ensight.render()', { doEval: false });
+  const fa = (await nextWithin(a)).value as ImageFrame;
+  const fb = (await nextWithin(b)).value as ImageFrame;
+  t.equal(fa.frameNumber, fb.frameNumber, 'the same frame');
+  t.ok(verifyFrame(fb.pixels, 64, 32).ok, 'the flipped frame verifies');
+  const row = 64 * 3;
+  let mirrored = true;
+  for (let y = 0; y < 32; y++) {
+    const top = fa.pixels.subarray(y * row + 6, (y + 1) * row - 6);
+    const bottom = fb.pixels.subarray((31 - y) * row + 6, (32 - y) * row - 6);
+    if (!top.every((v, i) => v === bottom[i])) mirrored = false;
+  }
+  t.ok(mirrored, 'the picture is upside down');
+});
+
+t.test('a shared file that cannot be made falls back to reverse gRPC and says why', async (t) => {
+  const emulator = await startEmulator(t);
+  const c = await connectedClient(t, emulator);
+  const notADirectory = join(tempDir(t), 'file');
+  writeFileSync(notADirectory, '');
+  const sub = await c.subscribeImages({ useShmem: true, shmemDirectory: notADirectory });
+  t.equal(sub.transport, 'grpc');
+  t.match(sub.fallbackReason, /\S/, `reason: ${sub.fallbackReason}`);
+  const it = c.images();
+  await c.command('ensight.render()', { doEval: false });
+  const f = (await nextWithin(it)).value as ImageFrame;
+  t.match(f, { transport: 'subscription' });
+  t.ok(verifyFrame(f.pixels, f.width, f.height).ok);
+});
+
+t.test('a file too small for EnSight falls back too', async (t) => {
+  const emulator = await startEmulator(t);
+  const c = await connectedClient(t, emulator);
+  const sub = await c.subscribeImages({ useShmem: true, shmemSize: 64 });
+  t.equal(sub.transport, 'grpc');
+  t.match(sub.fallbackReason, /BAD_FILE_SIZE|size|small/i);
+});
+
+t.test('shutdown unsubscribes the shared-memory subscription and removes the file', async (t) => {
+  const emulator = await startEmulator(t);
+  const c = await connectedClient(t, emulator);
+  await c.subscribeImages({ useShmem: true, shmemDirectory: tempDir(t) });
+  const file = sharedFile(c);
+  t.ok(existsSync(file));
+  await c.shutdown();
+  t.notOk(existsSync(file), 'the file is gone');
+  const other = await connectedClient(t, emulator);
+  t.equal(await other.command('1'), 1, 'the emulator is still serving');
+});
