@@ -24,6 +24,8 @@ export interface FixedEmulatorSetup {
   transport?: 'tcp' | 'uds';
   /** Plaintext TCP (default), or TLS with these `ANSYS_GRPC_CERTIFICATES`. */
   certificates?: string;
+  /** TCP port; default: a free one. */
+  port?: number;
   /** Extra emulator flags. */
   flags?: string[];
   /** ENSIGHT_SECURITY_TOKEN; none by default. */
@@ -50,7 +52,7 @@ export class FixedEmulator {
       flags.push('-grpc_uds_pathname', pathname);
       emulator = new FixedEmulator(`unix:${pathname}.sock`, undefined, [...flags, ...(setup.flags ?? [])], env);
     } else {
-      const port = await freePort();
+      const port = setup.port ?? (await freePort());
       flags.push('-grpc_server', String(port), '-grpc_use_tcp_sockets');
       if (!setup.certificates) flags.push('-grpc_disable_tls');
       emulator = new FixedEmulator(`127.0.0.1:${port}`, port, [...flags, ...(setup.flags ?? [])], env);

@@ -1,0 +1,75 @@
+// One deadline for the whole dial, against servers that accept and then say nothing; aborts.
+import { createServer, type Server, type Socket } from 'node:net';
+import t from '../harness/mod.ts';
+import type { TestApi } from '../harness/mod.ts';
+import { dial, DialError, DialOptions } from '../../src/mod.ts';
+import { join } from 'node:path';
+import { tempDir } from '../support/temp.ts';
+
+/** Accepts TCP connections and never writes a byte; closed at teardown. */
+async function silentServer(t: TestApi): Promise<{ address: string; connections: () => number }> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server: Server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as { port: number };
+  return { address: `127.0.0.1:${port}`, connections: () => accepted };
+}
+
+const DEADLINE_MS = 600;
+
+for (const [what, options] of [
+  ['TLS (the probe waits for a ServerHello)', {}],
+  ['plaintext (grpc-js waits for HTTP/2 settings)', { insecure: true }],
+  ['plaintext with an API key', { ...DialOptions.withApiKey('k', '0b8b4c5e-3c1f-4f53-9a3e-8d2f6c1a7e90'), insecure: true }],
+] as const) {
+  t.test(`a server that accepts TCP and never answers: ${what}`, async (t) => {
+    const server = await silentServer(t);
+    const err = await dial(server.address, { ...options, timeoutMs: DEADLINE_MS, maxReconnectAttempts: 0 }).catch((e: unknown) => e);
+    t.ok(err instanceof DialError, 'a DialError');
+    t.match(err, { code: 'DEADLINE_EXCEEDED', message: new RegExp(`${DEADLINE_MS} ms deadline`) });
+    t.ok(server.connections() >= 1, 'the server was reached');
+  });
+}
+
+t.test('nothing listening: retried within the deadline, then a typed failure', async (t) => {
+  const states: string[] = [];
+  // A port that was free a moment ago: connecting to it is refused.
+  const refused = await new Promise<string>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(`127.0.0.1:${port}`));
+    });
+  });
+  const err = await dial(refused, { timeoutMs: 5_000, initialConnectionAttempts: 2, onConnectionState: (s) => states.push(s.type) }).catch((e: unknown) => e);
+  t.ok(err instanceof DialError);
+  t.match(err, { code: 'UNAVAILABLE' }, 'connection refused, twice');
+  t.strictSame(states, ['connecting', 'closed'], 'state events of a failed dial');
+});
+
+t.test('a Unix socket nobody listens on fails at the deadline', async (t) => {
+  const path = join(tempDir(t), 'nobody.sock');
+  await t.rejects(dial(`unix:${path}`, { timeoutMs: DEADLINE_MS }), { code: 'DEADLINE_EXCEEDED' });
+});
+
+t.test('the dial is abortable', async (t) => {
+  const server = await silentServer(t);
+  const controller = new AbortController();
+  const pending = dial(server.address, { timeoutMs: 60_000, signal: controller.signal });
+  setTimeout(() => controller.abort(new Error('no longer wanted')), 50);
+  await t.rejects(pending, /no longer wanted/);
+  await t.rejects(dial(server.address, { signal: AbortSignal.abort(new Error('already')) }), /already/);
+});
