@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * `ensight-capture`: the capture as a program (see `--help`). The exit codes are {@link EXIT}'s.
+ */
+import process from 'node:process';
+import { capture } from './capture.ts';
+import { CaptureError, EXIT } from './errors.ts';
+import { HELP_TEXT, parseCaptureArgs, type CaptureProgress } from './options.ts';
+import { formatFps, type CaptureSummary } from './sidecar.ts';
+
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => stream.write(text, () => resolve()));
+}
+
+function progressLine(p: CaptureProgress): string {
+  const seconds = (p.elapsedMs / 1000).toFixed(1);
+  return `\r${p.recorded} frames  ${p.fps.toFixed(1)} fps  ${p.mbps.toFixed(1)} MB/s  dropped ${p.dropped}  ${seconds} s\x1b[K`;
+}
+
+function report(s: CaptureSummary): string {
+  const sizes = [...new Set(s.segments.map((g) => `${g.width}x${g.height}`))].join(', ') || 'no frames';
+  const { frames, verification, transport } = s;
+  const lines = [
+    `ensight-capture: ${s.status} (${s.stopReason ?? 'not started'}): ${frames.recorded} frames (${sizes}, ${s.output.format}) in ${(s.elapsedMs / 1000).toFixed(2)} s: ${s.fps.toFixed(1)} fps, ${s.mbps.toFixed(1)} MB/s`,
+    `  transport: ${transport.used ?? '-'}${transport.used !== transport.requested ? ` (asked for ${transport.requested}: ${transport.fallbackReason ?? ''})` : ''}`,
+    `  received ${frames.received}, skipped ${frames.skipped} (--every), dropped ${frames.droppedQueue} (disk or encoder behind), never delivered ${frames.notReceived}, discarded ${frames.discarded}`,
+    `  gaps in the recorded frame numbers: ${s.gaps.count} (${s.gaps.missingFrames} frames)`,
+    `  stamps: ${verification.verified} verified, ${verification.failed} did not verify${verification.required ? '' : ' (not required: pass --verify)'}`,
+    `  sidecar: ${s.output.sidecar}`,
+  ];
+  if (s.error) lines.push(`  error: ${s.error}`);
+  if (s.segments.length) lines.push(`  video (${formatFps(s.output.videoFps ?? 0)} fps): the command${s.segments.length > 1 ? 's' : ''} on stdout`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCaptureArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof CaptureError)) throw err;
+    await write(process.stderr, `ensight-capture: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (parsed.help) {
+    await write(process.stdout, HELP_TEXT);
+    return EXIT.OK;
+  }
+  const stop = new AbortController();
+  const abandon = new AbortController();
+  let interrupts = 0;
+  const live = process.stderr.isTTY && !parsed.quiet;
+  process.on('SIGINT', () => {
+    interrupts++;
+    if (interrupts === 1) {
+      stop.abort();
+      if (live) process.stderr.write('\nensight-capture: stopping after the frames already received (Ctrl-C again drops those still queued)\n');
+    } else if (interrupts === 2) {
+      abandon.abort();
+    } else {
+      process.exit(EXIT.INTERRUPTED);
+    }
+  });
+  let summary: CaptureSummary;
+  try {
+    summary = await capture({
+      ...parsed.options,
+      signal: stop.signal,
+      abandonSignal: abandon.signal,
+      ...(live ? { onProgress: (p: CaptureProgress) => process.stderr.write(progressLine(p)) } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof CaptureError)) throw err;
+    await write(process.stderr, `${live ? '\n' : ''}ensight-capture: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (live) process.stderr.write('\n');
+  if (parsed.json) {
+    await write(process.stdout, `${JSON.stringify(summary)}\n`);
+  } else {
+    await write(process.stderr, report(summary));
+    await write(process.stdout, summary.segments.map((s) => `${s.ffmpegCommand}\n`).join(''));
+  }
+  return summary.exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`ensight-capture: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(EXIT.RUNTIME);
+  },
+);

@@ -1,0 +1,68 @@
+/**
+ * What `ensight-capture` can fail with, and the exit code each failure means.
+ */
+import { EnSightError } from '../errors.ts';
+
+/**
+ * The CLI's exit codes. The library reports the same outcomes in
+ * {@link CaptureSummary.exitCode}.
+ */
+export const EXIT = {
+  /** Everything asked for was recorded. */
+  OK: 0,
+  /** Could not connect, the image stream failed, or no frame ever arrived. */
+  RUNTIME: 1,
+  /** A bad command line. */
+  USAGE: 2,
+  /** `--verify`: at least one frame failed its stamp check. */
+  VERIFICATION: 3,
+  /** The output could not be written (unwritable path, full disk); what was written is kept. */
+  OUTPUT: 4,
+  /** The source ended or went idle before `--frames` / `--duration` was reached; saved. */
+  INCOMPLETE: 5,
+  /** Interrupted (SIGINT); the current frame was finished and everything saved. */
+  INTERRUPTED: 130,
+} as const;
+
+export type CaptureErrorCode = 'CAPTURE_USAGE' | 'CAPTURE_OUTPUT' | 'CAPTURE_SOURCE' | 'CAPTURE_ENCODER';
+
+/**
+ * A capture that could not be done or continued. `CAPTURE_USAGE`: bad options;
+ * `CAPTURE_OUTPUT`: the output cannot be written (`path`, `osCode` such as `ENOSPC`, `EACCES`);
+ * `CAPTURE_SOURCE`: no connection, or no frames; `CAPTURE_ENCODER`: a PNG encoder thread failed.
+ */
+export class CaptureError extends EnSightError {
+  override name = 'CaptureError';
+  constructor(
+    message: string,
+    override readonly code: CaptureErrorCode,
+    readonly details: { path?: string; osCode?: string; cause?: unknown } = {},
+  ) {
+    super(message, code, { cause: details.cause });
+  }
+
+  get exitCode(): number {
+    if (this.code === 'CAPTURE_USAGE') return EXIT.USAGE;
+    return this.code === 'CAPTURE_OUTPUT' ? EXIT.OUTPUT : EXIT.RUNTIME;
+  }
+}
+
+/** Turns a failed file operation on `path` into a {@link CaptureError} that names the path and why. */
+export function outputError(what: string, path: string, err: unknown): CaptureError {
+  const osCode = (err as { code?: unknown } | undefined)?.code;
+  const code = typeof osCode === 'string' ? osCode : undefined;
+  const why = code ? (OS_REASONS[code] ?? code) : err instanceof Error ? err.message : String(err);
+  return new CaptureError(`cannot ${what} ${path}: ${why}`, 'CAPTURE_OUTPUT', { path, osCode: code, cause: err });
+}
+
+const OS_REASONS: Record<string, string> = {
+  ENOSPC: 'no space left on the device (ENOSPC)',
+  EDQUOT: 'disk quota exceeded (EDQUOT)',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'operation not permitted (EPERM)',
+  EROFS: 'read-only file system (EROFS)',
+  ENOTDIR: 'a part of the path is not a directory (ENOTDIR)',
+  EEXIST: 'it already exists (EEXIST); choose another --name or pass --overwrite',
+  EISDIR: 'it is a directory (EISDIR)',
+  ENOENT: 'no such file or directory (ENOENT)',
+};

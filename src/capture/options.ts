@@ -1,0 +1,322 @@
+/**
+ * What a capture is asked to do, from code ({@link CaptureOptions}) or from the command line
+ * ({@link parseCaptureArgs}), and the `--help` text.
+ */
+import process from 'node:process';
+import { CaptureError, EXIT } from './errors.ts';
+
+export type CaptureFormat = 'raw' | 'png';
+/**
+ * How frames reach the capture: shared memory (`subscribeImages({ useShmem: true })`), a
+ * reverse-gRPC subscription (`subscribeImages()`), or EnSight's `GetImageStream`.
+ */
+export type CaptureTransport = 'shmem' | 'grpc' | 'stream';
+
+export interface CaptureProgress {
+  /** Frames written (or handed to the encoder) so far. */
+  recorded: number;
+  received: number;
+  /** Frames lost so far: not delivered by the source, or dropped because the disk was behind. */
+  dropped: number;
+  elapsedMs: number;
+  /** Recorded frames a second since the start. */
+  fps: number;
+  /** Raw pixel megabytes (10^6) a second recorded since the start. */
+  mbps: number;
+}
+
+export interface CaptureOptions {
+  /** The output directory; created if missing. */
+  out: string;
+  /** File name prefix. Default `capture`. */
+  name?: string;
+  /** `raw` (default): one RGB stream per frame size and a JSON sidecar; `png`: a PNG per frame. */
+  format?: CaptureFormat;
+  /** Stop after this many recorded frames. */
+  frames?: number;
+  /** Stop after this many milliseconds of recording. */
+  durationMs?: number;
+  /** Record every Nth frame received. Default 1. */
+  every?: number;
+  /** Every frame's stamp must verify; failures are counted and make the exit code 3. */
+  verify?: boolean;
+  /** Default `shmem`, which falls back to reverse gRPC (the reason is reported) when impossible. */
+  transport?: CaptureTransport;
+  /** `unix:/path.sock` or `host:port` of a running EnSight; absent: the embedded emulator is started. */
+  address?: string;
+  /** EnSight's security token. Default `$ENSIGHT_SECURITY_TOKEN`. */
+  token?: string;
+  /** Plaintext TCP (EnSight started with `-grpc_disable_tls`). */
+  insecure?: boolean;
+  /** Mutual-TLS files; what is missing is found as EnSight's client finds it. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The embedded emulator's frames: size (default 1920×1080) and free-running rate (default 60). */
+  emulator?: { width?: number; height?: number; fps?: number };
+  /** Frames waiting for the disk or the encoder before new frames are dropped (counted). Default 8. */
+  queueFrames?: number;
+  /** PNG encoder threads. Default: the machine's parallelism. */
+  pngWorkers?: number;
+  /** PNG zlib level 0..9. Default 1: the files are larger, the encoding several times faster. */
+  pngLevel?: number;
+  /** Frame rate written into the ffmpeg commands. Default: the measured recording rate. */
+  videoFps?: number;
+  /** Replace existing files of the same name instead of failing. */
+  overwrite?: boolean;
+  /** Stop when no frame arrives for this long (0: wait forever). Default 30 000. */
+  idleTimeoutMs?: number;
+  /** Aborting stops the capture like Ctrl-C: the current frame is finished and everything saved. */
+  signal?: AbortSignal;
+  /** Called about every `progressIntervalMs` (default 250) while recording. */
+  onProgress?: (progress: CaptureProgress) => void;
+  progressIntervalMs?: number;
+}
+
+export const DEFAULT_CAPTURE_SIZE = { width: 1920, height: 1080 } as const;
+export const DEFAULT_EMULATOR_FPS = 60;
+export const DEFAULT_QUEUE_FRAMES = 8;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_PNG_LEVEL = 1;
+
+export const HELP_TEXT = `ensight-capture: record the frames EnSight renders to disk, as fast as the machine allows
+
+usage: ensight-capture --out <dir> [--frames <N>] [--duration <T>] [options]
+
+Without --address it starts the embedded EnSight emulator, free-running at --fps.
+Without --frames and --duration it records until Ctrl-C.
+
+Source
+  --address <addr>          unix:/path/to/ensight.sock or host:port of a running EnSight
+  --token <token>           EnSight's security token (default $ENSIGHT_SECURITY_TOKEN)
+  --insecure                plaintext TCP (EnSight started with -grpc_disable_tls)
+  --tls-ca <file>, --tls-cert <file>, --tls-key <file>
+                            mutual TLS (default: found as EnSight's client finds them,
+                            $ANSYS_GRPC_CERTIFICATES/{ca.crt,client.crt,client.key}, ...)
+  --transport <t>           shmem (default; falls back to grpc when it cannot be used, and to
+                            stream for a remote host), grpc (reverse-gRPC subscription) or
+                            stream (GetImageStream)
+  --size <W>x<H>            embedded emulator frame size (default ${DEFAULT_CAPTURE_SIZE.width}x${DEFAULT_CAPTURE_SIZE.height})
+  --fps <n>                 embedded emulator frames a second (default ${DEFAULT_EMULATOR_FPS})
+
+What to record
+  --frames <N>              stop after N recorded frames
+  --duration <T>            stop after T: 10s, 1500ms, 2m, 1h (a bare number is seconds)
+  --every <N>               record every Nth frame received (default 1)
+  --verify                  check every frame's stamp (EnSight emulator frames carry one);
+                            a failure is counted and listed and the exit code is 3
+  --idle-timeout <T>        stop when no frame arrives for T (default 30s; 0 waits forever)
+
+Output
+  --out <dir>               output directory, created if missing
+  --name <name>             file name prefix (default capture)
+  --format raw|png          raw: <name>-000.rgb, an RGB stream ffmpeg reads as is (default);
+                            png: <name>-000-000000.png, ... encoded on worker threads.
+                            Either way <name>.json describes every frame, and a frame-size change
+                            starts a new segment (-001, ...) with its own ffmpeg command.
+  --png-workers <N>         PNG encoder threads (default: the machine's parallelism)
+  --png-level <0-9>         PNG zlib level (default ${DEFAULT_PNG_LEVEL})
+  --queue <N>               frames waiting for the disk or encoder before new frames are
+                            dropped and counted (default ${DEFAULT_QUEUE_FRAMES})
+  --video-fps <fps>         frame rate in the printed ffmpeg commands (default: as recorded)
+  --overwrite               replace files of the same name (default: refuse)
+
+Reporting
+  --json                    the summary as JSON on stdout (otherwise a report on stderr and
+                            the ffmpeg commands on stdout)
+  --quiet                   no progress line (it is shown only when stderr is a terminal)
+  -h, --help                this text
+
+Exit codes
+  ${EXIT.OK}    everything asked for was recorded
+  ${EXIT.RUNTIME}    runtime failure: cannot connect, the image stream failed, no frame arrived
+  ${EXIT.USAGE}    bad command line
+  ${EXIT.VERIFICATION}    --verify: frames failed their stamp check (all frames are still saved)
+  ${EXIT.OUTPUT}    the output cannot be written (unwritable path, disk full); what was
+       written is kept, whole frames only, and described in the sidecar
+  ${EXIT.INCOMPLETE}    the source ended or went idle before --frames/--duration; saved
+  ${EXIT.INTERRUPTED}  interrupted by Ctrl-C (SIGINT); the current frame was finished and
+       everything saved. A second Ctrl-C abandons the frames still queued.
+`;
+
+export interface ParsedCaptureArgs {
+  help: boolean;
+  json: boolean;
+  quiet: boolean;
+  options: Omit<CaptureOptions, 'signal' | 'onProgress'>;
+}
+
+function usage(message: string): CaptureError {
+  return new CaptureError(message, 'CAPTURE_USAGE');
+}
+
+/** `10s`, `1500ms`, `2m`, `1h` or a bare number of seconds, in milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw usage(`${flag} wants a duration such as 10s, 1500ms or 2m, got "${text}"`);
+  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unitMs;
+}
+
+export function parseSize(flag: string, text: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/i.exec(text.trim());
+  if (!m) throw usage(`${flag} wants <W>x<H>, e.g. 1920x1080, got "${text}"`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+function integer(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw usage(`${flag} wants a whole number within ${min}..${max}, got "${text}"`);
+  }
+  return value;
+}
+
+function positive(flag: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw usage(`${flag} wants a positive number, got "${text}"`);
+  return value;
+}
+
+function oneOf<T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text)) throw usage(`${flag} wants one of ${choices.join(', ')}, got "${text}"`);
+  return text as T;
+}
+
+/** Reads `ensight-capture`'s command line; throws a `CAPTURE_USAGE` {@link CaptureError}. */
+export function parseCaptureArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParsedCaptureArgs {
+  const options: ParsedCaptureArgs['options'] = { out: '' };
+  const parsed: ParsedCaptureArgs = { help: false, json: false, quiet: false, options };
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  const emulator: { width?: number; height?: number; fps?: number } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const next = argv[++i];
+      if (next === undefined) throw usage(`${flag} needs a value (see --help)`);
+      return next;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return { ...parsed, help: true };
+      case '--json':
+        parsed.json = true;
+        break;
+      case '--quiet':
+        parsed.quiet = true;
+        break;
+      case '--address':
+        options.address = value();
+        break;
+      case '--token':
+        options.token = value();
+        break;
+      case '--insecure':
+        options.insecure = true;
+        break;
+      case '--tls-ca':
+        tls.ca = value();
+        break;
+      case '--tls-cert':
+        tls.cert = value();
+        break;
+      case '--tls-key':
+        tls.key = value();
+        break;
+      case '--transport':
+        options.transport = oneOf(flag, value(), ['shmem', 'grpc', 'stream'] as const);
+        break;
+      case '--size':
+        Object.assign(emulator, parseSize(flag, value()));
+        break;
+      case '--fps':
+        emulator.fps = positive(flag, value());
+        break;
+      case '--frames':
+        options.frames = integer(flag, value(), 1);
+        break;
+      case '--duration':
+        options.durationMs = parseDuration(flag, value());
+        break;
+      case '--every':
+        options.every = integer(flag, value(), 1);
+        break;
+      case '--verify':
+        options.verify = true;
+        break;
+      case '--idle-timeout':
+        options.idleTimeoutMs = parseDuration(flag, value());
+        break;
+      case '--out':
+        options.out = value();
+        break;
+      case '--name':
+        options.name = value();
+        break;
+      case '--format':
+        options.format = oneOf(flag, value(), ['raw', 'png'] as const);
+        break;
+      case '--png-workers':
+        options.pngWorkers = integer(flag, value(), 1, 256);
+        break;
+      case '--png-level':
+        options.pngLevel = integer(flag, value(), 0, 9);
+        break;
+      case '--queue':
+        options.queueFrames = integer(flag, value(), 1, 10_000);
+        break;
+      case '--video-fps':
+        options.videoFps = positive(flag, value());
+        break;
+      case '--overwrite':
+        options.overwrite = true;
+        break;
+      default:
+        throw usage(`unknown ${flag.startsWith('-') ? 'flag' : 'argument'} "${arg}" (see --help)`);
+    }
+  }
+  if (!options.out) throw usage('--out <dir> is required (see --help)');
+  if (Object.keys(tls).length) options.tls = tls;
+  if (Object.keys(emulator).length) options.emulator = emulator;
+  options.token ??= env.ENSIGHT_SECURITY_TOKEN || undefined;
+  if (options.token === undefined) delete options.token;
+  checkCaptureOptions(options);
+  return parsed;
+}
+
+/** Rejects option combinations no capture can run with; shared by the CLI and the library. */
+export function checkCaptureOptions(options: Omit<CaptureOptions, 'signal' | 'onProgress'>): void {
+  if (!options.out) throw usage('the output directory (out) is required');
+  if (options.name !== undefined && !/^[\w.-]+$/.test(options.name)) {
+    throw usage(`--name may hold letters, digits, ".", "_" and "-" only, got "${options.name}"`);
+  }
+  if (options.address !== undefined && options.emulator) {
+    throw usage('--size and --fps set up the embedded emulator; they cannot be used with --address');
+  }
+  const size = options.emulator;
+  if (size && (size.width !== undefined || size.height !== undefined)) {
+    const { width = 0, height = 0 } = size;
+    if (width < 4 || height < 1 || width > 16384 || height > 16384) {
+      throw usage(`the emulator's frame size must be 4..16384 × 1..16384, got ${width}x${height}`);
+    }
+  }
+  if (size?.fps !== undefined && !(size.fps > 0 && size.fps <= 1000)) {
+    throw usage(`the emulator's frame rate must be within (0, 1000], got ${size.fps}`);
+  }
+  const whole = (what: string, v: number | undefined, min: number) => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw usage(`${what} must be a whole number ≥ ${min}, got ${v}`);
+  };
+  whole('frames', options.frames, 1);
+  whole('every', options.every, 1);
+  whole('queueFrames', options.queueFrames, 1);
+  whole('pngWorkers', options.pngWorkers, 1);
+  if (options.pngLevel !== undefined && !(Number.isInteger(options.pngLevel) && options.pngLevel >= 0 && options.pngLevel <= 9)) {
+    throw usage(`pngLevel must be 0..9, got ${options.pngLevel}`);
+  }
+  if (options.durationMs !== undefined && !(options.durationMs > 0)) throw usage(`the duration must be positive, got ${options.durationMs} ms`);
+  if (options.idleTimeoutMs !== undefined && !(options.idleTimeoutMs >= 0)) throw usage('the idle timeout cannot be negative');
+  if (options.videoFps !== undefined && !(options.videoFps > 0)) throw usage(`videoFps must be positive, got ${options.videoFps}`);
+}

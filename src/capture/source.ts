@@ -1,0 +1,174 @@
+/**
+ * Where frames come from: a running EnSight at an address, or the embedded emulator launched as
+ * a child process (it renders and stamps on the machine's other core while this process
+ * records), and the image transport set up on it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AsyncQueue } from '../client/async-queue.ts';
+import { EnSightGRPC, type EnSightGRPCOptions } from '../client/ensight-grpc.ts';
+import type { ImageFrame } from '../client/frames.ts';
+import { launchEmulator, type LaunchedEmulator } from '../emulator/launch.ts';
+import { CaptureError } from './errors.ts';
+import { DEFAULT_CAPTURE_SIZE, DEFAULT_EMULATOR_FPS, type CaptureOptions, type CaptureTransport } from './options.ts';
+import type { CaptureSummary } from './sidecar.ts';
+
+const CONNECT_TIMEOUT_MS = 15_000;
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export interface FrameSource {
+  client: EnSightGRPC;
+  frames: AsyncQueue<ImageFrame>;
+  summary: Pick<CaptureSummary, 'source' | 'transport'>;
+  close(): Promise<void>;
+}
+
+interface Endpoint {
+  clientOptions: EnSightGRPCOptions;
+  address: string;
+  /** On the machine: shared memory and reverse-gRPC callbacks to 127.0.0.1 can work. */
+  local: boolean;
+}
+
+function usage(message: string): CaptureError {
+  return new CaptureError(message, 'CAPTURE_USAGE');
+}
+
+function readTlsFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw usage(`cannot read the TLS file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** `unix:/path/name.sock` or `host:port` as the client's options (it appends `.sock` itself). */
+export function endpointOf(options: Pick<CaptureOptions, 'address' | 'token' | 'insecure' | 'tls'>): Endpoint {
+  const address = options.address ?? '';
+  const token = options.token === undefined ? {} : { securityToken: options.token };
+  if (address.startsWith('unix:')) {
+    const path = address.slice('unix:'.length);
+    if (!path.endsWith('.sock')) throw usage(`a Unix socket address must end in ".sock" (EnSight's naming), got "${address}"`);
+    return { address, local: true, clientOptions: { ...token, grpcUdsPathname: path.slice(0, -'.sock'.length) } };
+  }
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw usage(`--address wants unix:/path/name.sock or host:port, got "${address}"`);
+  const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
+  const { tls } = options;
+  const tlsMaterial = tls && {
+    ...(tls.ca ? { ca: readTlsFile(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readTlsFile(tls.cert) } : {}),
+    ...(tls.key ? { key: readTlsFile(tls.key) } : {}),
+  };
+  return {
+    address,
+    local: LOCAL_HOSTS.has(host),
+    clientOptions: {
+      ...token,
+      grpcUseTcpSockets: true,
+      host,
+      port,
+      grpcDisableTls: !!options.insecure,
+      ...(tlsMaterial ? { tls: tlsMaterial } : {}),
+    },
+  };
+}
+
+/** The emulator on a private Unix socket, free-running at `fps`. */
+async function launchEmbeddedEmulator(settings: { width: number; height: number; fps: number }): Promise<{ emulator: LaunchedEmulator; endpoint: Endpoint; dispose(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ensight-capture-'));
+  const dispose = () => rmSync(dir, { recursive: true, force: true });
+  const token = randomBytes(18).toString('base64url');
+  const pathname = join(dir, 'ensight');
+  try {
+    const emulator = await launchEmulator(
+      ['-batch', '-grpc_uds_pathname', pathname, '--stream-size', `${settings.width}x${settings.height}`, '--frame-rate', String(settings.fps)],
+      { env: { ENSIGHT_SECURITY_TOKEN: token } },
+    );
+    return { emulator, dispose, endpoint: { address: emulator.address, local: true, clientOptions: { grpcUdsPathname: pathname, securityToken: token } } };
+  } catch (err) {
+    dispose();
+    throw new CaptureError(`cannot start the embedded emulator: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+  }
+}
+
+/** Opens the image path asked for; shared memory falls back to reverse gRPC, or to the stream for a remote host. */
+async function subscribe(client: EnSightGRPC, requested: CaptureTransport, local: boolean, signal: AbortSignal | undefined): Promise<CaptureSummary['transport']> {
+  const callOptions = { timeoutMs: CONNECT_TIMEOUT_MS, ...(signal ? { signal } : {}) };
+  if (requested === 'stream' || (!local && requested !== 'grpc')) {
+    client.imageStreamEnable();
+    return requested === 'stream'
+      ? { requested, used: 'stream' }
+      : {
+          requested,
+          used: 'stream',
+          fallbackReason: 'the host is remote: shared memory needs the same machine and a reverse-gRPC subscription needs EnSight to reach back, so GetImageStream is used',
+        };
+  }
+  if (requested === 'grpc') {
+    await client.subscribeImages(callOptions);
+    return { requested, used: 'grpc' };
+  }
+  try {
+    const got = await client.subscribeImages({ ...callOptions, useShmem: true });
+    return got.fallbackReason === undefined ? { requested, used: got.transport } : { requested, used: got.transport, fallbackReason: got.fallbackReason };
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    await client.subscribeImages(callOptions);
+    return { requested, used: 'grpc', fallbackReason: `the shared-memory subscription failed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Connects (or launches the emulator and connects) and subscribes. The returned `frames`
+ * iterator was opened before the subscription, so the first frame is not missed.
+ */
+export async function openFrameSource(options: CaptureOptions): Promise<FrameSource> {
+  const requested = options.transport ?? 'shmem';
+  let launched: Awaited<ReturnType<typeof launchEmbeddedEmulator>> | undefined;
+  let endpoint: Endpoint;
+  let source: CaptureSummary['source'];
+  if (options.address === undefined) {
+    const settings = {
+      width: options.emulator?.width ?? DEFAULT_CAPTURE_SIZE.width,
+      height: options.emulator?.height ?? DEFAULT_CAPTURE_SIZE.height,
+      fps: options.emulator?.fps ?? DEFAULT_EMULATOR_FPS,
+    };
+    launched = await launchEmbeddedEmulator(settings);
+    endpoint = launched.endpoint;
+    source = { address: endpoint.address, emulator: settings };
+  } else {
+    endpoint = endpointOf(options);
+    source = { address: endpoint.address };
+  }
+  const client = new EnSightGRPC(endpoint.clientOptions);
+  const close = async (): Promise<void> => {
+    await client.shutdown().catch(() => undefined);
+    if (launched) {
+      await launched.emulator.stop();
+      launched.dispose();
+    }
+  };
+  try {
+    const connected = await client.connect({ timeoutMs: CONNECT_TIMEOUT_MS, ...(options.signal ? { signal: options.signal } : {}) });
+    if (!connected) {
+      throw new CaptureError(`cannot connect to EnSight at ${endpoint.address} within ${CONNECT_TIMEOUT_MS / 1000} s`, 'CAPTURE_SOURCE');
+    }
+    const frames = client.images();
+    let transport: CaptureSummary['transport'];
+    try {
+      transport = await subscribe(client, requested, endpoint.local, options.signal);
+    } catch (err) {
+      await frames.return();
+      if (err instanceof CaptureError) throw err;
+      throw new CaptureError(`cannot subscribe to EnSight's images: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+    }
+    return { client, frames, summary: { source, transport }, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
