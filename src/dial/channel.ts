@@ -48,10 +48,24 @@ function failureStatus(err: unknown): grpc.status {
   return grpc.status.UNAUTHENTICATED;
 }
 
-function waitForReady(client: grpc.Client, deadline: number, what: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.waitForReady(deadline, (err) => (err ? reject(deadlineExceeded(what, timeoutMs, err)) : resolve())),
-  );
+/**
+ * READY, or a typed failure: grpc-js's own waitForReady sits out refused connections until the
+ * deadline, where a refusal should be an UNAVAILABLE that the caller's backoff decides about.
+ */
+function channelReady(client: grpc.Client, deadline: number, what: string, timeoutMs: number): Promise<void> {
+  const channel = client.getChannel();
+  const { READY, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
+  return new Promise((resolve, reject) => {
+    const check = (err?: Error) => {
+      if (err) return reject(deadlineExceeded(what, timeoutMs));
+      const state = channel.getConnectivityState(true);
+      if (state === READY) return resolve();
+      if (state === TRANSIENT_FAILURE) return reject(new DialError(`${what}: the connection was refused or dropped`, 'UNAVAILABLE'));
+      if (state === SHUTDOWN) return reject(new DialError(`${what}: the channel was closed`, 'CHANNEL_CLOSED'));
+      channel.watchConnectivityState(state, deadline, check);
+    };
+    check();
+  });
 }
 
 export class DialedChannel extends EventTarget implements AsyncDisposable {
@@ -241,9 +255,9 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           lastError = err;
           if (!isRetryable(err) || attempt >= options.initialConnectionAttempts) throw err;
         }
-        const delayMs = backoffDelay(attempt, options.initialDelayMs, options.maxDelayMs);
-        if (Date.now() + delayMs >= deadline) throw deadlineExceeded(`dialling ${this.address}`, options.timeoutMs, lastError);
-        await sleep(delayMs, options.signal);
+        const remaining = deadline - Date.now();
+        if (remaining > 0) await sleep(Math.min(remaining, backoffDelay(attempt, options.initialDelayMs, options.maxDelayMs)), options.signal);
+        if (Date.now() >= deadline) throw deadlineExceeded(`dialling ${this.address}`, options.timeoutMs, lastError);
       }
     } catch (err) {
       await this.close(`dial failed: ${errorText(err)}`);
@@ -288,7 +302,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     owner.client = client;
     try {
       const what = `connecting to ${this.address}`;
-      await bounded(waitForReady(client, deadline, what, options.timeoutMs), { ...limits, what });
+      await bounded(channelReady(client, deadline, what, options.timeoutMs), { ...limits, what });
       if (isExchanged(this.credentials)) {
         // A new connection may lead to a new server (restarted, failed over): its own token.
         this.token.set(await bounded(this.authenticate(client, deadline), { ...limits, what: `authenticating with ${this.address}` }));

@@ -25,7 +25,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 export function deadlineExceeded(what: string, timeoutMs: number, cause?: unknown): DialError {
-  return new DialError(`${what}: no connection within the ${timeoutMs} ms deadline`, 'DEADLINE_EXCEEDED', { cause });
+  const last = cause instanceof Error ? ` (last error: ${cause.message})` : '';
+  return new DialError(`${what}: no connection within the ${timeoutMs} ms deadline${last}`, 'DEADLINE_EXCEEDED', { cause });
 }
 
 /**

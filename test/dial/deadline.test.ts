@@ -60,9 +60,14 @@ t.test('nothing listening: retried within the deadline, then a typed failure', a
   t.strictSame(states, ['connecting', 'closed'], 'state events of a failed dial');
 });
 
-t.test('a Unix socket nobody listens on fails at the deadline', async (t) => {
+t.test('a Unix socket nobody listens on: refused, or with unlimited attempts the deadline', async (t) => {
   const path = join(tempDir(t), 'nobody.sock');
-  await t.rejects(dial(`unix:${path}`, { timeoutMs: DEADLINE_MS }), { code: 'DEADLINE_EXCEEDED' });
+  await t.rejects(dial(`unix:${path}`, { timeoutMs: 10_000 }), { code: 'UNAVAILABLE' }, 'three refusals');
+  await t.rejects(
+    dial(`unix:${path}`, { timeoutMs: DEADLINE_MS, initialConnectionAttempts: Infinity }),
+    { code: 'DEADLINE_EXCEEDED', message: /last error: .*refused/ },
+    'attempts until the deadline, which names the last failure',
+  );
 });
 
 t.test('the dial is abortable', async (t) => {
