@@ -17,3 +17,4 @@ export * from './client/mod.ts';
 export * from './dial/mod.ts';
 export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
 export * as protocol from './protocol/mod.ts';
+export { capture, measureCapture, CaptureError, CAPTURE_EXIT_CODES, type CaptureOptions, type CaptureSummary, type CaptureMeasurement, type MeasureCaptureOptions } from './capture/mod.ts';
