@@ -245,20 +245,27 @@ export class EnSightEmulator {
     if (!(fps >= 0 && (fps <= 1000 || fps === Infinity))) throw new RangeError(`frame rate must be within 0..1000 or Infinity, got ${fps}`);
     clearInterval(this.frameTimer);
     this.frameTimer = undefined;
+    // Stopping free-running frames ends a measurement: the publish times are written out.
+    if (fps === 0) this.publishLog?.flush();
     this.freeRunning = fps === Infinity;
     if (this.freeRunning) this.freeRun();
     else if (fps > 0) this.frameTimer = setInterval(() => this.render(), 1000 / fps);
   }
 
-  /** One frame a turn of the event loop while any image sink exists; a slow poll while none does. */
+  /**
+   * Free-running at full speed, driven by demand: a new frame whenever some image sink can send it
+   * at once, so frames are not made only to be conflated away; a slow poll while there is no sink.
+   */
   private freeRun(): void {
     if (!this.freeRunning || this.stopping) return;
     if (this.hub.images.size === 0) {
       setTimeout(() => this.freeRun(), 10);
-      return;
+    } else if (!this.hub.anyReady()) {
+      this.hub.whenReady(() => this.freeRun());
+    } else {
+      this.render();
+      setImmediate(() => this.freeRun());
     }
-    this.render();
-    setImmediate(() => this.freeRun());
   }
 
   /** The frame size of image streams and subscriptions from the next frame on. */
@@ -348,7 +355,7 @@ export class EnSightEmulator {
       case 'event':
         return this.emitEvent(effect.suffix);
       case 'frame_rate':
-        return this.setFrameRate(effect.fps);
+        return this.setFrameRate(effect.fps === 'max' ? Infinity : effect.fps);
       case 'stream_size':
         return this.setStreamSize(effect.width, effect.height);
     }

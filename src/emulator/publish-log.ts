@@ -5,7 +5,7 @@
  * Each sink records `(transport, frame number, CLOCK_MONOTONIC ns)` right before it hands a
  * frame over (the shared-memory publish, the first gRPC write). Records go to a preallocated ring
  * (the newest {@link PUBLISH_LOG_CAPACITY}) and are written to the file, replacing it, on every
- * Unsubscribe and at stop. The reader joins them with its own "seen" times by frame number
+ * Unsubscribe, when free-running frames are stopped, and at stop. The reader joins them with its own "seen" times by frame number
  * ({@link readPublishLog}); both sides read the same clock (src/clock.ts).
  *
  * File format: 16-byte records, little-endian: u64 ns, u32 frame number, u32 transport.

@@ -25,7 +25,7 @@ export type PythonEffect =
   | { op: 'anim_step'; steps: number }
   | { op: 'rotate'; x: number; y: number; z: number }
   | { op: 'event'; suffix: string }
-  | { op: 'frame_rate'; fps: number }
+  | { op: 'frame_rate'; fps: number | 'max' }
   | { op: 'stream_size'; width: number; height: number };
 
 export interface PythonOutcome {
@@ -61,7 +61,7 @@ function isEffect(value: unknown): value is PythonEffect {
     case 'event':
       return typeof e.suffix === 'string';
     case 'frame_rate':
-      return numbers('fps');
+      return e.fps === 'max' || numbers('fps');
     case 'stream_size':
       return numbers('width', 'height');
     default:

@@ -18,6 +18,9 @@ export class ShmemImageSink implements ImageSink {
   readonly stats: SinkStats = { sent: 0, dropped: 0 };
   /** Set when the file broke under us (the client truncated or closed it): frames are dropped. */
   private failure: unknown;
+  /** A shared-memory frame is written (or dropped) during `offer`: this sink is always ready. */
+  readonly ready = true;
+  onReady: (() => void) | undefined;
 
   private constructor(
     private readonly producer: ShmemProducer,

@@ -16,6 +16,8 @@ import type { PublishLog, PublishTransport } from './publish-log.ts';
 
 /** The most pixel bytes in one chunked `ImageReply`. */
 export const MAX_CHUNK_BYTES = 1_000_000;
+/** Frames a gRPC sink may have on their way at once (see LatestFrameSink). */
+export const FRAMES_IN_FLIGHT = 2;
 /** Events a sink may have queued before new ones are dropped. */
 export const EVENT_BACKLOG = 1024;
 
@@ -27,21 +29,29 @@ export interface SinkStats {
 export interface ImageSink {
   readonly flipVertical: boolean;
   readonly stats: SinkStats;
+  /** Whether a frame offered now would go out at once rather than wait (or replace one waiting). */
+  readonly ready: boolean;
+  /** Called when the sink becomes ready again (set by whoever waits for demand). */
+  onReady: (() => void) | undefined;
   /** Takes `frame` for delivery (retaining it until done), or drops it and counts the drop. */
   offer(frame: StreamFrame): void;
   close(): void;
 }
 
 /**
- * An image sink that delivers one frame at a time and, while busy, holds the newest frame
- * offered (one slot, latest wins). Subclasses say how one frame travels.
+ * An image sink with at most {@link FRAMES_IN_FLIGHT} frames on their way at once and, while full,
+ * the newest frame offered held back (one slot, latest wins). Two in flight let the next frame
+ * be encoded and queued while the transport still drains the last (HTTP/2 flow control makes a
+ * strict one-at-a-time sink wait a round trip per frame); memory stays bounded. Subclasses say
+ * how one frame travels.
  */
 export abstract class LatestFrameSink implements ImageSink {
   readonly stats: SinkStats = { sent: 0, dropped: 0 };
   abstract readonly flipVertical: boolean;
-  private delivering = false;
+  private inFlight = 0;
   private pending: StreamFrame | undefined;
   private closed = false;
+  onReady: (() => void) | undefined;
 
   constructor(
     private readonly transport: PublishTransport,
@@ -53,10 +63,14 @@ export abstract class LatestFrameSink implements ImageSink {
   /** Ends the transport. */
   protected abstract end(): void;
 
+  get ready(): boolean {
+    return this.inFlight < FRAMES_IN_FLIGHT && !this.closed;
+  }
+
   offer(frame: StreamFrame): void {
     if (this.closed) return;
     frame.retain();
-    if (!this.delivering) {
+    if (this.inFlight < FRAMES_IN_FLIGHT) {
       this.start(frame);
       return;
     }
@@ -68,16 +82,19 @@ export abstract class LatestFrameSink implements ImageSink {
   }
 
   private start(frame: StreamFrame): void {
-    this.delivering = true;
+    this.inFlight++;
     this.log?.record(this.transport, frame.frameNumber);
     void this.deliver(frame).then((ok) => {
       frame.release();
       this.stats[ok ? 'sent' : 'dropped']++;
-      this.delivering = false;
+      this.inFlight--;
       const next = this.pending;
       this.pending = undefined;
       if (next && !this.closed) this.start(next);
-      else next?.release();
+      else {
+        next?.release();
+        this.onReady?.();
+      }
     });
   }
 
@@ -172,6 +189,29 @@ export class SinkHub {
       sink.offer(frame);
     }
     for (const frame of made.values()) frame.release();
+  }
+
+  /** Whether any image sink would take a frame at once. */
+  anyReady(): boolean {
+    for (const sink of this.images) if (sink.ready) return true;
+    return false;
+  }
+
+  /**
+   * Calls `then` once, when the first image sink becomes ready, or after `maxWaitMs` (sinks added
+   * meanwhile, or one that never finishes, must not stall whoever waits).
+   */
+  whenReady(then: () => void, maxWaitMs = 50): void {
+    let done = false;
+    const fire = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const sink of this.images) sink.onReady = undefined;
+      then();
+    };
+    const timer = setTimeout(fire, maxWaitMs);
+    for (const sink of this.images) sink.onReady = fire;
   }
 
   broadcastEvent(suffix: string): void {

@@ -21,7 +21,7 @@ command returns (also when it raised):
     ensight.anim.step(n=1)              advance the animation n steps, then re-render
     ensight.view_transf.rotate(x, y, z) rotate the view by x, y, z degrees, then re-render
     ensight.event(suffix)               emit the event tag <prefix><suffix> to every event listener
-    ensight.frame_rate(fps)             re-render fps times a second (free running); 0 stops
+    ensight.frame_rate(fps)             re-render fps times a second (free running); 0 stops; "max"
     ensight.stream_size(width, height)  frame size of image streams and subscriptions
 """
 import builtins
@@ -65,7 +65,10 @@ def event(suffix):
 
 
 def frame_rate(fps):
-    """Re-render fps times a second, free running; 0 stops."""
+    """Re-render fps times a second, free running; 0 stops; "max": as fast as the image sinks take frames."""
+    if fps == "max":
+        _effects.append({"op": "frame_rate", "fps": "max"})
+        return
     fps = _number("fps", fps)
     if fps < 0 or fps > 1000:
         raise ValueError(f"fps must be within 0..1000, got {fps}")

@@ -1,0 +1,96 @@
+/**
+ * The embedded emulator as the benchmark's producer: a separate process (so producer and
+ * consumer never share an event loop), on a private Unix socket, waiting for a free shared-memory
+ * buffer instead of dropping when it free-runs, and logging publish times for latency.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { launchEmulator, type LaunchedEmulator } from '../../src/emulator/mod.ts';
+import { readPublishLog, type PublishTransport } from '../../src/emulator/publish-log.ts';
+import { EnSightGRPC } from '../../src/mod.ts';
+import { EnSightServiceDefinition, UNLIMITED_MESSAGES } from '../../src/protocol/mod.ts';
+import type { FrameSize } from './measure.ts';
+
+export class BenchSession {
+  private constructor(
+    private readonly dir: string,
+    private readonly emulator: LaunchedEmulator,
+    readonly token: string,
+    readonly udsPathname: string,
+    /** Controls the emulator (size, frame rate) through RunPython. */
+    readonly control: EnSightGRPC,
+  ) {}
+
+  static async start(): Promise<BenchSession> {
+    const dir = mkdtempSync(join(tmpdir(), 'ensight-bench-'));
+    const token = randomBytes(12).toString('hex');
+    const udsPathname = join(dir, 'ensight');
+    const emulator = await launchEmulator(
+      ['-batch', '-grpc_server', '0', '-grpc_uds_pathname', udsPathname, '--shmem-wait-ms', '1000',
+        '--publish-log', join(dir, 'publish.log')],
+      { env: { ENSIGHT_SECURITY_TOKEN: token } },
+    );
+    const control = new EnSightGRPC({ grpcUdsPathname: udsPathname, securityToken: token });
+    if (!(await control.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the emulator at ${emulator.address}`);
+    return new BenchSession(dir, emulator, token, udsPathname, control);
+  }
+
+  /** A client of the emulator with extra channel options (e.g. a tuned HTTP/2 window). */
+  async client(channelOptions: grpc.ChannelOptions = {}): Promise<EnSightGRPC> {
+    const c = new EnSightGRPC({ grpcUdsPathname: this.udsPathname, securityToken: this.token, channelOptions });
+    if (!(await c.connect({ timeoutMs: 15_000 }))) throw new Error('bench: cannot connect a client');
+    return c;
+  }
+
+  /** Raw calls, for the rows that drive the protocol themselves (zero-copy shared memory). */
+  rawChannel(): RawChannel {
+    return new RawChannel(`unix:${this.udsPathname}.sock`, this.token);
+  }
+
+  async configure(size: FrameSize, fps: number | 'max'): Promise<void> {
+    await this.control.command(`ensight.stream_size(${size.width}, ${size.height})`, { doEval: false });
+    await this.control.command(`ensight.frame_rate(${fps === 'max' ? '"max"' : fps})`, { doEval: false });
+  }
+
+  async stopFrames(): Promise<void> {
+    await this.control.command('ensight.frame_rate(0)', { doEval: false });
+  }
+
+  /** Publish times the emulator logged (written on every Unsubscribe). */
+  publishTimes(transport: PublishTransport): Map<number, bigint> {
+    return readPublishLog(join(this.dir, 'publish.log')).get(transport) ?? new Map();
+  }
+
+  async close(): Promise<void> {
+    await this.control.shutdown();
+    await this.emulator.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Unary EnSightService calls on a plain grpc-js channel, as a low-level user would make them. */
+export class RawChannel {
+  private readonly client: grpc.Client;
+  private readonly metadata = new grpc.Metadata();
+
+  constructor(address: string, token: string) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), UNLIMITED_MESSAGES);
+    this.metadata.set('shared_secret', token);
+  }
+
+  unary(method: string, request: object): Promise<unknown> {
+    const m = EnSightServiceDefinition[method] as grpc.MethodDefinition<object, unknown>;
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, request, this.metadata, (err, value) =>
+        err ? reject(err) : resolve(value),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

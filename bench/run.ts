@@ -1,0 +1,181 @@
+/**
+ * `npm run bench`: raw-pixel throughput and handoff latency of every way a frame can travel
+ * from EnSight (the embedded emulator, another process) to this one, side by side with a plain
+ * memcpy of the same bytes in the same run.
+ *
+ *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json FILE] [--svg FILE]
+ *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…]
+ *
+ * The table goes to stdout, progress to stderr; JSON rows and the SVG chart go to
+ * bench/results/latest.{json,svg} unless --json / --svg say otherwise.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import process from 'node:process';
+import { runningUnder } from '../test/harness/runtime.ts';
+import { emulatorCommand } from '../src/emulator/mod.ts';
+import { BenchSession } from './lib/session.ts';
+import { TRANSPORTS } from './lib/transports.ts';
+import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
+import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Args {
+  quick: boolean;
+  runtime: string | undefined;
+  json: string;
+  svg: string;
+  sizes: FrameSize[];
+  transports: string[] | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    quick: false,
+    runtime: undefined,
+    json: join(root, 'bench/results/latest.json'),
+    svg: join(root, 'bench/results/latest.svg'),
+    sizes: [{ width: 640, height: 480 }, { width: 1920, height: 1080 }, { width: 3840, height: 2160 }],
+    transports: undefined,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = () => argv[++i] ?? usage(`${flag} needs a value`);
+    if (flag === '--quick') args.quick = true;
+    else if (flag === '--runtime') args.runtime = value();
+    else if (flag === '--json') args.json = value();
+    else if (flag === '--svg') args.svg = value();
+    else if (flag === '--sizes') {
+      args.sizes = value().split(',').map((s) => {
+        const m = /^(\d+)x(\d+)$/.exec(s);
+        if (!m) usage(`bad size ${s}`);
+        return { width: Number(m[1]), height: Number(m[2]) };
+      });
+    } else if (flag === '--transports') args.transports = value().split(',');
+    else if (flag === '--help' || flag === '-h') usage();
+    else usage(`unknown flag ${flag}`);
+  }
+  return args;
+}
+
+function usage(problem?: string): never {
+  const text = 'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json FILE] [--svg FILE] [--sizes WxH,…] [--transports a,b,…]';
+  if (problem) console.error(`bench: ${problem}`);
+  console.error(text);
+  console.error(`transports: memcpy, ${TRANSPORTS.map((t) => t.name).join(', ')}`);
+  process.exit(problem ? 2 : 0);
+}
+
+/** Re-runs this script under another runtime, the same way the tests run there. */
+function delegate(runtime: string, argv: string[]): never {
+  const rest = argv.filter((a, i) => a !== '--runtime' && argv[i - 1] !== '--runtime');
+  const script = fileURLToPath(import.meta.url);
+  const bin = (p: string) => join(root, 'node_modules', p);
+  const commands: Record<string, [string, string[]]> = {
+    node: [process.execPath, ['--import', '@tapjs/typescript/import', script]],
+    bun: [bin('.bin/bun'), ['run', script]],
+    deno: [bin('@deno/linux-x64-glibc/deno'), ['run', '--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys', script]],
+  };
+  const command = commands[runtime] ?? usage(`unknown runtime ${runtime}`);
+  const r = spawnSync(command[0], [...command[1], ...rest], { stdio: 'inherit', cwd: root });
+  process.exit(r.status ?? 1);
+}
+
+const progressLine = process.stderr.isTTY
+  ? (text: string) => process.stderr.write(`\r\x1b[2K${text}`)
+  : (text: string) => process.stderr.write(`${text}\n`);
+
+/** memcpy of a frame's bytes: the physical limit of any transport that delivers them. */
+function memcpyFps(size: FrameSize, ms: number): number {
+  const src = new Uint8Array(frameBytes(size)).fill(7);
+  const dst = new Uint8Array(src.length);
+  let frames = 0;
+  const t0 = performance.now();
+  const until = t0 + ms;
+  while (performance.now() < until) {
+    dst.set(src);
+    frames++;
+  }
+  return frames / ((performance.now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const args = parseArgs(argv);
+  const runtime = runningUnder();
+  if (args.runtime && args.runtime !== runtime) delegate(args.runtime, argv);
+  emulatorCommand(); // fails early, with advice, when the emulator is not built
+  const throughputMs = args.quick ? 350 : 2000;
+  const latencyMs = args.quick ? 250 : 1000;
+  const transports = TRANSPORTS.filter((t) => !args.transports || args.transports.includes(t.name));
+  const total = args.sizes.length * (transports.length + 1);
+  const rows: BenchRow[] = [];
+  const session = await BenchSession.start();
+  let step = 0;
+  try {
+    for (const size of args.sizes) {
+      progressLine(`[${++step}/${total}] memcpy ${sizeLabel(size)}`);
+      const memcpy = memcpyFps(size, throughputMs);
+      if (!args.transports || args.transports.includes('memcpy')) {
+        rows.push({
+          transport: 'memcpy', runtime, ...size, fps: memcpy, gbps: (memcpy * frameBytes(size)) / 1e9,
+          p50_us: null, p99_us: null, max_us: null, cpu_pct: 100, dropped: 0, memcpy_fps: memcpy,
+        });
+      }
+      for (const transport of transports) {
+        progressLine(`[${++step}/${total}] ${transport.name} ${sizeLabel(size)}`);
+        const open = await transport.open(session, size);
+        try {
+          await session.configure(size, 'max');
+          const rate = await measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
+          await session.stopFrames();
+          await open.run(new SeenLog(), performance.now() + 100); // drain frames still in flight
+          // Paced well below what the transport sustains: each frame meets an idle consumer.
+          await session.configure(size, Math.max(1, Math.min(200, Math.floor(rate.fps / 4))));
+          const seen = new SeenLog();
+          await open.run(seen, performance.now() + latencyMs);
+          await session.stopFrames();
+          await sleep(20);
+          const lat = latencies(seen, session.publishTimes(transport.publishKind));
+          rows.push({
+            transport: transport.name, runtime, ...size, fps: rate.fps, gbps: rate.gbps,
+            p50_us: lat.p50Us, p99_us: lat.p99Us, max_us: lat.maxUs, cpu_pct: rate.cpuPct, dropped: rate.dropped,
+            memcpy_fps: memcpy,
+          });
+        } finally {
+          await session.stopFrames();
+          await open.close();
+        }
+      }
+    }
+  } finally {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    await session.close();
+  }
+  const rounded = rows.map((r) => ({
+    ...r,
+    fps: Math.round(r.fps * 10) / 10,
+    gbps: Math.round(r.gbps * 1000) / 1000,
+    p50_us: r.p50_us === null || !Number.isFinite(r.p50_us) ? null : Math.round(r.p50_us * 10) / 10,
+    p99_us: r.p99_us === null || !Number.isFinite(r.p99_us) ? null : Math.round(r.p99_us * 10) / 10,
+    max_us: r.max_us === null || !Number.isFinite(r.max_us) ? null : Math.round(r.max_us * 10) / 10,
+    cpu_pct: Math.round(r.cpu_pct),
+    memcpy_fps: Math.round(r.memcpy_fps * 10) / 10,
+  }));
+  mkdirSync(dirname(args.json), { recursive: true });
+  writeFileSync(args.json, `${JSON.stringify(rounded, null, 1)}\n`);
+  mkdirSync(dirname(args.svg), { recursive: true });
+  writeFileSync(args.svg, svgChart(rounded, `EnSight frame transports, ${runtime} ${process.version ?? ''}`));
+  console.log(table(rounded));
+  const checks = targets(rounded);
+  if (checks.length) {
+    console.log('\ntargets (ratios within this run):');
+    for (const c of checks) console.log(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
+  }
+  console.log(`\nJSON: ${args.json}\nSVG:  ${args.svg}`);
+}
+
+await main();
