@@ -181,110 +181,76 @@ function oneOf<T extends string>(flag: string, text: string, choices: readonly T
   return text as T;
 }
 
-/** Reads `ensight-capture`'s command line; throws a `CAPTURE_USAGE` {@link CaptureError}. */
+type Options = ParsedCaptureArgs['options'];
+type Tls = NonNullable<CaptureOptions['tls']>;
+type Emulator = NonNullable<CaptureOptions['emulator']>;
+interface Targets {
+  parsed: ParsedCaptureArgs;
+  options: Options;
+  tls: Tls;
+  emulator: Emulator;
+}
+
+/** Flags without a value: what each sets. */
+const SWITCHES: Record<string, (to: Targets) => void> = {
+  '--json': (to) => (to.parsed.json = true),
+  '--quiet': (to) => (to.parsed.quiet = true),
+  '--insecure': (to) => (to.options.insecure = true),
+  '--verify': (to) => (to.options.verify = true),
+  '--overwrite': (to) => (to.options.overwrite = true),
+};
+
+/** Flags with a value: how each reads it. */
+const VALUED: Record<string, (to: Targets, text: string, flag: string) => void> = {
+  '--address': (to, v) => (to.options.address = v),
+  '--token': (to, v) => (to.options.token = v),
+  '--tls-ca': (to, v) => (to.tls.ca = v),
+  '--tls-cert': (to, v) => (to.tls.cert = v),
+  '--tls-key': (to, v) => (to.tls.key = v),
+  '--transport': (to, v, f) => (to.options.transport = oneOf(f, v, ['shmem', 'grpc', 'stream'] as const)),
+  '--size': (to, v, f) => Object.assign(to.emulator, parseSize(f, v)),
+  '--fps': (to, v, f) => (to.emulator.fps = positive(f, v)),
+  '--frames': (to, v, f) => (to.options.frames = integer(f, v, 1)),
+  '--duration': (to, v, f) => (to.options.durationMs = parseDuration(f, v)),
+  '--every': (to, v, f) => (to.options.every = integer(f, v, 1)),
+  '--idle-timeout': (to, v, f) => (to.options.idleTimeoutMs = parseDuration(f, v)),
+  '--out': (to, v) => (to.options.out = v),
+  '--name': (to, v) => (to.options.name = v),
+  '--format': (to, v, f) => (to.options.format = oneOf(f, v, ['raw', 'png'] as const)),
+  '--png-workers': (to, v, f) => (to.options.pngWorkers = integer(f, v, 1, 256)),
+  '--png-level': (to, v, f) => (to.options.pngLevel = integer(f, v, 0, 9)),
+  '--queue': (to, v, f) => (to.options.queueFrames = integer(f, v, 1, 10_000)),
+  '--video-fps': (to, v, f) => (to.options.videoFps = positive(f, v)),
+};
+
+/** Reads `ensight-capture`'s command line (`--flag value` or `--flag=value`); throws a `CAPTURE_USAGE` {@link CaptureError}. */
 export function parseCaptureArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParsedCaptureArgs {
-  const options: ParsedCaptureArgs['options'] = { out: '' };
-  const parsed: ParsedCaptureArgs = { help: false, json: false, quiet: false, options };
-  const tls: { ca?: string; cert?: string; key?: string } = {};
-  const emulator: { width?: number; height?: number; fps?: number } = {};
+  const options: Options = { out: '' };
+  const to: Targets = { parsed: { help: false, json: false, quiet: false, options }, options, tls: {}, emulator: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return { ...to.parsed, help: true };
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const next = argv[++i];
-      if (next === undefined) throw usage(`${flag} needs a value (see --help)`);
-      return next;
-    };
-    switch (flag) {
-      case '-h':
-      case '--help':
-        return { ...parsed, help: true };
-      case '--json':
-        parsed.json = true;
-        break;
-      case '--quiet':
-        parsed.quiet = true;
-        break;
-      case '--address':
-        options.address = value();
-        break;
-      case '--token':
-        options.token = value();
-        break;
-      case '--insecure':
-        options.insecure = true;
-        break;
-      case '--tls-ca':
-        tls.ca = value();
-        break;
-      case '--tls-cert':
-        tls.cert = value();
-        break;
-      case '--tls-key':
-        tls.key = value();
-        break;
-      case '--transport':
-        options.transport = oneOf(flag, value(), ['shmem', 'grpc', 'stream'] as const);
-        break;
-      case '--size':
-        Object.assign(emulator, parseSize(flag, value()));
-        break;
-      case '--fps':
-        emulator.fps = positive(flag, value());
-        break;
-      case '--frames':
-        options.frames = integer(flag, value(), 1);
-        break;
-      case '--duration':
-        options.durationMs = parseDuration(flag, value());
-        break;
-      case '--every':
-        options.every = integer(flag, value(), 1);
-        break;
-      case '--verify':
-        options.verify = true;
-        break;
-      case '--idle-timeout':
-        options.idleTimeoutMs = parseDuration(flag, value());
-        break;
-      case '--out':
-        options.out = value();
-        break;
-      case '--name':
-        options.name = value();
-        break;
-      case '--format':
-        options.format = oneOf(flag, value(), ['raw', 'png'] as const);
-        break;
-      case '--png-workers':
-        options.pngWorkers = integer(flag, value(), 1, 256);
-        break;
-      case '--png-level':
-        options.pngLevel = integer(flag, value(), 0, 9);
-        break;
-      case '--queue':
-        options.queueFrames = integer(flag, value(), 1, 10_000);
-        break;
-      case '--video-fps':
-        options.videoFps = positive(flag, value());
-        break;
-      case '--overwrite':
-        options.overwrite = true;
-        break;
-      default:
-        throw usage(`unknown ${flag.startsWith('-') ? 'flag' : 'argument'} "${arg}" (see --help)`);
+    const setSwitch = SWITCHES[flag];
+    const setValue = VALUED[flag];
+    if (setSwitch && eq < 0) {
+      setSwitch(to);
+    } else if (setValue) {
+      const text = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (text === undefined) throw usage(`${flag} needs a value (see --help)`);
+      setValue(to, text, flag);
+    } else {
+      throw usage(`unknown ${flag.startsWith('-') ? 'flag' : 'argument'} "${arg}" (see --help)`);
     }
   }
   if (!options.out) throw usage('--out <dir> is required (see --help)');
-  if (Object.keys(tls).length) options.tls = tls;
-  if (Object.keys(emulator).length) options.emulator = emulator;
-  options.token ??= env.ENSIGHT_SECURITY_TOKEN || undefined;
-  if (options.token === undefined) delete options.token;
+  if (Object.keys(to.tls).length) options.tls = to.tls;
+  if (Object.keys(to.emulator).length) options.emulator = to.emulator;
+  const token = options.token ?? (env.ENSIGHT_SECURITY_TOKEN || undefined);
+  if (token !== undefined) options.token = token;
   checkCaptureOptions(options);
-  return parsed;
+  return to.parsed;
 }
 
 /** Rejects option combinations no capture can run with; shared by the CLI and the library. */

@@ -32,7 +32,14 @@ t.test('SIGINT mid-capture: exit 130, the current frame finished, files and side
     if (run.child.exitCode === null) run.child.kill('SIGKILL');
   });
   const raw = join(out, 'capture-000.rgb');
-  await eventually(() => existsSync(raw) && statSync(raw).size >= 5 * FRAME_BYTES, 30_000, 'five frames on disk');
+  await eventually(
+    () => {
+      if (run.child.exitCode !== null) throw new Error(`ensight-capture exited early (${run.child.exitCode})`);
+      return existsSync(raw) && statSync(raw).size >= 5 * FRAME_BYTES;
+    },
+    30_000,
+    'five frames on disk',
+  );
   run.child.kill('SIGINT');
   const result = await run.done;
   // Deno's node:child_process reports (null, 'SIGINT') for a child it sent SIGINT to, whatever the
