@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { abortReason, EnSightError, EnSightPythonError, toEnSightError } from '../errors.ts';
+import { dial, type ConnectionState, type Credentials, type DialedChannel } from '../dial/mod.ts';
 import {
   AnimStatus,
   CmdType,
@@ -16,7 +17,6 @@ import {
   GeometryType,
   ImageChannelType,
   RenderType,
-  UNLIMITED_MESSAGES,
   messageType,
   type AnimQueryProgressReply,
   type EventReply,
@@ -32,10 +32,11 @@ import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
+import { ResumableStream, type StreamGap } from './resumable-stream.ts';
 import { RpcChannel, type CallOptions } from './rpc.ts';
 import { ShmemImageReader } from './shmem-images.ts';
 import { SubscriptionServer } from './subscription-server.ts';
-import { resolveTarget, type ResolvedTarget, type TlsMaterial } from './target.ts';
+import { dialTarget, resolveTarget, type ResolvedTarget, type TargetOptions, type TlsMaterial } from './target.ts';
 
 export interface EnSightGRPCOptions {
   /** Port of EnSight's gRPC server (TCP only). Default 12345. */
@@ -60,7 +61,31 @@ export interface EnSightGRPCOptions {
   subscriptionHost?: string;
   /** Extra grpc-js channel options (message limits are always lifted). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Redial when the connection is lost (exponential backoff with jitter), then reopen the image and
+   * event streams and renew the gRPC subscriptions. Default false, as EnSight's client.
+   */
+  reconnect?: boolean;
+  /** Redials before giving up when `reconnect` is on; `Infinity` for no limit. Default 3. */
+  maxReconnectAttempts?: number;
+  /** Every connection-state change: `connecting`, `ready`, `reconnecting`, `reconnected`, `gave-up`, `closed`. */
+  onConnectionState?: (state: ConnectionState) => void;
+  /** A stream was reopened after a reconnect: how long it was gone and how many frames it lost. */
+  onStreamResumed?: (gap: StreamGap) => void;
 }
+
+/** Counters of the connection's life, see {@link EnSightGRPC.stats}. */
+export interface ClientStats {
+  /** Connections replaced after a loss. */
+  reconnects: number;
+  /** Streams (and subscriptions) reopened after a reconnect. */
+  streamsResumed: number;
+  /** Frames cut off by a lost connection, see {@link StreamGap.framesLost}. */
+  framesLostInReconnect: number;
+}
+
+/** How often a redial is attempted at most while EnSight comes up (connect's own retries). */
+const CONNECT_RETRY_MAX_DELAY_MS = 1000;
 
 export interface CommandOptions extends CallOptions {
   /** Evaluate and return the result (Python `eval`); false runs it with `exec` and returns undefined. Default true. */
@@ -147,19 +172,25 @@ export class EnSightGRPC implements AsyncDisposable {
   private readonly subscriptionHost: string;
   private readonly extraChannelOptions: grpc.ChannelOptions;
   private token: string;
-  private callMetadata: grpc.Metadata;
   private _prefix: string | undefined;
+  private readonly maxReconnectAttempts: number;
+  private readonly onConnectionState: ((state: ConnectionState) => void) | undefined;
+  private readonly onStreamResumed: ((gap: StreamGap) => void) | undefined;
+  private readonly counters: ClientStats = { reconnects: 0, streamsResumed: 0, framesLostInReconnect: 0 };
+  /** The last SubscribeEvents / SubscribeImages (gRPC) requests, renewed after a reconnect. */
+  private readonly subscriptionRequests = new Map<'SubscribeEvents' | 'SubscribeImages', object>();
+  private connectError: unknown;
 
   private rpc: RpcChannel | undefined;
   private connected = false;
   private server: ServerProcess | undefined;
 
   private readonly frames = new FrameHub();
-  private imageStream: grpc.ClientReadableStream<ImageReply> | undefined;
+  private imageStream: ResumableStream<ImageReply> | undefined;
   private readonly eventQueue: string[] = [];
   private readonly eventFeed = new Broadcaster<string>(10_000);
   private eventCallback: ((tag: string) => void) | undefined;
-  private eventStream: grpc.ClientReadableStream<EventReply> | undefined;
+  private eventStream: ResumableStream<EventReply> | undefined;
   private subscriptionServer: SubscriptionServer | undefined;
   private shmemReader: ShmemImageReader | undefined;
   private subscribedImages = false;
@@ -177,7 +208,9 @@ export class EnSightGRPC implements AsyncDisposable {
     this.subscriptionHost = options.subscriptionHost ?? '127.0.0.1';
     this.extraChannelOptions = options.channelOptions ?? {};
     this.token = tokenText(options.securityToken ?? randomBytes(18).toString('base64url'));
-    this.callMetadata = metadataFor(this.token);
+    this.maxReconnectAttempts = options.reconnect ? (options.maxReconnectAttempts ?? 3) : 0;
+    this.onConnectionState = options.onConnectionState;
+    this.onStreamResumed = options.onStreamResumed;
   }
 
   // ---- connection settings (EnSight's getters and setters) ------------------------------------
@@ -197,7 +230,7 @@ export class EnSightGRPC implements AsyncDisposable {
   /** Set the token EnSight was started with (`ENSIGHT_SECURITY_TOKEN` or `-security`). */
   setSecurityToken(token: string | Uint8Array): void {
     this.token = tokenText(token);
-    this.callMetadata = metadataFor(this.token);
+    this.rpc?.channel.setCredentials(this.credentials());
   }
   get grpcUseTcpSockets(): boolean {
     return this._grpcUseTcpSockets;
@@ -226,55 +259,79 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** The transport, address and credentials the next {@link connect} will use. */
   target(): ResolvedTarget {
-    return resolveTarget({
+    return resolveTarget(this.targetOptions());
+  }
+
+  private targetOptions(): TargetOptions {
+    return {
       host: this._host,
       port: this._port,
       grpcUseTcpSockets: this._grpcUseTcpSockets,
       grpcDisableTls: this._grpcDisableTls,
       grpcUdsPathname: this._grpcUdsPathname,
       tls: this.tls,
-    });
+    };
+  }
+
+  private credentials(): Credentials {
+    return { type: 'ensight-security-token', payload: this.token };
   }
 
   // ---- connection -------------------------------------------------------------------------------
 
   /**
-   * Connect to EnSight, waiting up to `timeoutMs` (default 15 s) for it to be reachable.
-   * Like EnSight's client, a failure is not thrown: it resolves false and {@link isConnected}
-   * stays false. Configuration errors (missing TLS material) and aborts are thrown.
+   * Connect to EnSight (through {@link dial}), trying until `timeoutMs` (default 15 s) for it to
+   * be reachable. Like EnSight's client, a failure is not thrown: it resolves false,
+   * {@link isConnected} stays false and {@link lastConnectError} says why. Configuration errors
+   * (missing TLS material) and aborts are thrown.
    */
   async connect(options: { timeoutMs?: number; signal?: AbortSignal; channelOptions?: grpc.ChannelOptions } = {}): Promise<boolean> {
     if (this.connected && this.rpc) return true;
-    const target = this.target();
+    const target = dialTarget(this.targetOptions());
     this.closeChannel();
-    const client = new grpc.Client(target.address, target.credentials, {
-      ...this.extraChannelOptions,
-      ...options.channelOptions,
-      ...target.channelOptions,
-      ...UNLIMITED_MESSAGES,
-    });
-    this.rpc = new RpcChannel(client, () => this.callMetadata);
-    const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-    const ready = new Promise<boolean>((resolve) => client.waitForReady(deadline, (err) => resolve(!err)));
-    const aborted = abortPromise(options.signal);
-    const serverExit = this.server?.exited.then(() => false);
+    // A server this client launched that exits ends the wait: it will not come up any more.
+    const serverExited = new AbortController();
+    void this.server?.exited.then(() => serverExited.abort(new EnSightError('the launched server exited', 'SERVER_EXITED')));
+    let channel: DialedChannel;
     try {
-      const ok = await Promise.race([ready, aborted.promise, ...(serverExit ? [serverExit] : [])]);
-      this.connected = ok;
-      if (!ok) this.closeChannel();
-      return ok;
+      channel = await dial(target.address, {
+        insecure: target.insecure,
+        tls: target.tls,
+        credentials: this.credentials(),
+        timeoutMs: options.timeoutMs ?? 15_000,
+        initialConnectionAttempts: Infinity,
+        maxReconnectAttempts: this.maxReconnectAttempts,
+        reconnectBackoff: { maxDelayMs: CONNECT_RETRY_MAX_DELAY_MS },
+        channelOptions: { ...this.extraChannelOptions, ...options.channelOptions },
+        signal: options.signal ? AbortSignal.any([options.signal, serverExited.signal]) : serverExited.signal,
+        ...(this.onConnectionState ? { onConnectionState: this.onConnectionState } : {}),
+      });
     } catch (err) {
-      this.closeChannel();
-      throw err;
-    } finally {
-      aborted.dispose();
+      if (options.signal?.aborted) throw abortReason(options.signal);
+      this.connectError = err;
+      return false;
     }
+    this.connectError = undefined;
+    this.rpc = new RpcChannel(channel);
+    this.connected = true;
+    channel.addEventListener('reconnected', () => void this.renewSubscriptions(channel));
+    channel.addEventListener('closed', () => this.channelClosed(channel));
+    return true;
   }
 
-  /** Whether {@link connect} succeeded and the channel has not been closed or shut down since. */
+  /** Why the last {@link connect} resolved false (undefined after a successful one). */
+  get lastConnectError(): unknown {
+    return this.connectError;
+  }
+
+  /** Whether {@link connect} succeeded and the connection is up (not closed, not being re-established). */
   isConnected(): boolean {
-    if (!this.connected || !this.rpc) return false;
-    return this.rpc.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.SHUTDOWN;
+    return this.connected && this.rpc?.channel.state === 'ready';
+  }
+
+  /** How the connection has fared: reconnects, resumed streams, frames lost in the gaps. */
+  stats(): ClientStats {
+    return { ...this.counters };
   }
 
   private channel(): RpcChannel {
@@ -285,9 +342,55 @@ export class EnSightGRPC implements AsyncDisposable {
   }
 
   private closeChannel(): void {
-    this.rpc?.close();
+    const rpc = this.rpc;
     this.rpc = undefined;
     this.connected = false;
+    rpc?.close();
+  }
+
+  /** The channel closed on its own (reconnecting gave up or was aborted): the client is disconnected. */
+  private channelClosed(channel: DialedChannel): void {
+    if (this.rpc?.channel !== channel) return;
+    this.rpc = undefined;
+    this.connected = false;
+    if (this.subscribedImages || this.subscribedEvents) {
+      const lost = new EnSightError(`the connection to EnSight is gone: ${channel.address}`, 'CONNECTION_LOST');
+      if (!this.imageStream) this.frames.end(lost);
+      if (!this.eventStream) this.eventFeed.end(lost);
+    }
+  }
+
+  /** A restarted EnSight knows nothing of this client: ask again for the callbacks it had asked for. */
+  private async renewSubscriptions(channel: DialedChannel): Promise<void> {
+    this.counters.reconnects++;
+    const wanted = { SubscribeEvents: this.subscribedEvents, SubscribeImages: this.subscribedImages };
+    for (const [method, request] of this.subscriptionRequests) {
+      if (!wanted[method]) continue;
+      const since = Date.now();
+      try {
+        await this.channel().unary(EnSightServiceDefinition, method, request, {});
+      } catch (err) {
+        if (this.rpc?.channel !== channel) return;
+        const failure = toEnSightError(method, err);
+        if (method === 'SubscribeImages') this.frames.end(failure);
+        else this.eventFeed.end(failure);
+        continue;
+      }
+      this.counters.streamsResumed++;
+      this.onStreamResumed?.({ stream: method === 'SubscribeImages' ? 'images' : 'events', gapMs: Date.now() - since, framesLost: 0 });
+    }
+  }
+
+  /** SubscribeEvents / SubscribeImages, remembered so that a reconnect can renew it. */
+  private async subscribeCall(method: 'SubscribeEvents' | 'SubscribeImages', request: object, options: CallOptions): Promise<void> {
+    await this.channel().unary(EnSightServiceDefinition, method, request, options);
+    this.subscriptionRequests.set(method, request);
+  }
+
+  private streamResumed(gap: StreamGap): void {
+    this.counters.streamsResumed++;
+    this.counters.framesLostInReconnect += gap.framesLost;
+    this.onStreamResumed?.(gap);
   }
 
   // ---- unary calls --------------------------------------------------------------------------------
@@ -408,49 +511,53 @@ export class EnSightGRPC implements AsyncDisposable {
    */
   imageStreamEnable(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions } = {}): void {
     if (this.imageStream) return;
-    const call = this.channel().serverStream<ImageReply>(EnSightServiceDefinition, 'GetImageStream', {
-      flipVertical: options.flipVertical ?? false,
-      chunk: options.chunk ?? false,
-    });
-    this.imageStream = call;
+    const rpc = this.channel();
+    const request = { flipVertical: options.flipVertical ?? false, chunk: options.chunk ?? false };
     const assembler = new FrameAssembler();
-    call.on('data', (reply: ImageReply) => {
-      try {
-        const frame = assembler.push(reply);
-        if (frame) this.frames.put({ ...frame, transport: 'stream' });
-      } catch (err) {
-        call.cancel();
-        this.endImageStream(call, err);
-      }
+    const stream: ResumableStream<ImageReply> = new ResumableStream<ImageReply>(rpc.channel, this.maxReconnectAttempts > 0, {
+      method: 'GetImageStream',
+      stream: 'images',
+      open: () => rpc.serverStream<ImageReply>(EnSightServiceDefinition, 'GetImageStream', request),
+      data: (reply) => {
+        try {
+          const frame = assembler.push(reply);
+          if (frame) this.frames.put({ ...frame, transport: 'stream' });
+        } catch (err) {
+          stream.fail(err);
+        }
+      },
+      interrupted: () => {
+        const cutOff = assembler.partial ? 1 : 0;
+        assembler.reset();
+        return cutOff;
+      },
+      resumed: (gap) => this.streamResumed(gap),
+      ended: (err) =>
+        this.endImageStream(
+          stream,
+          err ?? (assembler.partial ? new EnSightError('the image stream ended in the middle of a frame', 'TRUNCATED_FRAME') : undefined),
+        ),
     });
-    call.on('error', (err: grpc.ServiceError) => {
-      this.endImageStream(call, err.code === grpc.status.CANCELLED ? undefined : toEnSightError('GetImageStream', err));
-    });
-    call.on('end', () => {
-      this.endImageStream(
-        call,
-        assembler.partial ? new EnSightError('the image stream ended in the middle of a frame', 'TRUNCATED_FRAME') : undefined,
-      );
-    });
+    this.imageStream = stream;
   }
 
-  private endImageStream(call: grpc.ClientReadableStream<ImageReply>, err?: unknown): void {
-    if (this.imageStream !== call) return;
+  private endImageStream(stream: ResumableStream<ImageReply>, err?: unknown): void {
+    if (this.imageStream !== stream) return;
     this.imageStream = undefined;
     if (!this.subscribedImages) this.frames.end(err);
   }
 
-  /** Whether the GetImageStream stream is open. */
+  /** Whether the GetImageStream stream is open (or being reopened after a reconnect). */
   imageStreamIsEnabled(): boolean {
     return this.imageStream !== undefined;
   }
 
   /** Close the image stream. */
   imageStreamDisable(): void {
-    const call = this.imageStream;
-    if (!call) return;
-    call.cancel();
-    this.endImageStream(call);
+    const stream = this.imageStream;
+    if (!stream) return;
+    stream.stop();
+    this.endImageStream(stream);
   }
 
   /** The newest frame from any image path, or null before the first one. */
@@ -480,16 +587,18 @@ export class EnSightGRPC implements AsyncDisposable {
    */
   eventStreamEnable(options: { callback?: (tag: string) => void; prefix?: string } = {}): void {
     if (this.eventStream) return;
+    const rpc = this.channel();
     this.eventCallback = options.callback;
-    const call = this.channel().serverStream<EventReply>(EnSightServiceDefinition, 'GetEventStream', {
-      prefix: options.prefix ?? this.prefix(),
+    const request = { prefix: options.prefix ?? this.prefix() };
+    const stream: ResumableStream<EventReply> = new ResumableStream<EventReply>(rpc.channel, this.maxReconnectAttempts > 0, {
+      method: 'GetEventStream',
+      stream: 'events',
+      open: () => rpc.serverStream<EventReply>(EnSightServiceDefinition, 'GetEventStream', request),
+      data: (reply) => this.putEvent(reply.tag),
+      resumed: (gap) => this.streamResumed(gap),
+      ended: (err) => this.endEventStream(stream, err),
     });
-    this.eventStream = call;
-    call.on('data', (reply: EventReply) => this.putEvent(reply.tag));
-    call.on('error', (err: grpc.ServiceError) =>
-      this.endEventStream(call, err.code === grpc.status.CANCELLED ? undefined : toEnSightError('GetEventStream', err)),
-    );
-    call.on('end', () => this.endEventStream(call));
+    this.eventStream = stream;
   }
 
   private putEvent(tag: string): void {
@@ -498,8 +607,8 @@ export class EnSightGRPC implements AsyncDisposable {
     this.eventFeed.publish(tag);
   }
 
-  private endEventStream(call: grpc.ClientReadableStream<EventReply>, err?: unknown): void {
-    if (this.eventStream !== call) return;
+  private endEventStream(stream: ResumableStream<EventReply>, err?: unknown): void {
+    if (this.eventStream !== stream) return;
     this.eventStream = undefined;
     if (!this.subscribedEvents) this.eventFeed.end(err);
   }
@@ -509,10 +618,10 @@ export class EnSightGRPC implements AsyncDisposable {
   }
 
   eventStreamDisable(): void {
-    const call = this.eventStream;
-    if (!call) return;
-    call.cancel();
-    this.endEventStream(call);
+    const stream = this.eventStream;
+    if (!stream) return;
+    stream.stop();
+    this.endEventStream(stream);
   }
 
   /** Remove and return the oldest queued event tag, or null when there is none. */
@@ -548,8 +657,7 @@ export class EnSightGRPC implements AsyncDisposable {
   /** Ask EnSight to call this client back with every event (`PublishEvent`). */
   async subscribeEvents(options: CallOptions = {}): Promise<void> {
     const server = await this.ensureSubscriptionServer();
-    await this.channel().unary(
-      EnSightServiceDefinition,
+    await this.subscribeCall(
       'SubscribeEvents',
       { prefix: this.prefix(), type: EventChannelType.GRPC, options: this.subscriptionOptions(server) },
       options,
@@ -576,8 +684,7 @@ export class EnSightGRPC implements AsyncDisposable {
       }
     }
     const server = await this.ensureSubscriptionServer();
-    await this.channel().unary(
-      EnSightServiceDefinition,
+    await this.subscribeCall(
       'SubscribeImages',
       {
         prefix: this.prefix(),
@@ -764,25 +871,8 @@ function tokenText(token: string | Uint8Array): string {
   return typeof token === 'string' ? token : new TextDecoder().decode(token);
 }
 
-function metadataFor(token: string): grpc.Metadata {
-  const m = new grpc.Metadata();
-  m.set('shared_secret', token);
-  return m;
-}
-
 function bytesOf(value: Uint8Array | undefined): Uint8Array {
   return value && value.byteLength !== undefined ? value : new Uint8Array(0);
-}
-
-function abortPromise(signal: AbortSignal | undefined): { promise: Promise<never>; dispose(): void } {
-  if (!signal) return { promise: new Promise<never>(() => {}), dispose() {} };
-  let onAbort = () => {};
-  const promise = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortReason(signal));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
 }
 
 async function freePort(host: string): Promise<number> {

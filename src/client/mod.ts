@@ -1,5 +1,6 @@
 export {
   EnSightGRPC,
+  type ClientStats,
   type AnimProgress,
   type AnimSaveOptions,
   type CommandOptions,
@@ -13,4 +14,5 @@ export type { ImageFrame } from './frames.ts';
 export type { LaunchOptions } from './launcher.ts';
 export { parsePythonLiteral, type PythonValue } from './python-literal.ts';
 export type { CallOptions } from './rpc.ts';
+export type { StreamGap } from './resumable-stream.ts';
 export { DEFAULT_UDS_PATHNAME, type ResolvedTarget, type TlsMaterial } from './target.ts';

@@ -44,20 +44,31 @@ export interface ResolvedTarget {
   channelOptions: grpc.ChannelOptions;
 }
 
-export function resolveTarget(o: TargetOptions): ResolvedTarget {
+function endpoint(o: TargetOptions): { address: string; transport: 'uds' | 'tcp' } {
   // EnSight has no Unix sockets on Windows; its client falls back to TCP there.
   if (!o.grpcUseTcpSockets && process.platform !== 'win32') {
-    return {
-      address: `unix:${o.grpcUdsPathname ?? DEFAULT_UDS_PATHNAME}.sock`,
-      credentials: grpc.credentials.createInsecure(),
-      transport: 'uds',
-      tls: false,
-      channelOptions: {},
-    };
+    return { address: `unix:${o.grpcUdsPathname ?? DEFAULT_UDS_PATHNAME}.sock`, transport: 'uds' };
   }
-  const address = `${o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host}:${o.port}`;
-  if (o.grpcDisableTls) {
-    return { address, credentials: grpc.credentials.createInsecure(), transport: 'tcp', tls: false, channelOptions: {} };
+  return { address: `${o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host}:${o.port}`, transport: 'tcp' };
+}
+
+/** EnSight's connection rules as arguments for dial(): TLS exactly when EnSight's client uses it, never a downgrade. */
+export interface DialTarget {
+  address: string;
+  insecure: boolean;
+  tls: TlsMaterial | undefined;
+}
+
+export function dialTarget(o: TargetOptions): DialTarget {
+  const { address, transport } = endpoint(o);
+  if (transport === 'uds' || o.grpcDisableTls) return { address, insecure: true, tls: undefined };
+  return { address, insecure: false, tls: { ...loadTlsMaterial(o.tls ?? {}), serverName: o.tls?.serverName } };
+}
+
+export function resolveTarget(o: TargetOptions): ResolvedTarget {
+  const { address, transport } = endpoint(o);
+  if (transport === 'uds' || o.grpcDisableTls) {
+    return { address, credentials: grpc.credentials.createInsecure(), transport, tls: false, channelOptions: {} };
   }
   const material = loadTlsMaterial(o.tls ?? {});
   return { address, transport: 'tcp', tls: true, ...tlsChannel(o.host, material, o.tls?.serverName) };
