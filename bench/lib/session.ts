@@ -29,7 +29,7 @@ export class BenchSession {
     const token = randomBytes(12).toString('hex');
     const udsPathname = join(dir, 'ensight');
     const emulator = await launchEmulator(
-      ['-batch', '-grpc_server', '0', '-grpc_uds_pathname', udsPathname, '--shmem-wait-ms', '1000',
+      ['-batch', '-grpc_server', '0', '-grpc_uds_pathname', udsPathname, '--shmem-wait-ms', '20',
         '--publish-log', join(dir, 'publish.log')],
       { env: { ENSIGHT_SECURITY_TOKEN: token } },
     );

@@ -16,6 +16,8 @@ import type { PublishLog, PublishTransport } from './publish-log.ts';
 
 /** The most pixel bytes in one chunked `ImageReply`. */
 export const MAX_CHUNK_BYTES = 1_000_000;
+/** How long a closed gRPC sink waits for its frames on their way before it ends the transport. */
+export const CLOSE_GRACE_MS = 2000;
 /** Frames a gRPC sink may have on their way at once (see LatestFrameSink). */
 export const FRAMES_IN_FLIGHT = 2;
 /** Events a sink may have queued before new ones are dropped. */
@@ -93,15 +95,31 @@ export abstract class LatestFrameSink implements ImageSink {
       if (next && !this.closed) this.start(next);
       else {
         next?.release();
-        this.onReady?.();
+        if (this.closed && this.inFlight === 0) this.endOnce();
+        else this.onReady?.();
       }
     });
   }
 
+  /**
+   * Takes no more frames and ends the transport once the frames on their way have arrived (at
+   * most {@link CLOSE_GRACE_MS} later). Ending a channel with calls still open sends a GOAWAY over
+   * them, which Deno's HTTP/2 (deno#36788) answers by aborting the receiving process.
+   */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.pending?.release();
     this.pending = undefined;
+    if (this.inFlight === 0) this.endOnce();
+    else setTimeout(() => this.endOnce(), CLOSE_GRACE_MS).unref?.();
+  }
+
+  private ended = false;
+
+  private endOnce(): void {
+    if (this.ended) return;
+    this.ended = true;
     this.end();
   }
 }

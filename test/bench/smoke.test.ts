@@ -1,0 +1,72 @@
+// `npm run bench -- --quick` end to end in this runtime, on a tiny frame size and a few
+// transports: the table prints, the JSON rows have the documented shape, the SVG is a chart.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import process from 'node:process';
+import t from '../harness/mod.ts';
+import { runningUnder } from '../harness/runtime.ts';
+import { tempDir } from '../support/temp.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const script = join(root, 'bench/run.ts');
+
+function benchCommand(): [string, string[]] {
+  switch (runningUnder()) {
+    case 'bun':
+      return [process.execPath, ['run', script]];
+    case 'deno':
+      return [process.execPath, ['run', '--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys', script]];
+    default:
+      return [process.execPath, ['--import', '@tapjs/typescript/import', script]];
+  }
+}
+
+t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) => {
+  const dir = tempDir(t);
+  const json = join(dir, 'rows.json');
+  const svg = join(dir, 'chart.svg');
+  const [command, args] = benchCommand();
+  // Deno 2.9's HTTP/2 can abort the process when a peer's GOAWAY ends a session (deno#36788),
+  // as the reverse-gRPC row's callback server sees at the end of a free-running burst.
+  const transports = [
+    'memcpy',
+    'shmem-zero-copy-sync',
+    'shmem-zero-copy-async',
+    'shmem-copy',
+    'grpc-stream-chunked',
+    ...(runningUnder() === 'deno' ? [] : ['grpc-subscription']),
+  ].join(',');
+  const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(command, [...args, '--quick', '--sizes', '160x120', '--transports', transports, '--json', json, '--svg', svg], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
+  t.match(out.stdout, /\| transport +\| size/, 'prints the table');
+  t.match(out.stderr, /\[\d+\/\d+\] shmem-zero-copy-sync 160x120/, 'shows progress');
+  const rows = JSON.parse(readFileSync(json, 'utf8')) as Array<Record<string, unknown>>;
+  t.strictSame(
+    rows.map((r) => r.transport),
+    transports.split(','),
+    'one row per transport, in order',
+  );
+  const keys = ['transport', 'runtime', 'width', 'height', 'fps', 'gbps', 'p50_us', 'p99_us', 'max_us', 'cpu_pct', 'dropped', 'memcpy_fps'];
+  for (const row of rows) {
+    t.strictSame(Object.keys(row).sort(), [...keys].sort(), `${row.transport}: the documented fields`);
+    t.match(row, { runtime: runningUnder(), width: 160, height: 120 });
+    t.ok((row.fps as number) > 0 && (row.memcpy_fps as number) > 0, `${row.transport}: frames moved`);
+    t.equal(typeof row.dropped, 'number');
+    if (row.transport !== 'memcpy') t.ok(typeof row.p50_us === 'number' && (row.p50_us as number) > 0, `${row.transport}: a latency`);
+  }
+  const chart = readFileSync(svg, 'utf8');
+  t.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/, 'an SVG document');
+  t.ok((chart.match(/<rect /g) ?? []).length >= rows.length, 'a bar per row');
+});
