@@ -3,6 +3,9 @@ import t, { type TestApi } from '../harness/mod.ts';
 import { ImageChannelType, type EventReply, type GenericResponse, type ImageReply } from '../../src/protocol/mod.ts';
 import { MAX_CHUNK_BYTES, RENDER_EVENT, verifyFrame } from '../../src/emulator/mod.ts';
 import { Mailbox, frameAssembler, inProcessEmulator, rawClient, subscriptionServer, tokenMetadata, unary, type AssembledFrame } from './support.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../support/temp.ts';
 
 const { emulator, address, token } = await inProcessEmulator(t, { pythonOutput: 'ignore' });
 const client = rawClient(t, address);
@@ -105,12 +108,21 @@ await t.test('Unsubscribe stops deliveries and closes the channel', async (t) =>
   t.match(await unsubscribe('grpc://never/'), { str: /no subscriptions/ });
 });
 
-await t.test('a missing uri is INVALID_ARGUMENT; SHARED_MEM is UNIMPLEMENTED for now', async (t) => {
+await t.test('a missing uri or filename is INVALID_ARGUMENT; a file that is not a stream is FAILED_PRECONDITION', async (t) => {
   await t.rejects(subscribeEvents('grpc://x/', {}), { code: grpc.status.INVALID_ARGUMENT, details: /uri/ });
   await t.rejects(subscribeImages('grpc://x/', { num_retries: '1' }), { code: grpc.status.INVALID_ARGUMENT, details: /uri/ });
   await t.rejects(subscribeEvents('grpc://x/', { uri: '127.0.0.1:1', num_retries: 'many' }), { code: grpc.status.INVALID_ARGUMENT });
-  await t.rejects(subscribeImages('grpc://x/', { filename: '/tmp/shm.bin' }, { type: ImageChannelType.SHARED_MEM }), {
-    code: grpc.status.UNIMPLEMENTED,
-    details: /shared-memory/,
+  await t.rejects(subscribeImages('grpc://x/', {}, { type: ImageChannelType.SHARED_MEM }), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: /filename/,
+  });
+  const notAStream = join(tempDir(t), 'tiny.bin');
+  writeFileSync(notAStream, 'not an image stream');
+  await t.rejects(subscribeImages('grpc://x/', { filename: notAStream }, { type: ImageChannelType.SHARED_MEM }), {
+    code: grpc.status.FAILED_PRECONDITION,
+    details: /BAD_FILE_SIZE/,
+  });
+  await t.rejects(subscribeImages('grpc://x/', { filename: join(tempDir(t), 'missing.bin') }, { type: ImageChannelType.SHARED_MEM }), {
+    code: grpc.status.FAILED_PRECONDITION,
   });
 });
