@@ -33,15 +33,20 @@ export interface CaptureRunOptions extends CaptureOptions {
 }
 
 /** A latch the first stop reason sets; later ones are ignored. */
+/**
+ * Why the capture stops; stopping runs `onStop` once (the capture ends the frame iterator there,
+ * which resolves a pending `next()` as done). Not a promise raced against `next()` in the loop:
+ * each race would leave a reaction on the long-lived promise that keeps that frame alive until
+ * the capture ends (every received frame, gigabytes a minute).
+ */
 class StopLatch {
   reason: StopReason | undefined;
-  private release!: () => void;
-  readonly stopped = new Promise<'stopped'>((resolve) => (this.release = () => resolve('stopped')));
+  onStop: (() => void) | undefined;
 
   stop(reason: StopReason): void {
     if (this.reason) return;
     this.reason = reason;
-    this.release();
+    this.onStop?.();
   }
 }
 
@@ -182,10 +187,10 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
 
   let sourceFailure: unknown;
   armIdle();
+  latch.onStop = () => void source.frames.return();
   try {
     while (!latch.reason) {
-      const next = await Promise.race([source.frames.next(), latch.stopped]);
-      if (next === 'stopped') break;
+      const next = await source.frames.next();
       if (next.done) {
         latch.stop('source-ended');
         break;
