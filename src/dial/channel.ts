@@ -5,6 +5,7 @@
  * redials with backoff, and reports its state as events.
  */
 import * as grpc from '@grpc/grpc-js';
+import { clearInterval, setInterval } from 'node:timers';
 import { EnSightError, EnSightRpcError, abortReason, toEnSightError } from '../errors.ts';
 import { pem, tlsChannel } from '../client/target.ts';
 import { DynamicSceneGraphServiceDefinition, UNLIMITED_MESSAGES } from '../protocol/mod.ts';
@@ -17,8 +18,15 @@ import { probeTls } from './probe.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 import { backoffDelay, bounded, deadlineExceeded, sleep } from './timing.ts';
 
+/** A grpc-js client and the calls in flight on it. */
+interface ClientCalls {
+  client?: grpc.Client;
+  readonly open: Set<grpc.InterceptingCall>;
+}
+
 interface Connection {
   readonly client: grpc.Client;
+  readonly calls: ClientCalls;
   /** TLS (false: plaintext TCP or a Unix socket). */
   readonly secure: boolean;
   /** 1 for the first connection, +1 for each replacement. */
@@ -36,6 +44,13 @@ const SERVER_GONE: ReadonlySet<number> = new Set([grpc.status.UNAVAILABLE, grpc.
 /** The heartbeat: cheap, in every EnSight since 2023 R2, and any answer (even UNIMPLEMENTED) counts. */
 const HEARTBEAT_METHOD = DynamicSceneGraphServiceDefinition.GetAPIVersion as grpc.MethodDefinition<unknown, unknown>;
 const AUTHENTICATE_METHOD = AuthServiceDefinition.Authenticate as grpc.MethodDefinition<unknown, unknown>;
+
+/** Ends the calls still in flight (grpc-js's close() lets them run on) and closes the client. */
+function shutDown(calls: ClientCalls): void {
+  for (const call of calls.open) call.cancelWithStatus(grpc.status.CANCELLED, 'the channel was closed');
+  calls.open.clear();
+  calls.client?.close();
+}
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -226,7 +241,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     this.stopHeartbeat();
     const connection = this.connection;
     this.connection = undefined;
-    connection?.client.close();
+    if (connection) shutDown(connection.calls);
     const err = this.unavailableError(reason);
     for (const waiter of this.waiting) waiter.reject(err);
     this.waiting.clear();
@@ -292,14 +307,14 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
         this.checkDowngrade();
       }
     }
-    const owner: { client?: grpc.Client } = {};
+    const calls: ClientCalls = { open: new Set() };
     const client = new grpc.Client(parsed.target, credentials, {
       ...options.channelOptions,
       ...tlsOptions,
       ...UNLIMITED_MESSAGES,
-      interceptors: [this.interceptor(owner)],
+      interceptors: [this.interceptor(calls)],
     });
-    owner.client = client;
+    calls.client = client;
     try {
       const what = `connecting to ${this.address}`;
       await bounded(channelReady(client, deadline, what, options.timeoutMs), { ...limits, what });
@@ -307,9 +322,9 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
         // A new connection may lead to a new server (restarted, failed over): its own token.
         this.token.set(await bounded(this.authenticate(client, deadline), { ...limits, what: `authenticating with ${this.address}` }));
       }
-      return { client, secure, generation: ++this.generations };
+      return { client, calls, secure, generation: ++this.generations };
     } catch (err) {
-      client.close();
+      shutDown(calls);
       throw err;
     }
   }
@@ -344,36 +359,41 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * Adds the dial metadata and the credential to every call on `owner.client`, leaving headers
+   * Adds the dial metadata and the credential to every call on `calls.client`, leaving headers
    * the call set itself alone; the Authenticate call carries no bearer token. A refused token is
    * dropped so that the next call fetches another.
    */
-  private interceptor(owner: { client?: grpc.Client }): grpc.Interceptor {
+  private interceptor(calls: ClientCalls): grpc.Interceptor {
     return (callOptions, nextCall) => {
       const call: grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(callOptions), {
         start: (metadata, listener, next) => {
+          calls.open.add(call);
           const setDefault = (key: string, value: string) => {
             if (metadata.get(key).length === 0) metadata.set(key, value);
           };
+          const startWith = (bearer: string | undefined) =>
+            next(metadata, {
+              onReceiveStatus: (status, passOn) => {
+                calls.open.delete(call);
+                if (bearer !== undefined && status.code === grpc.status.UNAUTHENTICATED) this.token.refused(bearer);
+                passOn(status);
+              },
+            });
           for (const [key, value] of Object.entries(this.options.metadata)) setDefault(key, value);
           const credentials = this.credentials;
           if (credentials?.type === 'ensight-security-token') setDefault('shared_secret', credentials.payload);
           if (!isExchanged(credentials) || callOptions.method_definition.path === AUTHENTICATE_PATH) {
-            next(metadata, listener);
+            startWith(undefined);
             return;
           }
-          this.token.get(() => this.authenticate(owner.client as grpc.Client, Date.now() + this.options.timeoutMs)).then(
+          this.token.get(() => this.authenticate(calls.client as grpc.Client, Date.now() + this.options.timeoutMs)).then(
             (token) => {
               setDefault('authorization', `Bearer ${token}`);
-              next(metadata, {
-                onReceiveStatus: (status, passOn) => {
-                  if (status.code === grpc.status.UNAUTHENTICATED) this.token.refused(token);
-                  passOn(status);
-                },
-              });
+              startWith(token);
             },
             (err: unknown) => {
               // The call never started: end it below us (its deadline timer) and report why.
+              calls.open.delete(call);
               const status = failureStatus(err);
               call.cancelWithStatus(status, errorText(err));
               listener.onReceiveStatus({ code: status, details: errorText(err), metadata: new grpc.Metadata() });
@@ -404,6 +424,8 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           if (!alive) this.lose(connection, new DialError(`${this.address} stopped answering`, 'UNAVAILABLE'));
         });
       }, this.options.heartbeatIntervalMs);
+      // Like grpc-js's idle sockets, the heartbeat alone does not keep a process alive.
+      this.heartbeat.unref();
     }
   }
 
@@ -437,7 +459,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     if (this.connection !== connection || this.currentState !== 'ready' || !this.reconnects) return;
     this.connection = undefined;
     this.stopHeartbeat();
-    connection.client.close();
+    shutDown(connection.calls);
     this.currentState = 'reconnecting';
     void this.reconnect(cause);
   }
@@ -455,7 +477,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
         await sleep(delayMs, stop);
         const connection = await this.connectOnce(Date.now() + options.timeoutMs, [stop]);
         if (this.currentState === 'closed') {
-          connection.client.close();
+          shutDown(connection.calls);
           return;
         }
         this.install(connection);

@@ -64,16 +64,28 @@ export class AccessTokens {
 
   /** Refuses every call but Authenticate that lacks a valid, unexpired bearer token. */
   interceptor(): grpc.ServerInterceptor {
-    return (method, call) =>
-      new grpc.ServerInterceptingCall(call, {
-        start: (next) =>
-          next({
-            onReceiveMetadata: (metadata, pass) => {
-              const header = metadata.get('authorization')[0];
-              if (method.path === AUTHENTICATE_PATH || this.accepts(header)) pass(metadata);
-              else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: header === undefined ? 'missing bearer token' : 'invalid or expired bearer token' });
-            },
-          }),
-      });
+    return refuseUnauthenticated((path, metadata) => {
+      const header = metadata.get('authorization')[0];
+      if (path === AUTHENTICATE_PATH || this.accepts(header)) return undefined;
+      return header === undefined ? 'missing bearer token' : 'invalid or expired bearer token';
+    });
   }
+}
+
+/**
+ * A server interceptor that ends a call with UNAUTHENTICATED when `refusal` names a reason for
+ * the method's path and the call's metadata, and lets it through when it returns undefined.
+ */
+export function refuseUnauthenticated(refusal: (path: string, metadata: grpc.Metadata) => string | undefined): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            const details = refusal(method.path, metadata);
+            if (details === undefined) pass(metadata);
+            else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details });
+          },
+        }),
+    });
 }

@@ -33,7 +33,7 @@ import {
 } from '../protocol/mod.ts';
 import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
 import { AnimSaveJobs } from './anim-save.ts';
-import { AccessTokens } from './auth.ts';
+import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { sceneUpdates } from './dsg.ts';
 import { FrameSource, encodePng } from './frames.ts';
 import { sceneGlb } from './glb.ts';
@@ -100,20 +100,11 @@ function sameToken(given: grpc.MetadataValue | undefined, token: Buffer): boolea
 /** Refuses every call whose `shared_secret` metadata is not the token. */
 function requireToken(token: string): grpc.ServerInterceptor {
   const expected = Buffer.from(token, 'utf8');
-  return (_method, call) =>
-    new grpc.ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMetadata: (metadata, pass) => {
-            const given = metadata.get('shared_secret')[0];
-            if (sameToken(given, expected)) pass(metadata);
-            else {
-              const details = given === undefined ? 'missing shared_secret metadata' : 'wrong shared_secret';
-              call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details });
-            }
-          },
-        }),
-    });
+  return refuseUnauthenticated((_path, metadata) => {
+    const given = metadata.get('shared_secret')[0];
+    if (sameToken(given, expected)) return undefined;
+    return given === undefined ? 'missing shared_secret metadata' : 'wrong shared_secret';
+  });
 }
 
 /** Removes a stale socket left by a crashed server; refuses to delete anything that is not a socket. */
