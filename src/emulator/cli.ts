@@ -36,6 +36,11 @@ async function main(): Promise<number> {
   const stop = () => void emulator.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (parsed.exitWithParent) {
+    process.stdin.on('data', () => {});
+    process.stdin.once('end', stop);
+    process.stdin.once('error', stop);
+  }
   await emulator.closed;
   return 0;
 }

@@ -63,7 +63,9 @@ export function launchEmulator(flags: readonly string[], options: LaunchOptions 
   const { command, args } = emulatorCommand();
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const child = spawn(command, [...args, ...flags], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is a pipe the emulator watches (--exit-with-parent): if this process dies without
+  // stopping it, the pipe closes and the emulator exits instead of living on as an orphan.
+  const child = spawn(command, [...args, ...flags, '--exit-with-parent'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   child.stderr!.setEncoding('utf8');

@@ -98,13 +98,14 @@ Emulator flags
   --shmem-wait-ms <ms>              a shared-memory frame waits this long for a free buffer
                                     before it is dropped (default 0, as EnSight)
   --publish-log <file>              record each frame's publish time (CLOCK_MONOTONIC) there
+  --exit-with-parent                exit when standard input closes (the launching process died)
   --python <exe>                    interpreter for RunPython (default python3)
   -h, --help                        this text
 
 When ready it prints one JSON line: {"address", "port", "pid", "transport", "tls"}.
 `;
 
-export type ParsedArgs = { help: true } | { help: false; options: EmulatorOptions };
+export type ParsedArgs = { help: true } | { help: false; options: EmulatorOptions; exitWithParent: boolean };
 
 function parseSize(text: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/i.exec(text);
@@ -137,6 +138,7 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
   const options: EmulatorOptions = {};
   const tls: Partial<TlsFiles> = {};
   let security: string | undefined;
+  let exitWithParent = false;
   const auth: { apiKeys: Record<string, string>; robotSecrets: Record<string, string>; tokenTtlMs?: number } = { apiKeys: {}, robotSecrets: {} };
   let authWanted = false;
   for (let i = 0; i < argv.length; i++) {
@@ -208,6 +210,9 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
       case '--publish-log':
         options.publishLog = value();
         break;
+      case '--exit-with-parent':
+        exitWithParent = true;
+        break;
       case '--python':
         options.python = value();
         break;
@@ -230,5 +235,5 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
     if (missing.length) throw new EmulatorUsageError(`TLS needs --tls-cert, --tls-key and --tls-ca; missing ${missing.map((k) => `--tls-${k}`).join(', ')}`);
     options.tls = tls as TlsFiles;
   }
-  return { help: false, options };
+  return { help: false, options, exitWithParent };
 }

@@ -1,33 +1,20 @@
 // `npm run bench -- --quick` end to end in this runtime, on a tiny frame size and a few
 // transports: the table prints, the JSON rows have the documented shape, the SVG is a chart.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import process from 'node:process';
 import t from '../harness/mod.ts';
 import { runningUnder } from '../harness/runtime.ts';
 import { tempDir } from '../support/temp.ts';
+import { startScript } from '../support/child.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const script = join(root, 'bench/run.ts');
-
-function benchCommand(): [string, string[]] {
-  switch (runningUnder()) {
-    case 'bun':
-      return [process.execPath, ['run', script]];
-    case 'deno':
-      return [process.execPath, ['run', '--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys', script]];
-    default:
-      return [process.execPath, ['--import', '@tapjs/typescript/import', script]];
-  }
-}
 
 t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) => {
   const dir = tempDir(t);
   const json = join(dir, 'rows.json');
   const svg = join(dir, 'chart.svg');
-  const [command, args] = benchCommand();
   // Deno 2.9's HTTP/2 can abort the process when a peer's GOAWAY ends a session (deno#36788),
   // as the reverse-gRPC row's callback server sees at the end of a free-running burst.
   const transports = [
@@ -38,17 +25,7 @@ t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) =
     'grpc-stream-chunked',
     ...(runningUnder() === 'deno' ? [] : ['grpc-subscription']),
   ].join(',');
-  const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(command, [...args, '--quick', '--sizes', '160x120', '--transports', transports, '--json', json, '--svg', svg], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const out = await startScript(script, ['--quick', '--sizes', '160x120', '--transports', transports, '--json', json, '--svg', svg]).done;
   t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
   t.match(out.stdout, /\| transport +\| size/, 'prints the table');
   t.match(out.stderr, /\[\d+\/\d+\] shmem-zero-copy-sync 160x120/, 'shows progress');
