@@ -122,7 +122,8 @@ async function main(): Promise<void> {
       if (!args.transports || args.transports.includes('memcpy')) {
         rows.push({
           transport: 'memcpy', runtime, ...size, fps: memcpy, gbps: (memcpy * frameBytes(size)) / 1e9,
-          p50_us: null, p99_us: null, max_us: null, cpu_pct: 100, dropped: 0, memcpy_fps: memcpy,
+          p50_us: null, p99_us: null, max_us: null, idle_p50_us: null, idle_p99_us: null, cpu_pct: 100, dropped: 0,
+          memcpy_fps: memcpy,
         });
       }
       for (const transport of transports) {
@@ -139,10 +140,13 @@ async function main(): Promise<void> {
           await open.run(seen, performance.now() + latencyMs);
           await session.stopFrames();
           await sleep(20);
-          const lat = latencies(seen, session.publishTimes(transport.publishKind));
+          const published = session.publishTimes(transport.publishKind);
+          const streaming = latencies(rate.seen, published);
+          const idle = latencies(seen, published);
           rows.push({
             transport: transport.name, runtime, ...size, fps: rate.fps, gbps: rate.gbps,
-            p50_us: lat.p50Us, p99_us: lat.p99Us, max_us: lat.maxUs, cpu_pct: rate.cpuPct, dropped: rate.dropped,
+            p50_us: streaming.p50Us, p99_us: streaming.p99Us, max_us: streaming.maxUs,
+            idle_p50_us: idle.p50Us, idle_p99_us: idle.p99Us, cpu_pct: rate.cpuPct, dropped: rate.dropped,
             memcpy_fps: memcpy,
           });
         } finally {
@@ -155,15 +159,18 @@ async function main(): Promise<void> {
     if (process.stderr.isTTY) process.stderr.write('\n');
     await session.close();
   }
+  const tenth = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10) / 10);
   const rounded = rows.map((r) => ({
     ...r,
-    fps: Math.round(r.fps * 10) / 10,
+    fps: tenth(r.fps) ?? 0,
     gbps: Math.round(r.gbps * 1000) / 1000,
-    p50_us: r.p50_us === null || !Number.isFinite(r.p50_us) ? null : Math.round(r.p50_us * 10) / 10,
-    p99_us: r.p99_us === null || !Number.isFinite(r.p99_us) ? null : Math.round(r.p99_us * 10) / 10,
-    max_us: r.max_us === null || !Number.isFinite(r.max_us) ? null : Math.round(r.max_us * 10) / 10,
+    p50_us: tenth(r.p50_us),
+    p99_us: tenth(r.p99_us),
+    max_us: tenth(r.max_us),
+    idle_p50_us: tenth(r.idle_p50_us),
+    idle_p99_us: tenth(r.idle_p99_us),
     cpu_pct: Math.round(r.cpu_pct),
-    memcpy_fps: Math.round(r.memcpy_fps * 10) / 10,
+    memcpy_fps: tenth(r.memcpy_fps) ?? 0,
   }));
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(rounded, null, 1)}\n`);

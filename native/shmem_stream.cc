@@ -35,6 +35,26 @@ unsigned buffers_in(const Snapshot& s, uint8_t state) {
   return mask;
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until a state word differs from `s` (relaxed peeks: the caller re-reads with acquire) or
+// `budget_ns` passes; true when one changed.
+bool spin_until_changed(Mapping* mapping, const Snapshot& s, int64_t budget_ns) {
+  const int64_t until = monotonic_now_ns() + budget_ns;
+  do {
+    for (int i = 0; i < 64; ++i) cpu_relax();
+    for (size_t b = 0; b < kBufferCount; ++b)
+      if (StateWord(mapping->header(b)).peek() != s.word[b]) return true;
+  } while (monotonic_now_ns() < until);
+  return false;
+}
+
 int64_t sleep_for(int64_t deadline_ns, int64_t interval_ns) {
   if (deadline_ns < 0) return interval_ns;
   const int64_t remaining = deadline_ns - monotonic_now_ns();
@@ -215,6 +235,9 @@ Status Consumer::unlock(int buffer) {
 }
 
 Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel) {
+  // Spin at most once a call, and only while frames are coming close together (kMaxSpinNs).
+  const int64_t gap = last_gap_ns_.load(std::memory_order_relaxed);
+  int64_t spin_budget_ns = gap < kMaxSpinNs ? gap + gap / 2 : 0;
   for (;;) {
     if (cancel && cancel->load(std::memory_order_acquire)) return Status::kUnconnected;
     if (mapping_->truncated()) return Status::kBadFileSize;
@@ -223,7 +246,11 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     unsigned mine = 0;
     for (size_t i = 0; i < kBufferCount; ++i)
       if (attached_[i].load(std::memory_order_relaxed)) mine |= 1u << i;
-    if (buffers_in(s, kWritten) & mine) return Status::kOk;
+    if (buffers_in(s, kWritten) & mine) {
+      const int64_t now = monotonic_now_ns();
+      last_gap_ns_.store(now - last_ready_ns_.exchange(now, std::memory_order_relaxed), std::memory_order_relaxed);
+      return Status::kOk;
+    }
 
     // Sleep on the word the producer will wake next: a buffer being written, else the free buffer
     // it will claim first (the producer applies the same first_in_order rule). The headers read to
@@ -236,6 +263,11 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     bool changed = false;
     for (size_t i = 0; i < kBufferCount; ++i) changed = changed || StateWord(mapping_->header(i)).peek() != s.word[i];
     if (changed) continue;
+    if (spin_budget_ns > 0) {
+      const bool moved = spin_until_changed(mapping_, s, spin_budget_ns);
+      spin_budget_ns = 0;
+      if (moved) continue;
+    }
 
     const int64_t sleep_ns = sleep_for(deadline_ns, poll_interval_ns_);
     if (sleep_ns <= 0) return Status::kNoFrameAvailable;

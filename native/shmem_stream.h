@@ -25,6 +25,11 @@ struct Block {
 // the added latency with such a peer at 2 ms and costs ~500 wake-ups/s while idle (well under 1%
 // of a core); a peer that wakes us is seen at once.
 inline constexpr int64_t kDefaultPollIntervalNs = 2'000'000;
+// A consumer spins (instead of sleeping on the futex) only while frames come closer together
+// than this, for at most 1.5x the last gap: waking a sleeping thread costs tens of microseconds
+// on a virtual machine, more than a close frame is worth waiting in a spin. Idle or slow
+// streams never spin.
+inline constexpr int64_t kMaxSpinNs = 200'000;
 
 // Which of two buffers comes first in (frame_number, offset) order; ties go to buffer 0. Both sides
 // use this one rule: the producer to pick which free buffer to fill, the consumer to pick which
@@ -132,6 +137,11 @@ class Consumer {
   std::atomic<bool> attached_[kBufferCount] = {};
   bool locked_[kBufferCount] = {};
   ConsumerStats stats_;
+  // When wait_ready last found a block ready, and the gap before that (spin budget, see
+  // kMaxSpinNs). Relaxed atomics: the sync wait and the async waiter thread may take turns; the
+  // values only steer how long to spin, never what is read.
+  std::atomic<int64_t> last_ready_ns_{0};
+  std::atomic<int64_t> last_gap_ns_{kMaxSpinNs};
 };
 
 }  // namespace ensight::shmem

@@ -2,14 +2,15 @@
  * What one benchmark row measures, and how the numbers are derived.
  *
  * Every row runs two phases against the same transport and frame size:
- * - throughput: the producer free-runs (as fast as the transport takes frames) for a fixed time;
+ * - streaming: the producer free-runs (as fast as the transport takes frames) for a fixed time;
  *   fps and GB/s are frames (and their pixel bytes) the consumer's code saw per second, CPU % is
  *   this process's CPU time over that wall time (all its threads), drops are the frame numbers
- *   that never reached the consumer;
- * - latency: the producer is paced well below what the transport sustains, so each frame meets an
- *   idle consumer; latency is producer publish → the consumer's code sees the whole frame, both
- *   read from CLOCK_MONOTONIC (src/clock.ts), joined by frame number with the emulator's publish
- *   log.
+ *   that never reached the consumer, and the latencies (p50/p99/max) are those of this stream of
+ *   frames;
+ * - idle: the producer is paced well below what the transport sustains, so each frame meets a
+ *   consumer asleep in its wait; these latencies (idle_p50/idle_p99) include waking it.
+ * Latency is producer publish → the consumer's code has the whole frame, both read from
+ * CLOCK_MONOTONIC (src/clock.ts), joined by frame number with the emulator's publish log.
  */
 import process from 'node:process';
 import { monotonicNs } from '../../src/clock.ts';
@@ -53,6 +54,8 @@ export interface Throughput {
   gbps: number;
   cpuPct: number;
   dropped: number;
+  /** What the consumer saw, for the latencies under load. */
+  seen: SeenLog;
 }
 
 /** Runs `consume` for `ms` of wall time and turns what it saw into rates. */
@@ -71,6 +74,7 @@ export async function measureThroughput(
     gbps: seen.bytes / wall / 1e9,
     cpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
     dropped: seen.gaps(),
+    seen,
   };
 }
 

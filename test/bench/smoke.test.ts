@@ -35,7 +35,7 @@ t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) =
     transports.split(','),
     'one row per transport, in order',
   );
-  const keys = ['transport', 'runtime', 'width', 'height', 'fps', 'gbps', 'p50_us', 'p99_us', 'max_us', 'cpu_pct', 'dropped', 'memcpy_fps'];
+  const keys = ['transport', 'runtime', 'width', 'height', 'fps', 'gbps', 'p50_us', 'p99_us', 'max_us', 'cpu_pct', 'dropped', 'memcpy_fps', 'idle_p50_us', 'idle_p99_us'];
   for (const row of rows) {
     t.strictSame(Object.keys(row).sort(), [...keys].sort(), `${row.transport}: the documented fields`);
     t.match(row, { runtime: runningUnder(), width: 160, height: 120 });
