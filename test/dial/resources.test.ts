@@ -3,7 +3,8 @@ import process from 'node:process';
 import t, { runningUnder } from '../harness/mod.ts';
 import { dial } from '../../src/mod.ts';
 import { EnSightServiceDefinition } from '../../src/protocol/mod.ts';
-import { startFixture } from '../shmem/fixtures/child.ts';
+import { fileURLToPath } from 'node:url';
+import { startScript } from '../support/child.ts';
 import { eventually } from '../support/emulator.ts';
 import { FixedEmulator } from './support.ts';
 
@@ -14,7 +15,7 @@ const EXIT_LIMIT_MS = 60_000;
 t.test('a process that dialled and disposed exits by itself', async (t) => {
   const emulator = await FixedEmulator.start(t, { token: TOKEN });
   // The child-process helper of the shmem tests, pointed at this folder's fixture.
-  const child = startFixture('../../dial/fixtures/dial-and-dispose', [emulator.address, TOKEN]);
+  const child = startScript(fileURLToPath(new URL('./fixtures/dial-and-dispose.ts', import.meta.url)), [emulator.address, TOKEN]);
   const limit = setTimeout(() => child.process.kill('SIGKILL'), EXIT_LIMIT_MS);
   const result = await child.done;
   clearTimeout(limit);
