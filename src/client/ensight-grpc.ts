@@ -177,7 +177,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private readonly onConnectionState: ((state: ConnectionState) => void) | undefined;
   private readonly onStreamResumed: ((gap: StreamGap) => void) | undefined;
   private readonly counters: ClientStats = { reconnects: 0, streamsResumed: 0, framesLostInReconnect: 0 };
-  /** The last SubscribeEvents / SubscribeImages (gRPC) requests, renewed after a reconnect. */
+  /** The last SubscribeEvents / SubscribeImages requests (gRPC or shared memory), renewed after a reconnect. */
   private readonly subscriptionRequests = new Map<'SubscribeEvents' | 'SubscribeImages', object>();
   private connectError: unknown;
 
@@ -703,8 +703,9 @@ export class EnSightGRPC implements AsyncDisposable {
     if (this.shmemReader) throw new EnSightError('this client already has a shared-memory subscription', 'ALREADY_SUBSCRIBED');
     const reader = ShmemImageReader.create({ size: options.shmemSize, directory: options.shmemDirectory });
     try {
-      await this.channel().unary(
-        EnSightServiceDefinition,
+      // Remembered like the gRPC subscriptions: after a reconnect, a restarted EnSight is asked to
+      // map the same file again; it re-initialises the buffers and the reader re-attaches.
+      await this.subscribeCall(
         'SubscribeImages',
         {
           prefix: this.prefix(),

@@ -104,6 +104,29 @@ t.test('frames keep flowing from a free-running EnSight through a restart', asyn
   t.equal(c.stats().reconnects, 1);
 });
 
+t.test('a shared-memory subscription is renewed on the same file after a restart', async (t) => {
+  const emulator = await FixedEmulator.start(t, { token: TOKEN, flags: ['--stream-size', '640x480'] });
+  const c = client(t, { ...clientOptions(emulator), reconnect: true, maxReconnectAttempts: Infinity });
+  t.equal(await c.connect({ timeoutMs: 15_000 }), true);
+  const frames = c.images();
+  t.strictSame(await c.subscribeImages({ useShmem: true }), { transport: 'shmem' });
+  t.ok((await renderedFrame(c, frames, t, 'before the kill')) >= 1);
+  await emulator.kill();
+  await emulator.launch();
+  await eventually(() => c.stats().streamsResumed >= 1, 20_000, 'the subscription to be renewed');
+  // Renders until one lands: frames rendered before the reader re-attaches are dropped, as EnSight
+  // drops frames for an unconnected client.
+  let after: ImageFrame | undefined;
+  for (let attempt = 0; !after && attempt < 10; attempt++) {
+    await c.command('ensight.render()', { doEval: false });
+    const next = await nextWithin(frames, 2_000, 'a frame after the restart').catch(() => undefined);
+    if (next && !next.done) after = next.value;
+  }
+  if (!after) throw new Error('no shared-memory frame from the restarted server');
+  t.equal(after.transport, 'shmem', 'still through shared memory');
+  t.ok(verifyFrame(after.pixels, after.width, after.height).ok, 'the frame verifies');
+});
+
 t.test('giving up ends the iterators with an error and leaves the client disconnected', async (t) => {
   const emulator = await FixedEmulator.start(t, { token: TOKEN });
   const states: ConnectionState[] = [];
