@@ -532,6 +532,7 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
                         InstanceMethod<&ProducerWrap::put_frame>("putFrame"),
                         InstanceMethod<&ProducerWrap::claim>("claim"),
                         InstanceMethod<&ProducerWrap::view>("view"),
+                        InstanceMethod<&ProducerWrap::fill_from>("fillFrom"),
                         InstanceMethod<&ProducerWrap::publish>("publish"),
                         InstanceMethod<&ProducerWrap::abandon>("abandon"),
                         InstanceMethod<&ProducerWrap::stats>("stats"),
@@ -629,6 +630,31 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
     *block = claimed_[buffer];
     return true;
   }
+  // Copies the claimed block's rows from `source` (bytes from `sourceOffset` on) into the block:
+  // the producer's one copy done natively, as fast in every runtime (Bun's TypedArray.set into an
+  // external buffer runs at half the speed), and possible where zero-copy views are refused.
+  Napi::Value fill_from(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Block block;
+    if (!claimed_block(info, &block)) return env.Undefined();
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      make_error(env, Status::kBadArgs, "fillFrom: source must be a Uint8Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array source = info[1].As<Napi::Uint8Array>();
+    const double offset = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
+    const uint64_t bytes = block.header.block_bytes();
+    if (!(offset >= 0) || offset > static_cast<double>(source.ByteLength()) ||
+        source.ByteLength() - static_cast<uint64_t>(offset) < bytes) {
+      make_error(env, Status::kBadArgs,
+                 "fillFrom: the source has no " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::memcpy(block.pixels, source.Data() + static_cast<uint64_t>(offset), bytes);
+    return env.Undefined();
+  }
+
   Napi::Value view(const Napi::CallbackInfo& info) {
     Block block;
     if (!claimed_block(info, &block)) return info.Env().Undefined();

@@ -62,8 +62,7 @@ export class ShmemImageSink implements ImageSink {
       width,
       height,
       (block) => {
-        const start = block.offset * rowBytes;
-        block.pixels.set(picture.subarray(start, start + block.numScanlines * rowBytes));
+        block.copyFrom(picture, block.offset * rowBytes);
         stampRows(block.pixels, width, block.offset, block.numScanlines, frameNumber, rowHashes);
         if (block.offset + block.numScanlines === height) this.log?.record('shmem', frameNumber);
       },

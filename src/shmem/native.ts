@@ -44,6 +44,7 @@ export interface NativeProducer {
   ): number;
   claim(frameNumber: number, width: number, height: number, offset: number, waitMs: number): number;
   view(buffer: number): Uint8Array;
+  fillFrom(buffer: number, source: Uint8Array, sourceOffset: number): void;
   publish(buffer: number): void;
   abandon(buffer: number): void;
   stats(): { framesPublished: number; framesDropped: number; framesUnconnected: number; blocksPublished: number };
