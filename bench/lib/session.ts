@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { launchEmulator, type LaunchedEmulator } from '../../src/emulator/mod.ts';
 import { readPublishLog, type PublishTransport } from '../../src/emulator/publish-log.ts';
-import { EnSightGRPC } from '../../src/mod.ts';
-import { EnSightServiceDefinition, UNLIMITED_MESSAGES } from '../../src/protocol/mod.ts';
+import { EnSightGRPC, dialDirect, type DialedChannel } from '../../src/mod.ts';
 import type { FrameSize } from './measure.ts';
 
 export class BenchSession {
@@ -45,9 +44,9 @@ export class BenchSession {
     return c;
   }
 
-  /** Raw calls, for the rows that drive the protocol themselves (zero-copy shared memory). */
-  rawChannel(): RawChannel {
-    return new RawChannel(`unix:${this.udsPathname}.sock`, this.token);
+  /** A bare channel, for the rows that drive the protocol themselves (zero-copy shared memory). */
+  rawChannel(): Promise<DialedChannel> {
+    return dialDirect(`unix:${this.udsPathname}.sock`, { credentials: { type: 'ensight-security-token', payload: this.token } });
   }
 
   async configure(size: FrameSize, fps: number | 'max'): Promise<void> {
@@ -71,26 +70,3 @@ export class BenchSession {
   }
 }
 
-/** Unary EnSightService calls on a plain grpc-js channel, as a low-level user would make them. */
-export class RawChannel {
-  private readonly client: grpc.Client;
-  private readonly metadata = new grpc.Metadata();
-
-  constructor(address: string, token: string) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), UNLIMITED_MESSAGES);
-    this.metadata.set('shared_secret', token);
-  }
-
-  unary(method: string, request: object): Promise<unknown> {
-    const m = EnSightServiceDefinition[method] as grpc.MethodDefinition<object, unknown>;
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, request, this.metadata, (err, value) =>
-        err ? reject(err) : resolve(value),
-      );
-    });
-  }
-
-  close(): void {
-    this.client.close();
-  }
-}

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { DEFAULT_FILE_SIZE, ShmemConsumer } from '../../src/shmem/mod.ts';
-import { ImageChannelType } from '../../src/protocol/mod.ts';
+import { EnSightServiceDefinition, ImageChannelType } from '../../src/protocol/mod.ts';
 import type { PublishTransport } from '../../src/emulator/publish-log.ts';
 import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
 import type { BenchSession } from './session.ts';
@@ -35,16 +35,16 @@ export const TUNED_WINDOW = 64 * 1024 * 1024;
 // ---- shared memory, through the addon ------------------------------------------------------------
 
 async function sharedFileSubscription(session: BenchSession, filename: string): Promise<() => Promise<void>> {
-  const rpc = session.rawChannel();
+  const rpc = await session.rawChannel();
   const prefix = `grpc://${randomUUID()}/`;
-  await rpc.unary('SubscribeImages', {
+  await rpc.unary(EnSightServiceDefinition.SubscribeImages!, {
     prefix,
     type: ImageChannelType.SHARED_MEM,
     options: { filename },
   });
   return async () => {
-    await rpc.unary('Unsubscribe', { prefix });
-    rpc.close();
+    await rpc.unary(EnSightServiceDefinition.Unsubscribe!, { prefix });
+    await rpc.close();
   };
 }
 

@@ -60,10 +60,6 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     }
   }
 
-  get size(): number {
-    return this.items.length;
-  }
-
   next(): Promise<IteratorResult<T>> {
     if (this.items.length > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
     if (this.closed) {
@@ -112,9 +108,5 @@ export class Broadcaster<T> {
   end(err?: unknown): void {
     for (const q of this.queues) (err === undefined ? q.close() : q.fail(err));
     this.queues.clear();
-  }
-
-  get listeners(): number {
-    return this.queues.size;
   }
 }

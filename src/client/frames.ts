@@ -99,11 +99,6 @@ export class FrameHub {
     return this.latest;
   }
 
-  /** Frames received since the client was created. */
-  get count(): number {
-    return this.received;
-  }
-
   onFrame(callback: ((frame: ImageFrame) => void) | undefined): void {
     this.callback = callback;
   }

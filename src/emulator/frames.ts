@@ -58,7 +58,7 @@ export class FrameSource {
   private readonly rowHashes = new WeakMap<Uint8Array, Uint32Array>();
 
   /** The row hashes of a cached picture, computed on its first stamped frame. */
-  hashesOf(picture: Uint8Array, width: number, height: number): Uint32Array {
+  private hashesOf(picture: Uint8Array, width: number, height: number): Uint32Array {
     let hashes = this.rowHashes.get(picture);
     if (!hashes) this.rowHashes.set(picture, (hashes = pictureRowHashes(picture, width, height)));
     return hashes;
