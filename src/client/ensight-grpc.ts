@@ -699,6 +699,11 @@ export class EnSightGRPC implements AsyncDisposable {
     return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
   }
 
+  /** The shared image file of the current shared-memory subscription (EnSight maps it), if any. */
+  get sharedImageFile(): string | undefined {
+    return this.shmemReader?.filename;
+  }
+
   private async subscribeSharedImages(options: SubscribeImagesOptions & CallOptions): Promise<void> {
     if (this.shmemReader) throw new EnSightError('this client already has a shared-memory subscription', 'ALREADY_SUBSCRIBED');
     const reader = ShmemImageReader.create({ size: options.shmemSize, directory: options.shmemDirectory });

@@ -6,7 +6,7 @@
  * is dropped and counted, as EnSight drops it; with `waitMs` (free-running benchmarks) the
  * producer waits that long for a buffer instead.
  */
-import { ShmemError, ShmemProducer } from '../shmem/mod.ts';
+import { ShmemError, ShmemProducer, type PutResult } from '../shmem/mod.ts';
 import { stampRows } from './frame-stamp.ts';
 import type { StreamFrame } from './frames.ts';
 import type { PublishLog } from './publish-log.ts';
@@ -54,7 +54,7 @@ export class ShmemImageSink implements ImageSink {
     }
   }
 
-  private write(frame: StreamFrame): string {
+  private write(frame: StreamFrame): PutResult {
     const { width, height, frameNumber, picture, rowHashes } = frame;
     const rowBytes = width * 3;
     return this.producer.writeFrame(

@@ -11,8 +11,7 @@ import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
 import { connectedClient, nextWithin, startEmulator, tempDir } from '../support/emulator.ts';
 
 function sharedFile(c: EnSightGRPC): string {
-  // The file is private to the client; its path is what EnSight was told (options.filename).
-  return (c as unknown as { shmemReader?: { filename: string } }).shmemReader?.filename ?? '';
+  return c.sharedImageFile ?? '';
 }
 
 function verified(t: TestApi, frames: ImageFrame[]): number[] {
