@@ -10,8 +10,8 @@
  */
 import { ShmemConsumer, type FrameImage } from '../shmem/mod.ts';
 
-/** How long one wait for a frame lasts before the reader looks at its stop flag again. */
-const STOP_CHECK_MS = 100;
+/** How long one wait for a frame lasts: the producer's own wait between a frame's blocks (1 s). */
+const STOP_CHECK_MS = 1000;
 
 export interface ShmemReaderOptions {
   /** Size of the shared file in bytes. Default 25 MiB, as EnSight's clients. */
@@ -41,7 +41,12 @@ export class ShmemImageReader {
     return this.consumer.attach();
   }
 
-  /** Reads frames until {@link stop}; `onFrame` gets each whole frame, `onEnd` the reason reading ended. */
+  /**
+   * Reads frames until {@link stop}; `onFrame` gets each whole frame, `onEnd` the reason reading
+   * ended. A frame larger than a buffer comes in several blocks that one wait assembles, so a wait
+   * lasts {@link STOP_CHECK_MS}, as long as a producer waits between blocks: shorter, and a slow
+   * second block would cost the frame.
+   */
   start(onFrame: (image: FrameImage) => void, onEnd: (err?: unknown) => void): void {
     this.loop = (async () => {
       try {
@@ -56,7 +61,11 @@ export class ShmemImageReader {
     })();
   }
 
-  /** Stops reading, then unmaps and removes the file and its directory. */
+  /**
+   * Stops reading, then unmaps and removes the file and its directory. The wait in progress ends
+   * first (at most {@link STOP_CHECK_MS}): closing the consumer under a wait that is handing its
+   * result back to JavaScript can deadlock Deno.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;

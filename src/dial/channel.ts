@@ -41,6 +41,20 @@ interface Waiter {
 /** Any reply proves the server is there; only these say it is not. */
 const SERVER_GONE: ReadonlySet<number> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 
+/** What the socket says when the peer vanished under a call (EPIPE on write, reset on read). */
+const SOCKET_GONE = /\b(EPIPE|ECONNRESET|ECONNREFUSED|ENOTCONN)\b/;
+
+/**
+ * A call cut by the connection dying is UNAVAILABLE in gRPC's terms, whichever way grpc-js
+ * noticed: when its own write hits the dead socket first it reports INTERNAL ("Received
+ * RST_STREAM … write EPIPE"), which depends on timing (seen under Deno).
+ */
+function asConnectionLoss(status: grpc.StatusObject): grpc.StatusObject {
+  return status.code === grpc.status.INTERNAL && SOCKET_GONE.test(status.details)
+    ? { ...status, code: grpc.status.UNAVAILABLE }
+    : status;
+}
+
 /** The heartbeat: cheap, in every EnSight since 2023 R2, and any answer (even UNIMPLEMENTED) counts. */
 const HEARTBEAT_METHOD = DynamicSceneGraphServiceDefinition.GetAPIVersion as grpc.MethodDefinition<unknown, unknown>;
 const AUTHENTICATE_METHOD = AuthServiceDefinition.Authenticate as grpc.MethodDefinition<unknown, unknown>;
@@ -376,7 +390,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
               onReceiveStatus: (status, passOn) => {
                 calls.open.delete(call);
                 if (bearer !== undefined && status.code === grpc.status.UNAUTHENTICATED) this.token.refused(bearer);
-                passOn(status);
+                passOn(asConnectionLoss(status));
               },
             });
           for (const [key, value] of Object.entries(this.options.metadata)) setDefault(key, value);

@@ -57,7 +57,7 @@ t.test('frames on demand, 640x480 and 4K (scanline blocks)', async (t) => {
 });
 
 t.test('free-running frames: every frame verified, none torn', async (t) => {
-  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--shmem-wait-ms', '100', '--stream-size', '1920x1080'] });
+  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '1920x1080'] });
   const c = await connectedClient(t, emulator);
   const seen: ImageFrame[] = [];
   c.onImage((f) => seen.push(f));
