@@ -96,6 +96,10 @@ function bounds(positions: Float32Array): { min: number[]; max: number[] } {
   return { min, max };
 }
 
+function isIdentity(m: readonly number[]): boolean {
+  return m.every((v, i) => v === (i % 5 === 0 ? 1 : 0));
+}
+
 interface GltfNode {
   name: string;
   matrix?: number[];
@@ -158,7 +162,7 @@ export function sceneToGlb(scene: DsgScene): Uint8Array {
     const view = scene.views.get(id);
     const node: GltfNode = { name: group?.name || part?.name || (view ? `view ${id}` : `${id}`) };
     const matrix = group?.matrix4x4 ?? part?.matrix4x4;
-    if (matrix?.length === 16) node.matrix = matrix;
+    if (matrix?.length === 16 && !isIdentity(matrix)) node.matrix = matrix;
     if (part) {
       const mesh = meshOf(id);
       if (mesh !== undefined) node.mesh = mesh;

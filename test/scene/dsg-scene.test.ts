@@ -12,6 +12,7 @@ const client = new EnSightGRPC({ grpcUdsPathname: join(dir, 'ensight'), security
 t.teardown(() => client.shutdown());
 if (!(await client.connect({ timeoutMs: 20_000 }))) throw new Error('cannot connect to the in-process emulator');
 
+const IDENTITY = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
 const IDS = { view: 1, variable: 2, group: 3, part: 4, coordinates: 5, triangles: 6, normals: 7, values: 8 };
 
 /** A scene on its own stream, closed at teardown; `next()` waits for the next completed scene. */
@@ -197,10 +198,10 @@ await t.test('GLB export: read back, counts, bounds, hierarchy and colours match
   t.equal(gltf.scenes[0]!.nodes.length, 1, 'one root: the view');
   const group = gltf.nodes[root.children![0]!]!;
   t.equal(group.name, scene.groups.get(IDS.group)!.name);
-  t.strictSame(group.matrix, scene.groups.get(IDS.group)!.matrix4x4, 'group matrix');
+  t.strictSame(group.matrix ?? IDENTITY, scene.groups.get(IDS.group)!.matrix4x4, 'group matrix (left out when identity)');
   const partNode = gltf.nodes[group.children![0]!]!;
   t.equal(partNode.name, scene.parts.get(IDS.part)!.name);
-  t.strictSame(partNode.matrix, scene.parts.get(IDS.part)!.matrix4x4, 'part matrix');
+  t.strictSame(partNode.matrix ?? IDENTITY, scene.parts.get(IDS.part)!.matrix4x4, 'part matrix');
   const primitive = gltf.meshes[partNode.mesh!]!.primitives[0]!;
   const position = gltf.accessors[primitive.attributes.POSITION!]!;
   t.equal(position.count, nodes, 'POSITION count');
@@ -244,4 +245,49 @@ await t.test('size limits: typed errors, and the scene keeps what it had', async
   fed.apply(geom({ chunkOffset: 6 }));
   t.equal(fed.arrays.get(9)!.complete, true);
   t.strictSame(fed.apply({ commandType: U.UPDATE_SCENE_END, sceneEnd: { id: 1 } })!.incomplete, []);
+});
+
+await t.test('GLB export of per-element normals and values: triangles spread to their corners', async (t) => {
+  // Two triangles sharing an edge, coloured per element: fed through the public apply().
+  const scene = new DsgScene();
+  const floats = (a: number[]) => Float32Array.from(a);
+  const geom = (id: number, payloadType: UpdateGeom['payloadType'], data: Float32Array | Uint32Array, variableId = 0) => ({
+    commandType: U.UPDATE_GEOM,
+    updateGeom: {
+      id, parentId: 10, payloadType, variableId, chunkOffset: 0, totalArraySize: data.length, hash: '',
+      fltArray: data instanceof Float32Array ? data : new Float32Array(0), intArray: data instanceof Uint32Array ? data : new Uint32Array(0),
+    },
+  });
+  scene.apply({ commandType: U.UPDATE_SCENE_BEGIN, sceneBegin: { reset: true, id: 1 } });
+  scene.apply({
+    commandType: U.UPDATE_VARIABLE,
+    updateVariable: {
+      id: 20, parentId: 0, name: 'pressure', location: 1, dimension: 0, undefinedValue: 0, palInterp: 0, subLevels: 0, undefinedDisplay: 0,
+      undefinedColor: [], attributes: {}, hash: '', texture: new Uint8Array(0),
+      levels: [{ value: 0, red: 0, green: 0, blue: 1, alpha: 1 }, { value: 10, red: 1, green: 0, blue: 0, alpha: 1 }],
+    },
+  });
+  scene.apply({
+    commandType: U.UPDATE_PART,
+    updatePart: {
+      id: 10, parentId: 0, name: 'plate', matrix4x4: IDENTITY, fillColor: [0.5, 0.5, 0.5, 1], lineColor: [], render: 1, shading: 0, ambient: 0, diffuse: 1,
+      specularShine: 0, specularIntensity: 0, materialName: '', nodeSizeDefault: 1, colorVariableid: 20, alphaVariableid: 0, nodeSizeVariableid: 0,
+      displacementVariableid: 0, textureId: 0, textureWrapMode: 0, textureApplyMode: 0, textureSampleMode: 0, hash: '',
+    },
+  });
+  scene.apply(geom(11, ArrayType.COORDINATES, floats([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0])));
+  scene.apply(geom(12, ArrayType.TRIANGLES, Uint32Array.from([0, 1, 2, 0, 2, 3])));
+  scene.apply(geom(13, ArrayType.ELEM_NORMALS, floats([0, 0, 1, 0, 0, -1])));
+  scene.apply(geom(14, ArrayType.ELEM_VARIABLE, floats([0, 10]), 20));
+  scene.apply({ commandType: U.UPDATE_SCENE_END, sceneEnd: { id: 1 } });
+  const { json, bin } = readGlb(sceneToGlb(scene));
+  const gltf = json as unknown as Gltf;
+  const node = gltf.nodes[gltf.scenes[0]!.nodes[0]!]!;
+  t.equal(node.matrix, undefined, 'an identity matrix is left out');
+  const primitive = gltf.meshes[node.mesh!]!.primitives[0]!;
+  t.equal(primitive.indices, undefined, 'unindexed');
+  t.equal(gltf.accessors[primitive.attributes.POSITION!]!.count, 6, 'three corners a triangle');
+  t.strictSame(Array.from(accessorData(gltf, bin, primitive.attributes.NORMAL!)), [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, -1, 0, 0, -1, 0, 0, -1], 'normals per element');
+  t.strictSame(Array.from(accessorData(gltf, bin, primitive.attributes.COLOR_0!)), [0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0], 'colours per element, from the levels (no texture)');
+  t.strictSame(Array.from(accessorData(gltf, bin, primitive.attributes.POSITION!)), [0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0]);
 });
