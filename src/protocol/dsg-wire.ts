@@ -17,19 +17,8 @@
  * memcpy), everything else through protobufjs. Malformed input raises {@link DsgWireError}.
  */
 import { EnSightError } from '../errors.ts';
-import type {
-  DeleteID,
-  SceneUpdateCommand,
-  UpdateGeom,
-  UpdateGroup,
-  UpdatePart,
-  UpdateSceneBegin,
-  UpdateSceneEnd,
-  UpdateTexture,
-  UpdateVariable,
-  UpdateView,
-  VariableLevel,
-} from './messages.ts';
+import protobuf from 'protobufjs';
+import type { SceneUpdateCommand, UpdateGeom } from './messages.ts';
 import { messageType } from './root.ts';
 
 /** A DSG message could not be decoded (`DSG_MALFORMED`), or this host cannot decode it (`BIG_ENDIAN_HOST`). */
@@ -229,21 +218,18 @@ function floats(c: Cursor, wireType: number, into: number[]): void {
   while (sub.more) into.push(sub.float());
 }
 
-function concatFloat32(a: Float32Array, b: Float32Array): Float32Array {
+/** `a` then `b` (either alone when the other is empty). */
+function concat<T extends Float32Array | Uint32Array>(a: T, b: T, make: (length: number) => T): T {
   if (a.length === 0) return b;
-  const out = new Float32Array(a.length + b.length);
+  if (b.length === 0) return a;
+  const out = make(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
   return out;
 }
 
-function concatUint32(a: Uint32Array, b: Uint32Array): Uint32Array {
-  if (a.length === 0) return b;
-  const out = new Uint32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
+const floatArray = (n: number) => new Float32Array(n);
+const uintArray = (n: number) => new Uint32Array(n);
 
 function expect(wireType: number, wanted: number, field: string): void {
   if (wireType !== wanted) malformed(`${field} has wire type ${wireType}, expected ${wanted}`);
@@ -265,239 +251,172 @@ function stringMapEntry(c: Cursor, into: Record<string, string>): void {
 
 // ---- messages --------------------------------------------------------------------------------------
 
-function decodeGeom(c: Cursor): UpdateGeom {
-  const m: UpdateGeom = {
-    id: 0,
-    parentId: 0,
-    payloadType: 0,
-    variableId: 0,
-    fltArray: new Float32Array(0),
-    intArray: new Uint32Array(0),
-    chunkOffset: 0,
-    totalArraySize: 0,
-    hash: '',
-  };
-  let looseFloats: number[] | undefined;
-  let looseInts: number[] | undefined;
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: expect(wt, WIRE_VARINT, 'payload_type'); m.payloadType = c.uint32() as UpdateGeom['payloadType']; break;
-      case 4: expect(wt, WIRE_VARINT, 'variable_id'); m.variableId = c.varint(); break;
-      case 5:
-        if (wt === WIRE_LENGTH) {
-          const [start, end] = c.span();
-          m.fltArray = concatFloat32(m.fltArray, packedFloats(c.bytes, start, end));
-        } else floats(c, wt, (looseFloats ??= []));
-        break;
-      case 6:
-        if (wt === WIRE_LENGTH) {
-          const [start, end] = c.span();
-          m.intArray = concatUint32(m.intArray, packedUint32(c.bytes, start, end));
-        } else {
-          expect(wt, WIRE_VARINT, 'int_array');
-          (looseInts ??= []).push(c.uint32());
-        }
-        break;
-      case 7: expect(wt, WIRE_VARINT, 'chunk_offset'); m.chunkOffset = c.varint(); break;
-      case 8: expect(wt, WIRE_VARINT, 'total_array_size'); m.totalArraySize = c.varint(); break;
-      case 9: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
-    }
-  }
-  // Unpacked elements are legal protobuf but no EnSight sends them: the slow path is fine.
-  if (looseFloats) m.fltArray = concatFloat32(m.fltArray, Float32Array.from(looseFloats));
-  if (looseInts) m.intArray = concatUint32(m.intArray, Uint32Array.from(looseInts));
-  return m;
+/** Reads one occurrence of a field into the message object under construction. */
+type FieldReader = (c: Cursor, wireType: number, m: Record<string, unknown>) => void;
+
+interface MessageDecoder {
+  /** A message with every field at its default, as protobufjs' `toObject({ defaults: true })` gives it. */
+  fresh(): Record<string, unknown>;
+  fields: Map<number, FieldReader>;
+  /** Runs once the message is read. */
+  finish?(m: Record<string, unknown>): void;
 }
 
-function decodeLevel(c: Cursor): VariableLevel {
-  const m: VariableLevel = { value: 0, red: 0, green: 0, blue: 0, alpha: 0 };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    if (wt !== WIRE_FIXED32) {
-      c.skip(wt);
-      continue;
-    }
-    const v = c.float();
-    switch (tag >>> 3) {
-      case 1: m.value = v; break;
-      case 2: m.red = v; break;
-      case 3: m.green = v; break;
-      case 4: m.blue = v; break;
-      case 5: m.alpha = v; break;
+const decoders = new Map<protobuf.Type, MessageDecoder>();
+
+/**
+ * A decoder for `type` built from the .proto reflection (the one source of truth for field
+ * numbers and types), with hand-written readers where arrays can be large: UpdateGeom's
+ * `flt_array` and `int_array` go straight into typed arrays.
+ */
+function decoderOf(type: protobuf.Type): MessageDecoder {
+  const known = decoders.get(type);
+  if (known) return known;
+  const defaults: Array<[string, () => unknown]> = [];
+  const fields = new Map<number, FieldReader>();
+  const decoder: MessageDecoder = { fresh: () => Object.fromEntries(defaults.map(([name, make]) => [name, make()])), fields };
+  decoders.set(type, decoder);
+  for (const field of type.fieldsArray) {
+    const [make, read] = fieldCodec(field);
+    const oneof = field.partOf;
+    if (oneof) {
+      // Only the member present is set, and `<oneof name>` names it (camelCase, as our types do).
+      const discriminator = oneof.name.charAt(0).toLowerCase() + oneof.name.slice(1);
+      fields.set(field.id, (c, wt, m) => {
+        const previous = m[discriminator];
+        if (typeof previous === 'string') delete m[previous];
+        m[discriminator] = field.name;
+        read(c, wt, m);
+      });
+    } else {
+      defaults.push([field.name, make]);
+      fields.set(field.id, read);
     }
   }
-  return m;
-}
-
-function decodeVariable(c: Cursor): UpdateVariable {
-  const m: UpdateVariable = {
-    id: 0, parentId: 0, name: '', location: 0, dimension: 0, undefinedValue: 0, palInterp: 0, levels: [], subLevels: 0,
-    undefinedDisplay: 0, undefinedColor: [], texture: EMPTY_BYTES, attributes: {}, hash: '',
-  };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: expect(wt, WIRE_LENGTH, 'name'); m.name = c.string(); break;
-      case 4: expect(wt, WIRE_VARINT, 'location'); m.location = c.uint32(); break;
-      case 5: expect(wt, WIRE_VARINT, 'dimension'); m.dimension = c.uint32(); break;
-      case 6: expect(wt, WIRE_FIXED32, 'undefined_value'); m.undefinedValue = c.float(); break;
-      case 7: expect(wt, WIRE_VARINT, 'pal_interp'); m.palInterp = c.uint32(); break;
-      case 8: expect(wt, WIRE_LENGTH, 'levels'); m.levels.push(decodeLevel(c.sub())); break;
-      case 9: expect(wt, WIRE_VARINT, 'sub_levels'); m.subLevels = c.uint32(); break;
-      case 10: expect(wt, WIRE_VARINT, 'undefined_display'); m.undefinedDisplay = c.uint32(); break;
-      case 11: floats(c, wt, m.undefinedColor); break;
-      case 12: expect(wt, WIRE_LENGTH, 'texture'); m.texture = c.bytesView(); break;
-      case 13: expect(wt, WIRE_LENGTH, 'attributes'); stringMapEntry(c, m.attributes); break;
-      case 14: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
+  if (type === UpdateGeomType) {
+    for (const [name, read, empty] of [['fltArray', readFltArray, () => new Float32Array(0)], ['intArray', readIntArray, () => new Uint32Array(0)]] as const) {
+      fields.set(type.fields[name]!.id, read);
+      defaults.find((d) => d[0] === name)![1] = empty;
     }
+    decoder.finish = finishGeom;
   }
-  return m;
+  return decoder;
 }
 
-function decodePart(c: Cursor): UpdatePart {
-  const m: UpdatePart = {
-    id: 0, parentId: 0, name: '', matrix4x4: [], fillColor: [], lineColor: [], render: 0, shading: 0, ambient: 0, diffuse: 0,
-    specularShine: 0, specularIntensity: 0, materialName: '', nodeSizeDefault: 0, colorVariableid: 0, alphaVariableid: 0,
-    nodeSizeVariableid: 0, displacementVariableid: 0, textureId: 0, textureWrapMode: 0, textureApplyMode: 0, textureSampleMode: 0, hash: '',
-  };
+function decodeMessage(decoder: MessageDecoder, c: Cursor): Record<string, unknown> {
+  const m = decoder.fresh();
   while (c.more) {
     const tag = c.varint();
     const wt = tag & 7;
-    const field = tag >>> 3;
-    switch (field) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: expect(wt, WIRE_LENGTH, 'name'); m.name = c.string(); break;
-      case 4: floats(c, wt, m.matrix4x4); break;
-      case 5: floats(c, wt, m.fillColor); break;
-      case 6: floats(c, wt, m.lineColor); break;
-      case 7: expect(wt, WIRE_VARINT, 'render'); m.render = c.uint32(); break;
-      case 8: expect(wt, WIRE_VARINT, 'shading'); m.shading = c.uint32(); break;
-      case 9: expect(wt, WIRE_FIXED32, 'ambient'); m.ambient = c.float(); break;
-      case 10: expect(wt, WIRE_FIXED32, 'diffuse'); m.diffuse = c.float(); break;
-      case 11: expect(wt, WIRE_FIXED32, 'specular_shine'); m.specularShine = c.float(); break;
-      case 12: expect(wt, WIRE_FIXED32, 'specular_intensity'); m.specularIntensity = c.float(); break;
-      case 13: expect(wt, WIRE_LENGTH, 'material_name'); m.materialName = c.string(); break;
-      case 14: expect(wt, WIRE_FIXED32, 'node_size_default'); m.nodeSizeDefault = c.float(); break;
-      case 15: expect(wt, WIRE_VARINT, 'color_variableid'); m.colorVariableid = c.varint(); break;
-      case 16: expect(wt, WIRE_VARINT, 'alpha_variableid'); m.alphaVariableid = c.varint(); break;
-      case 17: expect(wt, WIRE_VARINT, 'node_size_variableid'); m.nodeSizeVariableid = c.varint(); break;
-      case 18: expect(wt, WIRE_VARINT, 'displacement_variableid'); m.displacementVariableid = c.varint(); break;
-      case 19: expect(wt, WIRE_VARINT, 'texture_id'); m.textureId = c.varint(); break;
-      case 20: expect(wt, WIRE_VARINT, 'texture_wrap_mode'); m.textureWrapMode = c.uint32(); break;
-      case 21: expect(wt, WIRE_VARINT, 'texture_apply_mode'); m.textureApplyMode = c.uint32(); break;
-      case 22: expect(wt, WIRE_VARINT, 'texture_sample_mode'); m.textureSampleMode = c.uint32(); break;
-      case 23: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
-    }
-  }
-  return m;
-}
-
-function decodeGroup(c: Cursor): UpdateGroup {
-  const m: UpdateGroup = { id: 0, parentId: 0, name: '', matrix4x4: [], attributes: {}, hash: '' };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: expect(wt, WIRE_LENGTH, 'name'); m.name = c.string(); break;
-      case 4: floats(c, wt, m.matrix4x4); break;
-      case 5: expect(wt, WIRE_LENGTH, 'attributes'); stringMapEntry(c, m.attributes); break;
-      case 6: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
-    }
-  }
-  return m;
-}
-
-function decodeView(c: Cursor): UpdateView {
-  const m: UpdateView = {
-    id: 0, parentId: 0, timeline: [], lookat: [], lookfrom: [], upvector: [], fieldofview: 0, aspectratio: 0, nearfar: [], hash: '',
-  };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: floats(c, wt, m.timeline); break;
-      case 4: floats(c, wt, m.lookat); break;
-      case 5: floats(c, wt, m.lookfrom); break;
-      case 6: floats(c, wt, m.upvector); break;
-      case 7: expect(wt, WIRE_FIXED32, 'fieldofview'); m.fieldofview = c.float(); break;
-      case 8: expect(wt, WIRE_FIXED32, 'aspectratio'); m.aspectratio = c.float(); break;
-      case 9: floats(c, wt, m.nearfar); break;
-      case 10: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
-    }
-  }
-  return m;
-}
-
-function decodeTexture(c: Cursor): UpdateTexture {
-  const m: UpdateTexture = { id: 0, parentId: 0, format: 0, width: 0, height: 0, texels: EMPTY_BYTES, hash: '' };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1: expect(wt, WIRE_VARINT, 'id'); m.id = c.varint(); break;
-      case 2: expect(wt, WIRE_VARINT, 'parent_id'); m.parentId = c.varint(); break;
-      case 3: expect(wt, WIRE_VARINT, 'format'); m.format = c.uint32(); break;
-      case 4: expect(wt, WIRE_VARINT, 'width'); m.width = c.uint32(); break;
-      case 5: expect(wt, WIRE_VARINT, 'height'); m.height = c.uint32(); break;
-      case 6: expect(wt, WIRE_LENGTH, 'texels'); m.texels = c.bytesView(); break;
-      case 7: expect(wt, WIRE_LENGTH, 'hash'); m.hash = c.string(); break;
-      default: c.skip(wt);
-    }
-  }
-  return m;
-}
-
-function decodeSceneBegin(c: Cursor): UpdateSceneBegin {
-  const m: UpdateSceneBegin = { reset: false, id: 0 };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    if (tag >>> 3 === 1 && wt === WIRE_VARINT) m.reset = c.varint() !== 0;
-    else if (tag >>> 3 === 2 && wt === WIRE_VARINT) m.id = c.varint();
+    const read = decoder.fields.get(tag >>> 3);
+    if (read) read(c, wt, m);
     else c.skip(wt);
   }
+  decoder.finish?.(m);
   return m;
 }
 
-function decodeSceneEnd(c: Cursor): UpdateSceneEnd {
-  const m: UpdateSceneEnd = { id: 0 };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    if (tag >>> 3 === 1 && wt === WIRE_VARINT) m.id = c.varint();
-    else c.skip(wt);
+/** The default and the reader of one field, by its .proto type. */
+function fieldCodec(field: protobuf.Field): [() => unknown, FieldReader] {
+  const name = field.name;
+  if (field instanceof protobuf.MapField) {
+    if (field.keyType !== 'string' || field.type !== 'string') throw new Error(`ensight-grpc: map<${field.keyType},${field.type}> ${name} is not supported by the DSG decoder`);
+    return [() => ({}), (c, wt, m) => {
+      expect(wt, WIRE_LENGTH, name);
+      stringMapEntry(c, m[name] as Record<string, string>);
+    }];
   }
-  return m;
+  const message = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+  if (field.repeated) {
+    if (message) {
+      return [() => [], (c, wt, m) => {
+        expect(wt, WIRE_LENGTH, name);
+        (m[name] as unknown[]).push(decodeMessage(decoderOf(message), c.sub()));
+      }];
+    }
+    if (field.type === 'float') return [() => [], (c, wt, m) => floats(c, wt, m[name] as number[])];
+    if (VARINT_SCALARS.has(field.type) || field.resolvedType instanceof protobuf.Enum) {
+      return [() => [], (c, wt, m) => packedVarints(c, wt, m[name] as number[])];
+    }
+    throw new Error(`ensight-grpc: repeated ${field.type} ${name} is not supported by the DSG decoder`);
+  }
+  if (message) {
+    return [() => null, (c, wt, m) => {
+      expect(wt, WIRE_LENGTH, name);
+      m[name] = decodeMessage(decoderOf(message), c.sub());
+    }];
+  }
+  if (field.resolvedType instanceof protobuf.Enum) return [() => 0, scalar(name, WIRE_VARINT, (c) => c.uint32())];
+  switch (field.type) {
+    case 'uint64':
+    case 'int64':
+      return [() => 0, scalar(name, WIRE_VARINT, (c) => c.varint())];
+    case 'uint32':
+      return [() => 0, scalar(name, WIRE_VARINT, (c) => c.uint32())];
+    case 'int32':
+      return [() => 0, scalar(name, WIRE_VARINT, (c) => c.uint32() | 0)];
+    case 'bool':
+      return [() => false, scalar(name, WIRE_VARINT, (c) => c.varint() !== 0)];
+    case 'float':
+      return [() => 0, scalar(name, WIRE_FIXED32, (c) => c.float())];
+    case 'string':
+      return [() => '', scalar(name, WIRE_LENGTH, (c) => c.string())];
+    case 'bytes':
+      return [() => EMPTY_BYTES, scalar(name, WIRE_LENGTH, (c) => c.bytesView())];
+    default:
+      throw new Error(`ensight-grpc: ${field.type} ${name} is not supported by the DSG decoder`);
+  }
 }
 
-function decodeDelete(c: Cursor): DeleteID {
-  const m: DeleteID = { ids: [] };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    if (tag >>> 3 === 1) packedVarints(c, wt, m.ids);
-    else c.skip(wt);
-  }
-  return m;
+const VARINT_SCALARS = new Set(['uint64', 'int64', 'uint32', 'int32', 'bool']);
+
+function scalar(name: string, wireType: number, read: (c: Cursor) => unknown): FieldReader {
+  return (c, wt, m) => {
+    expect(wt, wireType, name);
+    m[name] = read(c);
+  };
 }
+
+// Unpacked elements are legal protobuf but no EnSight sends them: collected, and joined in wire
+// order before the next packed run and at the end.
+const looseFloats = new WeakMap<object, number[]>();
+const looseInts = new WeakMap<object, number[]>();
+
+function readFltArray(c: Cursor, wt: number, m: Record<string, unknown>): void {
+  if (wt === WIRE_LENGTH) {
+    const [start, end] = c.span();
+    finishGeom(m);
+    m.fltArray = concat(m.fltArray as Float32Array, packedFloats(c.bytes, start, end), floatArray);
+    return;
+  }
+  let loose = looseFloats.get(m);
+  if (!loose) looseFloats.set(m, (loose = []));
+  floats(c, wt, loose);
+}
+
+function readIntArray(c: Cursor, wt: number, m: Record<string, unknown>): void {
+  if (wt === WIRE_LENGTH) {
+    const [start, end] = c.span();
+    finishGeom(m);
+    m.intArray = concat(m.intArray as Uint32Array, packedUint32(c.bytes, start, end), uintArray);
+    return;
+  }
+  expect(wt, WIRE_VARINT, 'int_array');
+  let loose = looseInts.get(m);
+  if (!loose) looseInts.set(m, (loose = []));
+  loose.push(c.uint32());
+}
+
+/** Appends the unpacked elements collected so far. */
+function finishGeom(m: Record<string, unknown>): void {
+  const floatsLeft = looseFloats.get(m);
+  if (floatsLeft?.length) m.fltArray = concat(m.fltArray as Float32Array, Float32Array.from(floatsLeft.splice(0)), floatArray);
+  const intsLeft = looseInts.get(m);
+  if (intsLeft?.length) m.intArray = concat(m.intArray as Uint32Array, Uint32Array.from(intsLeft.splice(0)), uintArray);
+}
+
+const UpdateGeomType = messageType('UpdateGeom');
+const SceneUpdateCommandType = messageType('SceneUpdateCommand');
 
 /**
  * One `SceneUpdateCommand` from its wire bytes. Arrays are views of `bytes` where they can be:
@@ -505,47 +424,11 @@ function decodeDelete(c: Cursor): DeleteID {
  */
 export function decodeSceneUpdate(bytes: Uint8Array): SceneUpdateCommand {
   requireLittleEndian();
-  const c = new Cursor(bytes, 0, bytes.length);
-  const update: SceneUpdateCommand = { commandType: 0 };
-  while (c.more) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1) {
-      expect(wt, WIRE_VARINT, 'command_type');
-      update.commandType = c.uint32() as SceneUpdateCommand['commandType'];
-      continue;
-    }
-    if (field < 2 || field > 10) {
-      c.skip(wt);
-      continue;
-    }
-    expect(wt, WIRE_LENGTH, `oneof field ${field}`);
-    const sub = c.sub();
-    // A oneof keeps the last member seen, as protobuf merges it.
-    clearOneof(update);
-    switch (field) {
-      case 2: update.sceneBegin = decodeSceneBegin(sub); update.updateCommand = 'sceneBegin'; break;
-      case 3: update.sceneEnd = decodeSceneEnd(sub); update.updateCommand = 'sceneEnd'; break;
-      case 4: update.deleteId = decodeDelete(sub); update.updateCommand = 'deleteId'; break;
-      case 5: update.updatePart = decodePart(sub); update.updateCommand = 'updatePart'; break;
-      case 6: update.updateGroup = decodeGroup(sub); update.updateCommand = 'updateGroup'; break;
-      case 7: update.updateGeom = decodeGeom(sub); update.updateCommand = 'updateGeom'; break;
-      case 8: update.updateVariable = decodeVariable(sub); update.updateCommand = 'updateVariable'; break;
-      case 9: update.updateView = decodeView(sub); update.updateCommand = 'updateView'; break;
-      case 10: update.updateTexture = decodeTexture(sub); update.updateCommand = 'updateTexture'; break;
-    }
-  }
-  return update;
-}
-
-function clearOneof(update: SceneUpdateCommand): void {
-  if (update.updateCommand) delete update[update.updateCommand];
+  return decodeMessage(decoderOf(SceneUpdateCommandType), new Cursor(bytes, 0, bytes.length)) as unknown as SceneUpdateCommand;
 }
 
 // ---- encoding ------------------------------------------------------------------------------------
 
-const SceneUpdateCommandMessage = messageType('SceneUpdateCommand');
 
 function varintSize(v: number): number {
   let n = 1;
@@ -642,5 +525,5 @@ export function encodeSceneUpdate(update: SceneUpdateCommand): Uint8Array {
     requireLittleEndian();
     return encodeGeomUpdate(update.commandType, update.updateGeom);
   }
-  return SceneUpdateCommandMessage.encode(update as never).finish();
+  return SceneUpdateCommandType.encode(update as never).finish();
 }

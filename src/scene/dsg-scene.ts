@@ -142,6 +142,14 @@ export class DsgScene implements AsyncIterable<DsgSceneComplete>, AsyncDisposabl
   private readonly variablesById = new Map<number, UpdateVariable>();
   private readonly texturesById = new Map<number, UpdateTexture>();
   private readonly arraysById = new Map<number, ArrayState>();
+  /** Where each UPDATE_VIEW/GROUP/PART/VARIABLE/TEXTURE is kept, and the update's member that carries it. */
+  private readonly kinds = new Map<number, { member: 'updateView' | 'updateGroup' | 'updatePart' | 'updateVariable' | 'updateTexture'; map: Map<number, { id: number }> }>([
+    [U.UPDATE_VIEW, { member: 'updateView', map: this.viewsById }],
+    [U.UPDATE_GROUP, { member: 'updateGroup', map: this.groupsById }],
+    [U.UPDATE_PART, { member: 'updatePart', map: this.partsById }],
+    [U.UPDATE_VARIABLE, { member: 'updateVariable', map: this.variablesById }],
+    [U.UPDATE_TEXTURE, { member: 'updateTexture', map: this.texturesById }],
+  ]);
   /** The last pass that sent each view, group, part, variable and texture. */
   private readonly mentioned = new Map<number, number>();
   private readonly limits: { maxArrayBytes: number; maxSceneBytes: number };
@@ -317,27 +325,15 @@ export class DsgScene implements AsyncIterable<DsgSceneComplete>, AsyncDisposabl
       case U.DELETE_ID:
         for (const id of update.deleteId?.ids ?? []) this.delete(id);
         return undefined;
-      case U.UPDATE_VIEW:
-        this.keep(this.viewsById, required(update.updateView, 'updateView'));
-        return undefined;
-      case U.UPDATE_GROUP:
-        this.keep(this.groupsById, required(update.updateGroup, 'updateGroup'));
-        return undefined;
-      case U.UPDATE_PART:
-        this.keep(this.partsById, required(update.updatePart, 'updatePart'));
-        return undefined;
-      case U.UPDATE_VARIABLE:
-        this.keep(this.variablesById, required(update.updateVariable, 'updateVariable'));
-        return undefined;
-      case U.UPDATE_TEXTURE:
-        this.keep(this.texturesById, required(update.updateTexture, 'updateTexture'));
-        return undefined;
       case U.UPDATE_GEOM:
         this.geometry(required(update.updateGeom, 'updateGeom'));
         return undefined;
-      default:
-        // A command type newer than this client: skipped, as protobuf skips unknown fields.
+      default: {
+        const kind = this.kinds.get(update.commandType);
+        // A command type newer than this client is skipped, as protobuf skips unknown fields.
+        if (kind) this.keep(kind.map, required(update[kind.member], kind.member) as { id: number });
         return undefined;
+      }
     }
   }
 

@@ -150,3 +150,15 @@ t.test('malformed messages raise DsgWireError', async (t) => {
   t.throws(() => decodeSceneUpdate(Uint8Array.from([0x0b])), /wire type 3/);
   t.strictSame(plain(decodeSceneUpdate(new Uint8Array(0))), { commandType: 0 }, 'an empty message is UPDATE_SCENE_BEGIN with nothing set');
 });
+
+t.test('unpacked geometry elements (legal protobuf) join the packed ones', async (t) => {
+  const f32 = (v: number) => Array.from(new Uint8Array(Float32Array.of(v).buffer));
+  // UpdateGeom: flt_array packed [1], then 1.5 and 2.5 unpacked; int_array 7 and 300 unpacked, then packed [9]
+  const geom = [0x2a, 0x04, ...f32(1), 0x2d, ...f32(1.5), 0x2d, ...f32(2.5), 0x30, 0x07, 0x30, 0xac, 0x02, 0x32, 0x01, 0x09];
+  const bytes = Uint8Array.from([0x08, 0x05, 0x3a, geom.length, ...geom]);
+  const g = decodeSceneUpdate(bytes).updateGeom!;
+  t.ok(g.fltArray instanceof Float32Array && g.intArray instanceof Uint32Array);
+  t.strictSame(plain(decodeSceneUpdate(bytes)), reference(bytes), 'as protobufjs reads it');
+  t.strictSame(Array.from(g.fltArray), [1, 1.5, 2.5]);
+  t.strictSame(Array.from(g.intArray), [7, 300, 9], 'in wire order');
+});
