@@ -20,6 +20,7 @@ import { BenchSession } from './lib/session.ts';
 import { TRANSPORTS } from './lib/transports.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
 import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
+import { runDsgBench } from './dsg/bench.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -183,6 +184,10 @@ async function main(): Promise<void> {
     for (const c of checks) console.log(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
   }
   console.log(`\nJSON: ${args.json}\nSVG:  ${args.svg}`);
+  if (!args.transports || args.transports.includes('dsg')) {
+    const dsg = await runDsgBench({ quick: args.quick, json: join(dirname(args.json), 'dsg-latest.json'), progress: progressLine });
+    console.log(`\n${dsg.table}\n${dsg.notes.join('\n')}\nJSON: ${join(dirname(args.json), 'dsg-latest.json')}`);
+  }
 }
 
 await main();

@@ -17,4 +17,6 @@ export * from './client/mod.ts';
 export * from './dial/mod.ts';
 export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
 export * as protocol from './protocol/mod.ts';
+export { DsgWireError } from './protocol/mod.ts';
+export * from './scene/mod.ts';
 export { capture, measureCapture, CaptureError, CAPTURE_EXIT_CODES, type CaptureOptions, type CaptureSummary, type CaptureMeasurement, type MeasureCaptureOptions } from './capture/mod.ts';

@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Buffer } from 'node:buffer';
 import { createServer } from 'node:net';
 import { abortReason, EnSightError, EnSightPythonError, toEnSightError } from '../errors.ts';
 import { dial, type ConnectionState, type Credentials, type DialedChannel } from '../dial/mod.ts';
@@ -17,7 +18,7 @@ import {
   GeometryType,
   ImageChannelType,
   RenderType,
-  messageType,
+  decodeSceneUpdate,
   type AnimQueryProgressReply,
   type EventReply,
   type GeometryReply,
@@ -158,7 +159,10 @@ export interface SubscribeImagesOptions {
 /** How long a graceful Exit may take before the launched server is terminated. */
 const SERVER_EXIT_GRACE_MS = 5000;
 
-const SceneUpdateCommandType = messageType('SceneUpdateCommand');
+/** The scene stream with its replies left as bytes: {@link decodeSceneUpdate} runs in the iterator. */
+const SCENE_STREAM_BYTES: grpc.ServiceDefinition = {
+  GetSceneStream: { ...DynamicSceneGraphServiceDefinition['GetSceneStream']!, responseDeserialize: (bytes: Buffer) => bytes },
+};
 
 export class EnSightGRPC implements AsyncDisposable {
   private _host: string;
@@ -766,13 +770,18 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /**
    * Open a dynamic scene graph stream: `commands` (sync or async iterable) are sent to EnSight,
-   * its updates come back as the returned async iterable. uint64 ids are plain numbers.
+   * its updates come back as the returned async iterable. Geometry arrays are typed arrays
+   * (`fltArray` a Float32Array, `intArray` a Uint32Array), decoded without an intermediate
+   * `number[]` (little-endian hosts); uint64 ids are plain numbers. A message that does not
+   * decode ends the stream with a {@link DsgWireError}. Updates are read only as fast as the
+   * caller iterates: an idle consumer holds EnSight back through HTTP/2 flow control.
+   * {@link DsgScene} assembles these updates into a scene.
    */
   dynamicSceneGraphStream(
     commands: Iterable<SceneClientCommand> | AsyncIterable<SceneClientCommand>,
     options: { signal?: AbortSignal } = {},
   ): AsyncIterable<SceneUpdateCommand> {
-    const call = this.channel().bidiStream<SceneClientCommand, object>(DynamicSceneGraphServiceDefinition, 'GetSceneStream');
+    const call = this.channel().bidiStream<SceneClientCommand, Buffer>(SCENE_STREAM_BYTES, 'GetSceneStream');
     const { signal } = options;
     const onAbort = () => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -789,16 +798,8 @@ export class EnSightGRPC implements AsyncDisposable {
     return {
       async *[Symbol.asyncIterator]() {
         try {
-          for await (const message of call) {
-            // protobufjs names the oneof as the .proto does (`UpdateCommand`); ours is camelCase.
-            const { UpdateCommand, ...update } = SceneUpdateCommandType.toObject(message as never, {
-              longs: Number,
-              defaults: true,
-              oneofs: true,
-              arrays: true,
-            });
-            yield { ...update, updateCommand: UpdateCommand } as SceneUpdateCommand;
-          }
+          // Decoded here rather than in grpc-js' deserializer, so a bad message is a typed error.
+          for await (const bytes of call) yield decodeSceneUpdate(bytes);
         } catch (err) {
           if (signal?.aborted) throw abortReason(signal);
           throw toEnSightError('GetSceneStream', err);

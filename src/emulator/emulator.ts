@@ -34,7 +34,7 @@ import {
 import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
 import { AnimSaveJobs } from './anim-save.ts';
 import { AccessTokens, refuseUnauthenticated } from './auth.ts';
-import { sceneUpdates } from './dsg.ts';
+import { DsgStreams, type DsgStats } from './dsg.ts';
 import { FrameSource, encodePng } from './frames.ts';
 import { sceneGlb } from './glb.ts';
 import { DEFAULT_STREAM_SIZE, DEFAULT_UDS_PATHNAME, ENSIGHT_DEFAULT_PORT, type EmulatorOptions } from './options.ts';
@@ -128,10 +128,10 @@ export class EnSightEmulator {
   private readonly subscriptions = new Subscriptions(this.hub);
   private readonly python: PythonInterpreter;
   private readonly jobs = new AnimSaveJobs(this.frames, () => this.scene.pose);
-  private readonly sceneStreams = new Set<{ push(): void; end(): void }>();
   private streamSize: { width: number; height: number };
   private frameNumber = 0;
-  private sceneId = 0;
+  private dsgPartVisible = true;
+  private readonly dsg: DsgStreams;
   private frameTimer: ReturnType<typeof setInterval> | undefined;
   private freeRunning = false;
   private readonly publishLog: PublishLog | undefined;
@@ -148,6 +148,7 @@ export class EnSightEmulator {
     this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
     this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
     this.accessTokens = options.auth && new AccessTokens(options.auth);
+    this.dsg = new DsgStreams(() => ({ pose: this.scene.pose, partVisible: this.dsgPartVisible }), options.dsgSceneSize);
   }
 
   async start(): Promise<EmulatorAddress> {
@@ -228,6 +229,17 @@ export class EnSightEmulator {
     this.sceneChanged();
   }
 
+  /** Shows or hides the DSG stream's part (the DSG only; images keep it): a hidden part is deleted from incremental streams. */
+  setDsgPartVisible(visible: boolean): void {
+    this.dsgPartVisible = visible;
+    this.dsg.sceneChanged();
+  }
+
+  /** Counters of the dynamic scene graph streams. */
+  dsgStats(): DsgStats {
+    return this.dsg.stats();
+  }
+
   /** Sends the tag `<prefix><suffix>` to every event stream and subscription. */
   emitEvent(suffix: string): void {
     this.hub.broadcastEvent(suffix);
@@ -275,7 +287,7 @@ export class EnSightEmulator {
 
   private sceneChanged(): void {
     this.render();
-    for (const stream of this.sceneStreams) stream.push();
+    this.dsg.sceneChanged();
   }
 
   private serverCredentials(): grpc.ServerCredentials {
@@ -309,8 +321,7 @@ export class EnSightEmulator {
     this.subscriptions.closeAll();
     this.publishLog?.flush();
     this.hub.closeAll();
-    for (const stream of this.sceneStreams) stream.end();
-    this.sceneStreams.clear();
+    this.dsg.endAll();
     await this.python.close();
     const server = this.server;
     if (server) {
@@ -444,31 +455,7 @@ export class EnSightEmulator {
   private sceneGraphService(): grpc.UntypedServiceImplementation {
     return {
       GetAPIVersion: unary(() => ({ version: DSG_API_VERSION })),
-      GetSceneStream: (call: grpc.ServerDuplexStream<SceneClientCommand, SceneUpdateCommand>) => {
-        let maximumChunkSize = 0;
-        let initialized = false;
-        let spontaneous = false;
-        const push = () => {
-          for (const update of sceneUpdates(this.scene.pose, ++this.sceneId, maximumChunkSize)) call.write(update);
-        };
-        const stream = { push: () => initialized && spontaneous && push(), end: () => call.end() };
-        this.sceneStreams.add(stream);
-        const detach = () => this.sceneStreams.delete(stream);
-        call.on('data', (command: SceneClientCommand) => {
-          if (command.init) {
-            maximumChunkSize = command.init.maximumChunkSize ?? 0;
-            spontaneous = !!command.init.allowSpontaneous;
-          }
-          initialized = true;
-          push();
-        });
-        call.on('end', () => {
-          detach();
-          call.end();
-        });
-        call.on('cancelled', detach);
-        call.on('error', detach);
-      },
+      GetSceneStream: (call: grpc.ServerDuplexStream<SceneClientCommand, SceneUpdateCommand>) => this.dsg.serve(call),
     };
   }
 }

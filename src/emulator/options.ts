@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import process from 'node:process';
 import type { EmulatorAuth } from './auth.ts';
+import { MAX_DSG_TRIANGLES } from './dsg.ts';
 
 /** What EnSight listens on when `-grpc_server` has no number. */
 export const ENSIGHT_DEFAULT_PORT = 18243;
@@ -53,6 +54,8 @@ export interface EmulatorOptions {
   shmemWaitMs?: number;
   /** Record every frame's publish time to this file (see publish-log.ts). */
   publishLog?: string;
+  /** Triangles of the DSG stream's torus (`--dsg-scene-size`); default: the small scene every other view shows. */
+  dsgSceneSize?: number;
   /** The Python interpreter for RunPython. Default `python3`. */
   python?: string;
   /** Where RunPython's user output (print) goes. Default: this process's stderr. */
@@ -73,7 +76,7 @@ usage: ensight-emulator [-batch] [-grpc_server [<port>]] [-grpc_use_tcp_sockets]
                         [--auth-api-key <id>=<key>]... [--auth-robot-secret <entity>=<secret>]...
                         [--auth-token-ttl-ms <ms>]
                         [--stream-size <W>x<H>] [--frame-rate <fps>|max] [--python <exe>]
-                        [--shmem-wait-ms <ms>] [--publish-log <file>]
+                        [--shmem-wait-ms <ms>] [--publish-log <file>] [--dsg-scene-size <n>]
 
 EnSight's flags
   -batch                            accepted; the emulator never opens a window
@@ -98,6 +101,7 @@ Emulator flags
   --shmem-wait-ms <ms>              a shared-memory frame waits this long for a free buffer
                                     before it is dropped (default 0, as EnSight)
   --publish-log <file>              record each frame's publish time (CLOCK_MONOTONIC) there
+  --dsg-scene-size <n>              the DSG stream sends a torus of about n triangles (benchmarks)
   --exit-with-parent                exit when standard input closes (the launching process died)
   --python <exe>                    interpreter for RunPython (default python3)
   -h, --help                        this text
@@ -209,6 +213,9 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
         break;
       case '--publish-log':
         options.publishLog = value();
+        break;
+      case '--dsg-scene-size':
+        options.dsgSceneSize = Math.round(parseNumber(flag, value(), 18, MAX_DSG_TRIANGLES));
         break;
       case '--exit-with-parent':
         exitWithParent = true;

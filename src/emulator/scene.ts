@@ -58,7 +58,8 @@ const MINOR_RADIUS = 0.4;
 const MAJOR_SEGMENTS = 72;
 const MINOR_SEGMENTS = 36;
 
-function paletteColor(value: number, out: Float32Array, at: number): void {
+/** `value` through {@link PALETTE}: RGB into `out` at `at`. */
+export function paletteColor(value: number, out: Float32Array, at: number): void {
   let upper = 1;
   while (upper < PALETTE.length - 1 && PALETTE[upper]!.value < value) upper++;
   const a = PALETTE[upper - 1]!;
@@ -69,18 +70,19 @@ function paletteColor(value: number, out: Float32Array, at: number): void {
   out[at + 2] = a.blue + (b.blue - a.blue) * f;
 }
 
-function buildTorus(): SceneMesh {
-  const nodes = MAJOR_SEGMENTS * MINOR_SEGMENTS;
+/** A torus of `major` × `minor` quads (two triangles each). */
+export function torusMesh(major: number, minor: number): SceneMesh {
+  const nodes = major * minor;
   const positions = new Float32Array(nodes * 3);
   const normals = new Float32Array(nodes * 3);
   const scalars = new Float32Array(nodes);
   const colors = new Float32Array(nodes * 3);
   const triangles = new Uint32Array(nodes * 6);
-  for (let i = 0; i < MAJOR_SEGMENTS; i++) {
-    const u = (i / MAJOR_SEGMENTS) * 2 * Math.PI;
-    for (let j = 0; j < MINOR_SEGMENTS; j++) {
-      const v = (j / MINOR_SEGMENTS) * 2 * Math.PI;
-      const n = i * MINOR_SEGMENTS + j;
+  for (let i = 0; i < major; i++) {
+    const u = (i / major) * 2 * Math.PI;
+    for (let j = 0; j < minor; j++) {
+      const v = (j / minor) * 2 * Math.PI;
+      const n = i * minor + j;
       const nx = Math.cos(v) * Math.cos(u);
       const ny = Math.cos(v) * Math.sin(u);
       const nz = Math.sin(v);
@@ -88,12 +90,12 @@ function buildTorus(): SceneMesh {
       normals.set([nx, ny, nz], n * 3);
       scalars[n] = 0.5 + 0.5 * Math.sin(3 * u) * Math.cos(v);
       paletteColor(scalars[n]!, colors, n * 3);
-      const i1 = (i + 1) % MAJOR_SEGMENTS;
-      const j1 = (j + 1) % MINOR_SEGMENTS;
+      const i1 = (i + 1) % major;
+      const j1 = (j + 1) % minor;
       const a = n;
-      const b = i1 * MINOR_SEGMENTS + j;
-      const c = i1 * MINOR_SEGMENTS + j1;
-      const d = i * MINOR_SEGMENTS + j1;
+      const b = i1 * minor + j;
+      const c = i1 * minor + j1;
+      const d = i * minor + j1;
       triangles.set([a, b, c, a, c, d], n * 6);
     }
   }
@@ -101,7 +103,7 @@ function buildTorus(): SceneMesh {
   return { positions, normals, triangles, scalars, colors, min: [-extent, -extent, -MINOR_RADIUS], max: [extent, extent, MINOR_RADIUS] };
 }
 
-export const SCENE_MESH: SceneMesh = buildTorus();
+export const SCENE_MESH: SceneMesh = torusMesh(MAJOR_SEGMENTS, MINOR_SEGMENTS);
 
 export function identity(): Mat4 {
   return new Float32Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);

@@ -203,8 +203,10 @@ export interface UpdateGeom {
   parentId: number;
   payloadType: ValueOf<typeof ArrayType>;
   variableId: number;
-  fltArray: number[];
-  intArray: number[];
+  /** Packed floats: a view of the received message where aligned (little-endian hosts). */
+  fltArray: Float32Array;
+  /** Packed uint32s, decoded straight into a typed array. */
+  intArray: Uint32Array;
   chunkOffset: number;
   totalArraySize: number;
   hash: string;
@@ -228,6 +230,7 @@ export interface UpdateVariable {
   subLevels: number;
   undefinedDisplay: number;
   undefinedColor: number[];
+  /** The palette as RGBA8 texels (`length / 4` of them), a view of the received message. */
   texture: Uint8Array;
   attributes: Record<string, string>;
   hash: string;

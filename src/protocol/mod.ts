@@ -5,6 +5,7 @@
  * @module
  */
 export * from './messages.ts';
+export { DsgWireError, LITTLE_ENDIAN_HOST, decodeSceneUpdate, encodeSceneUpdate } from './dsg-wire.ts';
 export { PROTO_FILES, PROTO_PACKAGE, messageType, protoDirectory, protoRoot, serviceType } from './root.ts';
 export {
   DynamicSceneGraphServiceDefinition,

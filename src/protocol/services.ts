@@ -6,6 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
 import type protobuf from 'protobufjs';
 import { PROTO_PACKAGE, serviceType } from './root.ts';
+import { decodeSceneUpdate, encodeSceneUpdate } from './dsg-wire.ts';
+import type { SceneUpdateCommand } from './messages.ts';
 
 /** protobufjs writes Buffers in Node, Bun and Deno; wrap a bare Uint8Array without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
@@ -52,7 +54,23 @@ function resolved(type: protobuf.Type | null, name: string): protobuf.Type {
 
 export const EnSightServiceDefinition = serviceDefinition('EnSightService');
 export const EnSightSubscriptionDefinition = serviceDefinition('EnSightSubscription');
-export const DynamicSceneGraphServiceDefinition = serviceDefinition('DynamicSceneGraphService');
+/**
+ * The DSG service with its scene stream on the hand-written codec (dsg-wire.ts): updates decode
+ * to typed arrays on both sides, and the emulator encodes geometry without per-element calls.
+ */
+export const DynamicSceneGraphServiceDefinition: grpc.ServiceDefinition = withSceneCodec(serviceDefinition('DynamicSceneGraphService'));
+
+function withSceneCodec(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const stream = definition['GetSceneStream'] as grpc.MethodDefinition<object, object>;
+  return {
+    ...definition,
+    GetSceneStream: {
+      ...stream,
+      responseSerialize: (update: object) => asBuffer(encodeSceneUpdate(update as SceneUpdateCommand)),
+      responseDeserialize: (bytes: Buffer) => decodeSceneUpdate(bytes),
+    },
+  };
+}
 
 /**
  * Both message-size limits lifted (-1: unlimited), as EnSight's own clients do: gRPC's default

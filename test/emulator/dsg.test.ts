@@ -112,3 +112,40 @@ await t.test('allow_spontaneous: a scene change pushes a new scene', async (t) =
   const pushed = await readScene(stream);
   t.equal(pushed[0]!.commandType, U.UPDATE_SCENE_BEGIN);
 });
+
+await t.test('backpressure: 2000 commands from a client that never reads cost a bounded amount of memory', async (t) => {
+  // A separate emulator with a larger scene (≈0.5 MB a pass): unbounded queuing would hold ~1 GB.
+  const big = await inProcessEmulator(t, { dsgSceneSize: 20_000 });
+  const bigClient = rawClient(t, big.address);
+  const call = sceneStream<SceneClientCommand, SceneUpdateCommand>(t, bigClient, tokenMetadata(big.token));
+  // A stalled consumer: one read starts grpc-js' flow (without any, grpc-js would buffer every
+  // message itself), then nothing; its buffers fill, HTTP/2 flow control closes, the emulator waits.
+  call.pause();
+  call.read(0);
+  const commands = 2000;
+  const rssBefore = process.memoryUsage().rss;
+  call.write({ commandType: ClientCommandType.INIT, init: { maximumChunkSize: 64 * 1024 } });
+  for (let i = 1; i < commands; i++) call.write({ commandType: ClientCommandType.UPDATE, update: {} });
+  const until = Date.now() + 60_000;
+  while (big.emulator.dsgStats().commands < commands && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  const stats = big.emulator.dsgStats();
+  const rssGrowth = process.memoryUsage().rss - rssBefore;
+  t.equal(stats.commands, commands, 'every command arrived');
+  // The client's own buffers (16 messages of up to 64 KiB) hold a pass or two before anything waits.
+  t.ok(stats.passes <= 5, `passes begun: ${stats.passes} of ${commands} asked for`);
+  t.ok(stats.passes + stats.merged >= commands - 1, 'the rest merged into one pending pass');
+  t.ok(rssGrowth < 256 * 1024 * 1024, `memory grew ${(rssGrowth / 1e6).toFixed(0)} MB (< 256 MB; unbounded would be ~1 GB)`);
+
+  // Reading again drains the stream: the current pass and the one pending, then nothing more.
+  const ends: number[] = [];
+  call.on('data', (u: SceneUpdateCommand) => {
+    if (u.commandType === U.UPDATE_SCENE_END) ends.push(Number(u.sceneEnd!.id));
+  });
+  call.resume();
+  const drained = Date.now() + 60_000;
+  const settled = () => ends.length >= stats.passes && ends.length === big.emulator.dsgStats().passes;
+  while (!settled() && Date.now() < drained) await new Promise((r) => setTimeout(r, 50));
+  const after = big.emulator.dsgStats().passes;
+  t.equal(ends.length, after, 'every begun pass completes once the client reads');
+  t.ok(after <= stats.passes + 1, `afterwards ${after} passes: at most the one pending more, not the ${commands} asked for`);
+});
