@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { TlsMaterial } from '../client/target.ts';
 import type { ConnectionState } from './state.ts';
 import { DialError } from './errors.ts';
+import { checkDialOptionKeys } from './option-keys.ts';
 
 /**
  * The credential kinds. `api-key`, `robot-secret` and `robot-location-secret` are exchanged
@@ -118,8 +119,12 @@ function milliseconds(name: string, value: number | undefined, fallback: number,
   return value;
 }
 
-/** Checks `options`, fills in defaults and freezes a copy; the caller's object is not touched. */
+/**
+ * Checks `options`, fills in defaults and freezes a copy; the caller's object is not touched.
+ * A key {@link DialOptions} does not define is refused (see `option-keys.ts`), never ignored.
+ */
 export function resolveDialOptions(options: DialOptions = {}): ResolvedDialOptions {
+  checkDialOptionKeys(options);
   const { credentials } = options;
   if (credentials !== undefined) {
     if (!CREDENTIAL_TYPES.has(credentials.type)) throw bad(`unknown credential type "${String(credentials.type)}"`);
