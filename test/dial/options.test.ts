@@ -1,10 +1,10 @@
 // DialOptions and addresses: parsing, validation, defaults, and the caller's object left alone.
-import { createServer } from 'node:net';
 import t from '../harness/mod.ts';
 import { DialError, DialOptions, dial, parseDialAddress, withApiKey } from '../../src/mod.ts';
 import { looksLikePlaintextServer } from '../../src/dial/probe.ts';
 import { resolveDialOptions } from '../../src/dial/options.ts';
 import { backoffDelay } from '../../src/dial/timing.ts';
+import { tcpServer } from './support.ts';
 
 t.test('addresses', async (t) => {
   t.match(parseDialAddress('127.0.0.1:50051'), { kind: 'tcp', host: '127.0.0.1', port: 50051, target: '127.0.0.1:50051', entity: '127.0.0.1:50051', plaintextScheme: false });
@@ -100,17 +100,10 @@ t.test('an option dial() does not define is refused, naming what to use instead'
   t.ok(resolveDialOptions(every), 'every documented key is accepted');
 
   // dial() refuses before it connects: a server counts the connections it gets.
-  let connections = 0;
-  const server = createServer((socket) => {
-    connections++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const { port } = server.address() as { port: number };
-  await t.rejects(dial(`127.0.0.1:${port}`, { timeout: 0.3 } as never), { code: 'INVALID_ARGUMENT', message: /"timeout"/ });
-  await t.rejects(dial(`127.0.0.1:${port}`, { disableWebrtc: true } as never), { code: 'INVALID_ARGUMENT', message: /WebRTC/ });
-  t.equal(connections, 0, 'nothing was dialled');
+  const server = await tcpServer(t, (socket) => socket.destroy());
+  await t.rejects(dial(server.address, { timeout: 0.3 } as never), { code: 'INVALID_ARGUMENT', message: /"timeout"/ });
+  await t.rejects(dial(server.address, { disableWebrtc: true } as never), { code: 'INVALID_ARGUMENT', message: /WebRTC/ });
+  t.equal(server.connections(), 0, 'nothing was dialled');
 });
 
 t.test('backoff: full jitter under a doubling, capped ceiling', async (t) => {

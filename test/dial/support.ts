@@ -92,21 +92,18 @@ export class FixedEmulator {
   }
 }
 
-export interface CountingProxy {
-  /** `127.0.0.1:<port>`: dial this instead of the target. */
+export interface TcpServer {
+  /** `127.0.0.1:<port>`. */
   address: string;
   /** Connections accepted so far. */
   connections(): number;
 }
 
 /**
- * A TCP proxy in front of `target` (`host:port`) that counts the connections it forwards: how
- * many attempts a dial made, whatever was said over them. Closed at the test's teardown.
+ * A TCP server on 127.0.0.1 that counts the connections it accepts and hands each to `handle`
+ * (with `track`, for sockets of its own); every socket is destroyed at the test's teardown.
  */
-export async function countingProxy(t: TestApi, target: string): Promise<CountingProxy> {
-  const separator = target.lastIndexOf(':');
-  const host = target.slice(0, separator);
-  const port = Number(target.slice(separator + 1));
+export async function tcpServer(t: TestApi, handle: (socket: Socket, track: (other: Socket) => void) => void = () => {}): Promise<TcpServer> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const track = (socket: Socket) => {
@@ -114,15 +111,10 @@ export async function countingProxy(t: TestApi, target: string): Promise<Countin
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   };
-  const server = createServer((client) => {
+  const server = createServer((socket) => {
     accepted++;
-    track(client);
-    const upstream = connect({ host, port });
-    track(upstream);
-    client.pipe(upstream).on('error', () => {});
-    upstream.pipe(client).on('error', () => {});
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    track(socket);
+    handle(socket, track);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(
@@ -132,6 +124,24 @@ export async function countingProxy(t: TestApi, target: string): Promise<Countin
         server.close(() => resolve());
       }),
   );
-  const { port: listening } = server.address() as { port: number };
-  return { address: `127.0.0.1:${listening}`, connections: () => accepted };
+  const { port } = server.address() as { port: number };
+  return { address: `127.0.0.1:${port}`, connections: () => accepted };
+}
+
+/**
+ * A TCP proxy in front of `target` (`host:port`) that counts the connections it forwards: how
+ * many attempts a dial made, whatever was said over them.
+ */
+export function countingProxy(t: TestApi, target: string): Promise<TcpServer> {
+  const separator = target.lastIndexOf(':');
+  const host = target.slice(0, separator);
+  const port = Number(target.slice(separator + 1));
+  return tcpServer(t, (client, track) => {
+    const upstream = connect({ host, port });
+    track(upstream);
+    client.pipe(upstream).on('error', () => {});
+    upstream.pipe(client).on('error', () => {});
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
 }
