@@ -1,8 +1,9 @@
 // Mutual TLS: a server that requires a client certificate, dialled without one (or with one it
 // does not trust), is a CERTIFICATE_ERROR that says so, after a single attempt. Real servers over
-// real TLS with the test PKI: the emulator (grpc-js, which answers with a TLS alert) and, where
-// Debian's grpcio is installed, gRPC's C-core (EnSight's own server stack, which hangs up without
-// a word). A counting TCP proxy in front shows that nothing was retried.
+// real TLS with the test PKI: the emulator (grpc-js: an alert for a missing certificate, a silent
+// hang-up for a refused one), gRPC's C-core where Debian's grpcio is installed (EnSight's own server
+// stack: a silent hang-up), and OpenSSL's s_server (alerts for both). A counting TCP proxy in front
+// shows that nothing was retried.
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ import { dial, DialError, type ConnectionState, type DialOptions } from '../../s
 import { EnSightServiceDefinition } from '../../src/protocol/mod.ts';
 import { makeTestCertificates } from '../support/certs.ts';
 import { tempDir } from '../support/temp.ts';
-import { countingProxy, FixedEmulator } from './support.ts';
+import { countingProxy, FixedEmulator, freePort } from './support.ts';
 
 const TOKEN = 'mutual-tls-token';
 const certs = makeTestCertificates(tempDir(t, 'ensight-dial-mtls-'));
@@ -85,27 +86,36 @@ function hasPythonGrpc(): boolean {
   }
 }
 
-/** gRPC C-core with mutual TLS in a child process; stopped at teardown (its stdin closed, then killed). */
-async function cCoreServer(t: TestApi): Promise<string> {
-  const script = fileURLToPath(new URL('./fixtures/ccore_mtls_server.py', import.meta.url));
-  const child = spawn('/usr/bin/python3', [script, certs.dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * A server in a child process, ready once its standard output matches `ready` (whose first group,
+ * if any, is returned); stopped at teardown (SIGTERM, then SIGKILL if it lingers). Its standard
+ * input is a pipe from this process, so a fixture that exits on EOF does not outlive a crashed test.
+ */
+async function serverProcess(t: TestApi, command: string, args: string[], ready: RegExp, cwd?: string): Promise<string> {
+  const child = spawn(command, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stderr!.resume();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   t.teardown(async () => {
-    child.stdin!.end();
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    child.kill('SIGTERM');
+    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);
     if (!stopped) child.kill('SIGKILL');
+    await exited;
   });
-  const port = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk) => {
       out += chunk;
-      const line = /^(\d+)\n/.exec(out);
-      if (line) resolve(line[1]!);
+      const match = ready.exec(out);
+      if (match) resolve(match[1] ?? match[0]);
     });
-    child.once('exit', (code) => reject(new Error(`the C-core server exited (${code}) before listening`)));
+    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready`)));
   });
-  return `127.0.0.1:${port}`;
+}
+
+/** gRPC C-core with mutual TLS; its address. */
+async function cCoreServer(t: TestApi): Promise<string> {
+  const script = fileURLToPath(new URL('./fixtures/ccore_mtls_server.py', import.meta.url));
+  return `127.0.0.1:${await serverProcess(t, '/usr/bin/python3', [script, certs.dir], /^(\d+)\n/)}`;
 }
 
 const noGrpcio = hasPythonGrpc() ? false : 'Debian\'s python3-grpcio is not installed';
@@ -125,5 +135,32 @@ t.test('gRPC C-core (EnSight\'s server stack) hangs up after the handshake', { s
     const channel = await dial(server, { credentials, timeoutMs: 20_000, maxReconnectAttempts: 0, tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } });
     t.teardown(() => channel.close());
     t.equal(channel.secure, true, 'the probe saw the server answer and grpc-js got READY');
+  });
+});
+
+t.test('OpenSSL\'s s_server answers with an alert naming what it refused', async (t) => {
+  const port = await freePort();
+  await serverProcess(
+    t,
+    'openssl',
+    ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', 'server.crt', '-key', 'server.key', '-CAfile', 'ca.crt',
+      '-Verify', '1', '-verify_return_error', '-tls1_3', '-alpn', 'h2'],
+    /ACCEPT/,
+    certs.dir,
+  );
+  const server = `127.0.0.1:${port}`;
+
+  t.test('without a client certificate: certificate required', async (t) => {
+    const { err, connections } = await refusedDial(t, server, { tls: { ca: certs.ca } });
+    t.ok(err instanceof DialError, 'a DialError');
+    t.match(err, { code: 'CERTIFICATE_ERROR', message: MISSING });
+    t.equal(connections, 1, 'one connection');
+  });
+
+  t.test('with a certificate not meant for a client: unsupported certificate', async (t) => {
+    const { err, connections } = await refusedDial(t, server, { tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey } });
+    t.ok(err instanceof DialError, 'a DialError');
+    t.match(err, { code: 'CERTIFICATE_ERROR', message: /refused the client certificate \(.*unsupported[ _]?certificate/i });
+    t.equal(connections, 1, 'one connection');
   });
 });
