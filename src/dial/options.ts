@@ -33,6 +33,7 @@ export function isExchanged(credentials: Credentials | undefined): boolean {
   return !!credentials && credentials.type !== 'ensight-security-token';
 }
 
+/** What `dial()` accepts: exactly these keys; any other is refused (`INVALID_ARGUMENT`, see option-keys.ts). */
 export interface DialOptions {
   /**
    * Whom the credential belongs to (an API key's id, a robot's address). Default: the address
