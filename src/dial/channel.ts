@@ -376,15 +376,21 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
    * Adds the dial metadata and the credential to every call on `calls.client`, leaving headers
    * the call set itself alone; the Authenticate call carries no bearer token. A refused token is
    * dropped so that the next call fetches another.
+   *
+   * grpc-js hands the interceptor the very `Metadata` object the caller passed: the headers are
+   * added to a copy, so that nothing of this channel (its secret, its bearer token) stays in an
+   * object the caller may reuse on another channel or for a later call.
    */
   private interceptor(calls: ClientCalls): grpc.Interceptor {
     return (callOptions, nextCall) => {
       const call: grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(callOptions), {
-        start: (metadata, listener, next) => {
+        start: (callerMetadata, listener, next) => {
           calls.open.add(call);
+          const metadata = callerMetadata.clone();
           const setDefault = (key: string, value: string) => {
             if (metadata.get(key).length === 0) metadata.set(key, value);
           };
+          /** `bearer`: the token this channel added, whose refusal means fetching another. */
           const startWith = (bearer: string | undefined) =>
             next(metadata, {
               onReceiveStatus: (status, passOn) => {
@@ -396,13 +402,15 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           for (const [key, value] of Object.entries(this.options.metadata)) setDefault(key, value);
           const credentials = this.credentials;
           if (credentials?.type === 'ensight-security-token') setDefault('shared_secret', credentials.payload);
-          if (!isExchanged(credentials) || callOptions.method_definition.path === AUTHENTICATE_PATH) {
+          // A call that brings its own authorization is the caller's business: no token fetched, none refused.
+          const ownAuthorization = metadata.get('authorization').length > 0;
+          if (!isExchanged(credentials) || ownAuthorization || callOptions.method_definition.path === AUTHENTICATE_PATH) {
             startWith(undefined);
             return;
           }
           this.token.get(() => this.authenticate(calls.client as grpc.Client, Date.now() + this.options.timeoutMs)).then(
             (token) => {
-              setDefault('authorization', `Bearer ${token}`);
+              metadata.set('authorization', `Bearer ${token}`);
               startWith(token);
             },
             (err: unknown) => {

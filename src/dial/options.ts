@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { TlsMaterial } from '../client/target.ts';
 import type { ConnectionState } from './state.ts';
 import { DialError } from './errors.ts';
+import { checkDialOptionKeys } from './option-keys.ts';
 
 /**
  * The credential kinds. `api-key`, `robot-secret` and `robot-location-secret` are exchanged
@@ -32,6 +33,7 @@ export function isExchanged(credentials: Credentials | undefined): boolean {
   return !!credentials && credentials.type !== 'ensight-security-token';
 }
 
+/** What `dial()` accepts: exactly these keys; any other is refused (`INVALID_ARGUMENT`, see option-keys.ts). */
 export interface DialOptions {
   /**
    * Whom the credential belongs to (an API key's id, a robot's address). Default: the address
@@ -118,8 +120,12 @@ function milliseconds(name: string, value: number | undefined, fallback: number,
   return value;
 }
 
-/** Checks `options`, fills in defaults and freezes a copy; the caller's object is not touched. */
+/**
+ * Checks `options`, fills in defaults and freezes a copy; the caller's object is not touched.
+ * A key {@link DialOptions} does not define is refused (see `option-keys.ts`), never ignored.
+ */
 export function resolveDialOptions(options: DialOptions = {}): ResolvedDialOptions {
+  checkDialOptionKeys(options);
   const { credentials } = options;
   if (credentials !== undefined) {
     if (!CREDENTIAL_TYPES.has(credentials.type)) throw bad(`unknown credential type "${String(credentials.type)}"`);

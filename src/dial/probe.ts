@@ -2,7 +2,13 @@
  * The TLS probe: one TLS handshake (ALPN h2) with the dial's own certificates, to learn before
  * gRPC is involved whether the server speaks TLS, speaks plaintext, or presents a certificate
  * that must be refused. grpc-js alone reports all three as "failed to connect before the deadline".
+ *
+ * A finished handshake is not yet an accepted connection: in TLS 1.3 the server checks the client's
+ * certificate only after the client has finished, so a mutual-TLS server turns away a client
+ * without one after the client saw the handshake succeed. The probe therefore sends HTTP/2's
+ * connection preface and waits for the server's first bytes (its SETTINGS) before it says 'tls'.
  */
+import { Buffer } from 'node:buffer';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { tlsIdentity } from '../client/target.ts';
 import { DialError } from './errors.ts';
@@ -22,6 +28,19 @@ const NOT_TLS_MESSAGE = /wrong[ _]version[ _]number|packet[ _]length[ _]too[ _]l
 
 /** The certificate was looked at and refused (untrusted, expired, wrong name, …). */
 const CERTIFICATE_CODE = /CERT|SIGNATURE|ISSUER|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|HOSTNAME/;
+
+/**
+ * The server's verdict on the client certificate, received as a TLS alert after the handshake. A
+ * missing one: Node (OpenSSL) ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED "tlsv13 alert certificate
+ * required", Bun (BoringSSL) ERR_SSL_TLSV1_ALERT_CERTIFICATE_REQUIRED, Deno (rustls) the TLSV13
+ * code with "received fatal alert: CertificateRequired". A refused one: bad certificate, unknown
+ * CA, certificate unknown/expired/revoked, access denied.
+ */
+const CERTIFICATE_REQUIRED = /ALERT_CERTIFICATE_REQUIRED|certificate[ _]?required/i;
+const CLIENT_CERTIFICATE_REFUSED = /ALERT_(?:\w*CERTIFICATE\w*|UNKNOWN_CA|ACCESS_DENIED)/;
+
+/** HTTP/2's client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
+const HTTP2_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 
 /** Nothing (or nothing willing) at the address: worth another attempt. */
 const NETWORK_CODES: ReadonlySet<string> = new Set([
@@ -53,6 +72,31 @@ function classify(address: string, err: SystemError): DialError {
   return new DialError(`TLS with ${address} failed: ${err.message.trim()}`, 'TLS_ERROR', { cause: err });
 }
 
+/**
+ * The server turned the client away once the handshake was done: by an alert naming the client
+ * certificate, or (gRPC's C-core, so EnSight itself) by closing the connection without a word.
+ * Either way the certificate given, or the lack of one, is the reason: another attempt would end
+ * the same, so it is a CERTIFICATE_ERROR, not a retryable UNAVAILABLE.
+ */
+function refusedAfterHandshake(address: string, hadCertificate: boolean, err?: SystemError): DialError {
+  const how = err ? ` (${err.message.trim()})` : ' (it closed the connection right after the TLS handshake, before any HTTP/2)';
+  const message = hadCertificate
+    ? `${address} refused the client certificate${how}`
+    : `${address} requires a client certificate (mutual TLS) and none was given; pass tls.cert and tls.key${how}`;
+  return new DialError(message, 'CERTIFICATE_ERROR', err ? { cause: err } : undefined);
+}
+
+function classifyAfterHandshake(target: ProbeTarget, err: SystemError): DialError {
+  const code = err.code ?? '';
+  const hadCertificate = target.cert !== undefined;
+  if (CERTIFICATE_REQUIRED.test(code) || CERTIFICATE_REQUIRED.test(err.message) || CLIENT_CERTIFICATE_REFUSED.test(code)) {
+    return refusedAfterHandshake(target.address, hadCertificate, err);
+  }
+  // A reset instead of a close: the server hung up while the preface was still on its way.
+  if (code === 'ECONNRESET' || code === 'EPIPE') return refusedAfterHandshake(target.address, hadCertificate);
+  return classify(target.address, err);
+}
+
 export interface ProbeTarget {
   host: string;
   port: number;
@@ -64,7 +108,7 @@ export interface ProbeTarget {
   serverName?: string;
 }
 
-/** One handshake within the deadline; resolves 'tls' or 'plaintext', rejects with a {@link DialError} otherwise. */
+/** One handshake and the server's first bytes within the deadline; resolves 'tls' or 'plaintext', rejects with a {@link DialError} otherwise. */
 export function probeTls(
   target: ProbeTarget,
   limits: { deadline: number; timeoutMs: number; signals: ReadonlyArray<AbortSignal | undefined> },
@@ -82,9 +126,26 @@ export function probeTls(
   };
   const socket = connect(options);
   const verdict = new Promise<ProbeVerdict>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve('tls'));
-    socket.on('error', (err: SystemError) => (looksLikePlaintextServer(err) ? resolve('plaintext') : reject(classify(target.address, err))));
-    socket.once('close', () => reject(new DialError(`${target.address} closed the connection during the TLS handshake`, 'UNAVAILABLE')));
+    let handshaken = false;
+    socket.once('secureConnect', () => {
+      handshaken = true;
+      // Without h2 there is no preface to answer; whether gRPC works there is grpc-js's to find out.
+      if (socket.alpnProtocol !== 'h2') return resolve('tls');
+      socket.write(HTTP2_PREFACE);
+    });
+    socket.once('data', () => resolve('tls'));
+    socket.on('error', (err: SystemError) => {
+      if (handshaken) reject(classifyAfterHandshake(target, err));
+      else if (looksLikePlaintextServer(err)) resolve('plaintext');
+      else reject(classify(target.address, err));
+    });
+    socket.once('close', () =>
+      reject(
+        handshaken
+          ? refusedAfterHandshake(target.address, target.cert !== undefined)
+          : new DialError(`${target.address} closed the connection during the TLS handshake`, 'UNAVAILABLE'),
+      ),
+    );
   });
   return bounded(verdict, { ...limits, what: `TLS probe of ${target.address}` }, () => socket.destroy()).finally(() => socket.destroy());
 }

@@ -1,31 +1,14 @@
 // One deadline for the whole dial, against servers that accept and then say nothing; aborts.
-import { createServer, type Server, type Socket } from 'node:net';
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import { dial, DialError, DialOptions } from '../../src/mod.ts';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp.ts';
+import { freePort, tcpServer, type TcpServer } from './support.ts';
 
 /** Accepts TCP connections and never writes a byte; closed at teardown. */
-async function silentServer(t: TestApi): Promise<{ address: string; connections: () => number }> {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server: Server = createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as { port: number };
-  return { address: `127.0.0.1:${port}`, connections: () => accepted };
+function silentServer(t: TestApi): Promise<TcpServer> {
+  return tcpServer(t);
 }
 
 const DEADLINE_MS = 600;
@@ -47,13 +30,7 @@ for (const [what, options] of [
 t.test('nothing listening: retried within the deadline, then a typed failure', async (t) => {
   const states: string[] = [];
   // A port that was free a moment ago: connecting to it is refused.
-  const refused = await new Promise<string>((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(`127.0.0.1:${port}`));
-    });
-  });
+  const refused = `127.0.0.1:${await freePort()}`;
   const err = await dial(refused, { timeoutMs: 5_000, initialConnectionAttempts: 2, onConnectionState: (s) => states.push(s.type) }).catch((e: unknown) => e);
   t.ok(err instanceof DialError);
   t.match(err, { code: 'UNAVAILABLE' }, 'connection refused, twice');

@@ -4,6 +4,7 @@ import { DialError, DialOptions, dial, parseDialAddress, withApiKey } from '../.
 import { looksLikePlaintextServer } from '../../src/dial/probe.ts';
 import { resolveDialOptions } from '../../src/dial/options.ts';
 import { backoffDelay } from '../../src/dial/timing.ts';
+import { tcpServer } from './support.ts';
 
 t.test('addresses', async (t) => {
   t.match(parseDialAddress('127.0.0.1:50051'), { kind: 'tcp', host: '127.0.0.1', port: 50051, target: '127.0.0.1:50051', entity: '127.0.0.1:50051', plaintextScheme: false });
@@ -51,6 +52,58 @@ t.test('options are validated, defaulted, frozen, and the caller\'s object is ne
   t.throws(() => resolveDialOptions({ initialConnectionAttempts: 0 }), { code: 'INVALID_ARGUMENT' });
   t.throws(() => resolveDialOptions({ credentials: { type: 'password' as never, payload: 'x' } }), { code: 'INVALID_ARGUMENT' });
   await t.rejects(dial('nowhere', {}), { code: 'INVALID_ADDRESS' }, 'dial rejects, it does not throw synchronously');
+});
+
+t.test('an option dial() does not define is refused, naming what to use instead', async (t) => {
+  const refused = (options: unknown, message: RegExp, what: string) => {
+    const err = t.throws(() => resolveDialOptions(options as never), DialError, what);
+    t.match(err, { code: 'INVALID_ARGUMENT', message }, what);
+  };
+  refused({ timeout: 0.3 }, /^unsupported dial option "timeout": use timeoutMs, in milliseconds/, 'Viam\'s timeout (seconds)');
+  refused({ timeout: undefined }, /"timeout": use timeoutMs/, 'whatever its value');
+  refused({ dialTimeout: 300 }, /"dialTimeout": use timeoutMs/, 'Viam TS\'s dialTimeout');
+  for (const webrtc of ['disableWebrtc', 'disableWebRTC', 'webrtcOptions', 'signalingAddress', 'iceServers']) {
+    refused({ [webrtc]: true }, new RegExp(`"${webrtc}": EnSight has no WebRTC.*direct gRPC connection`), webrtc);
+  }
+  refused({ noReconnect: true }, /"noReconnect": use maxReconnectAttempts: 0/, 'noReconnect');
+  refused({ reconnectMaxWait: 1000 }, /use reconnectBackoff\.maxDelayMs/, 'reconnectMaxWait');
+  refused({ accessToken: 'x' }, /metadata: \{ authorization: 'Bearer <token>' \}/, 'accessToken');
+  refused({ auth_entity: 'e' }, /"auth_entity": use authEntity$/, 'Python spelling');
+  refused({ allow_insecure_downgrade: true }, /use allowInsecureDowngrade$/, 'Python spelling');
+  refused({ timeoutms: 5 }, /"timeoutms": use timeoutMs$/, 'wrong case');
+  refused({ retries: 2 }, /^unsupported dial option "retries": dial\(\) takes authEntity, credentials, insecure, .*onConnectionState$/, 'unknown: the list');
+  refused({ tls: { caFile: 'ca.pem' } }, /^unsupported dial option "tls\.caFile": tls takes ca, cert, key, serverName$/, 'in tls');
+  refused({ reconnectBackoff: { maxDelay: 5 } }, /"reconnectBackoff\.maxDelay": use reconnectBackoff\.maxDelayMs \(milliseconds\)$/, 'in reconnectBackoff');
+  refused({ heartbeatInterval: 5 }, /"heartbeatInterval": use heartbeatIntervalMs \(milliseconds\)$/, 'without Ms');
+  refused({ credentials: { type: 'api-key', payload: 'k', authEntity: 'id' } }, /"credentials\.authEntity": use the authEntity option$/, 'in credentials');
+  refused(null, /dial options must be an object, got null/, 'null');
+  refused('127.0.0.1:1', /dial options must be an object, got string/, 'a string');
+
+  const every = {
+    authEntity: 'e',
+    credentials: { type: 'ensight-security-token' as const, payload: 's' },
+    insecure: false,
+    allowInsecureDowngrade: false,
+    allowInsecureWithCredsDowngrade: false,
+    timeoutMs: 1000,
+    initialConnectionAttempts: 1,
+    maxReconnectAttempts: 0,
+    reconnectBackoff: { initialDelayMs: 1, maxDelayMs: 2 },
+    reconnectAbortSignal: new AbortController().signal,
+    heartbeatIntervalMs: 0,
+    tls: { ca: 'ca', cert: 'cert', key: 'key', serverName: 'name' },
+    metadata: { a: 'b' },
+    channelOptions: {},
+    signal: new AbortController().signal,
+    onConnectionState: () => {},
+  };
+  t.ok(resolveDialOptions(every), 'every documented key is accepted');
+
+  // dial() refuses before it connects: a server counts the connections it gets.
+  const server = await tcpServer(t, (socket) => socket.destroy());
+  await t.rejects(dial(server.address, { timeout: 0.3 } as never), { code: 'INVALID_ARGUMENT', message: /"timeout"/ });
+  await t.rejects(dial(server.address, { disableWebrtc: true } as never), { code: 'INVALID_ARGUMENT', message: /WebRTC/ });
+  t.equal(server.connections(), 0, 'nothing was dialled');
 });
 
 t.test('backoff: full jitter under a doubling, capped ceiling', async (t) => {

@@ -1,8 +1,9 @@
 /**
  * Emulators for the dial tests: launched as a separate process on an address fixed up front, so
- * that one can be killed (SIGKILL, no goodbye) and started again where the client expects it.
+ * that one can be killed (SIGKILL, no goodbye) and started again where the client expects it;
+ * and a TCP proxy that counts the connections a dial makes.
  */
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestApi } from '../harness/mod.ts';
 import { launchEmulator, type LaunchedEmulator } from '../../src/emulator/mod.ts';
@@ -89,4 +90,58 @@ export class FixedEmulator {
     this.current = undefined;
     await running?.stop();
   }
+}
+
+export interface TcpServer {
+  /** `127.0.0.1:<port>`. */
+  address: string;
+  /** Connections accepted so far. */
+  connections(): number;
+}
+
+/**
+ * A TCP server on 127.0.0.1 that counts the connections it accepts and hands each to `handle`
+ * (with `track`, for sockets of its own); every socket is destroyed at the test's teardown.
+ */
+export async function tcpServer(t: TestApi, handle: (socket: Socket, track: (other: Socket) => void) => void = () => {}): Promise<TcpServer> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  };
+  const server = createServer((socket) => {
+    accepted++;
+    track(socket);
+    handle(socket, track);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as { port: number };
+  return { address: `127.0.0.1:${port}`, connections: () => accepted };
+}
+
+/**
+ * A TCP proxy in front of `target` (`host:port`) that counts the connections it forwards: how
+ * many attempts a dial made, whatever was said over them.
+ */
+export function countingProxy(t: TestApi, target: string): Promise<TcpServer> {
+  const separator = target.lastIndexOf(':');
+  const host = target.slice(0, separator);
+  const port = Number(target.slice(separator + 1));
+  return tcpServer(t, (client, track) => {
+    const upstream = connect({ host, port });
+    track(upstream);
+    client.pipe(upstream).on('error', () => {});
+    upstream.pipe(client).on('error', () => {});
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
 }
