@@ -16,5 +16,8 @@
 export * from './client/mod.ts';
 export * from './dial/mod.ts';
 export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
+export { SHMEM_STATUS, ShmemError, type ShmemStatusCode } from './shmem/errors.ts';
+export { EmulatorStartError } from './emulator/emulator.ts';
+export { EmulatorUsageError } from './emulator/options.ts';
 export * as protocol from './protocol/mod.ts';
 export { capture, measureCapture, CaptureError, CAPTURE_EXIT_CODES, type CaptureOptions, type CaptureSummary, type CaptureMeasurement, type MeasureCaptureOptions } from './capture/mod.ts';
