@@ -573,9 +573,15 @@ export class EnSightGRPC implements AsyncDisposable {
   /**
    * Every frame from now on, from whichever image path is open. A consumer more than 4 frames
    * behind loses the oldest (counted in the iterator's `dropped`). Ends when the path closes.
+   * With `latest`, the newest frame already received (what {@link getImage} returns) comes first:
+   * a frame rendered before the loop began is not waited for in vain (EnSight sends a frame only
+   * when it re-renders).
    */
-  images(options: { signal?: AbortSignal } = {}): AsyncQueue<ImageFrame> {
-    return this.frames.iterate(options.signal);
+  images(options: { signal?: AbortSignal; latest?: boolean } = {}): AsyncQueue<ImageFrame> {
+    const queue = this.frames.iterate(options.signal);
+    const current = options.latest ? this.frames.get() : undefined;
+    if (current) queue.push(current);
+    return queue;
   }
 
   // ---- event stream (GetEventStream) ------------------------------------------------------------
