@@ -1,3 +1,4 @@
+// test-file-timeout: 600 s (scripts/run-tests.mjs reads this line; tap gets it from t.setTimeout)
 /**
  * The programs agree on their common flags: `--version` prints the package's version, `--help`
  * goes to stdout (it was asked for), a bad flag goes to stderr with exit 2, and `--json` is a
@@ -6,15 +7,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from '../harness/mod.ts';
+import t, { runningUnder } from '../harness/mod.ts';
 import { startScript } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 import { VERSION } from '../../src/version.ts';
 
+(t as { setTimeout?: (ms: number) => void }).setTimeout?.(600_000);
+
 const root = fileURLToPath(new URL('../..', import.meta.url));
+// Node runs the programs as installed, compiled (`npm test` builds dist/ first); Bun and Deno the source.
+const program = (name: string) => (runningUnder() === 'node' ? join(root, 'dist', `${name}.js`) : join(root, 'src', `${name}.ts`));
 const PROGRAMS = [
-  { name: 'ensight-emulator', script: join(root, 'src/emulator/cli.ts') },
-  { name: 'ensight-capture', script: join(root, 'src/capture/cli.ts') },
+  { name: 'ensight-emulator', script: program('emulator/cli') },
+  { name: 'ensight-capture', script: program('capture/cli') },
   { name: 'ensight-grpc bench', script: join(root, 'bench/run.ts') },
 ];
 
