@@ -50,9 +50,9 @@ function resolved(type: protobuf.Type | null, name: string): protobuf.Type {
   return type;
 }
 
-export const EnSightServiceDefinition = serviceDefinition('EnSightService');
-export const EnSightSubscriptionDefinition = serviceDefinition('EnSightSubscription');
-export const DynamicSceneGraphServiceDefinition = serviceDefinition('DynamicSceneGraphService');
+export const EnSightServiceDefinition: grpc.ServiceDefinition = serviceDefinition('EnSightService');
+export const EnSightSubscriptionDefinition: grpc.ServiceDefinition = serviceDefinition('EnSightSubscription');
+export const DynamicSceneGraphServiceDefinition: grpc.ServiceDefinition = serviceDefinition('DynamicSceneGraphService');
 
 /**
  * Both message-size limits lifted (-1: unlimited), as EnSight's own clients do: gRPC's default

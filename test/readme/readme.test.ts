@@ -11,7 +11,6 @@
  * `<!-- run in: <runtime> (<why>) -->` runs it only there.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -70,11 +69,13 @@ export function readmeBlocks(markdown: string): ReadmeBlock[] {
   return blocks;
 }
 
-function runBlock(project: string, file: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBlock(project: string, file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const args =
     runtime === 'node' ? [file] : runtime === 'bun' ? ['run', file] : ['run', '--node-modules-dir=manual', ...DENO_PERMISSIONS, file];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: project, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
+    delete env.ENSIGHT_SECURITY_TOKEN;
+    const child = spawn(process.execPath, args, { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -104,8 +105,8 @@ await t.test(`every README example runs against the emulator (${runtime})`, asyn
   symlinkSync(root, join(project, 'node_modules', 'ensight-grpc'), 'dir');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'readme-examples', private: true, type: 'module', dependencies: { 'ensight-grpc': '*' } }));
   const pathname = join(tempDir(t, 'ensight-readme-sock-'), 'ensight');
-  const token = randomBytes(12).toString('hex');
-  const emulator = await launchEmulator(['-grpc_uds_pathname', pathname], { env: { ENSIGHT_SECURITY_TOKEN: token }, timeoutMs: 120_000 });
+  // As in Try it: an emulator that asks for no token.
+  const emulator = await launchEmulator(['-grpc_uds_pathname', pathname], { env: { ENSIGHT_SECURITY_TOKEN: undefined }, timeoutMs: 120_000 });
   t.teardown(() => emulator.stop());
 
   for (const [i, block] of blocks.entries()) {
@@ -116,7 +117,7 @@ await t.test(`every README example runs against the emulator (${runtime})`, asyn
     }
     const file = `block-${i}.${runtime === 'node' ? 'mjs' : 'ts'}`;
     writeFileSync(join(project, file), block.code.replaceAll(README_PATHNAME, pathname));
-    const r = await runBlock(project, file, { ENSIGHT_SECURITY_TOKEN: token });
+    const r = await runBlock(project, file);
     t.equal(r.code, 0, `${block.name} (README.md:${block.line}) runs${r.code === 0 ? '' : `:\n${r.stderr.slice(-3000)}`}`);
     if (r.stdout.trim()) t.comment(`${block.name}: ${r.stdout.trim().split('\n').slice(0, 6).join(' | ')}`);
   }
