@@ -3,35 +3,23 @@
  * (`PERMISSION_DENIED`), not a connect() that quietly resolves false or a "refused". The child is
  * always Deno, whichever runtime runs this file.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
+import { DENO_EXECUTABLE, runCommand } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const deno = [join(root, 'node_modules/.bin/deno'), join(root, 'node_modules/@deno/linux-x64-glibc/deno')].find((p) => existsSync(p)) ?? 'deno';
 const child = join(root, 'test/fixtures/deno-permission-child.ts');
 
-function runChild(permissions: string[], args: string[]): Promise<{ code: number | null; outcome: { result?: unknown; code?: string; message?: string } | undefined; stderr: string }> {
-  return new Promise((resolve) => {
-    // stdin is not a terminal: Deno cannot prompt, as in CI or a service.
-    const p = spawn(deno, ['run', '--no-prompt', ...permissions, child, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('close', (code) => {
-      let outcome;
-      try {
-        outcome = JSON.parse(stdout.trim().split('\n').pop() ?? '');
-      } catch {
-        outcome = undefined;
-      }
-      resolve({ code, outcome, stderr });
-    });
-  });
+async function runChild(permissions: string[], args: string[]): Promise<{ outcome: { result?: unknown; code?: string; message?: string } | undefined; stderr: string }> {
+  // stdin is not a terminal: Deno cannot prompt, as in CI or a service.
+  const r = await runCommand(DENO_EXECUTABLE, ['run', '--no-prompt', ...permissions, child, ...args]);
+  try {
+    return { outcome: JSON.parse(r.stdout.trim().split('\n').pop() ?? ''), stderr: r.stderr };
+  } catch {
+    return { outcome: undefined, stderr: r.stderr };
+  }
 }
 
 const READ_ENV_SYS = [`--allow-read`, '--allow-env', '--allow-sys'];

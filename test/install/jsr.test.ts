@@ -3,23 +3,17 @@
  * a license, every export resolvable through deno.json's imports map) and would ship the files
  * the source needs at run time.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
+import { DENO_EXECUTABLE, runCommand } from '../support/child.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const deno = [join(root, 'node_modules/.bin/deno'), join(root, 'node_modules/@deno/linux-x64-glibc/deno')].find((p) => existsSync(p)) ?? 'deno';
 
 await t.test('deno publish --dry-run succeeds', async (t) => {
-  const r = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(deno, ['publish', '--dry-run', '--allow-dirty'], { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c) => (output += c));
-    child.stderr.on('data', (c) => (output += c));
-    child.on('close', (code) => resolve({ code, output }));
-  });
+  const published = await runCommand(DENO_EXECUTABLE, ['publish', '--dry-run', '--allow-dirty']);
+  const r = { code: published.code, output: published.stdout + published.stderr };
   t.equal(r.code, 0, `exit 0${r.code === 0 ? '' : `:\n${r.output.slice(-4000)}`}`);
   t.match(r.output, /Success.*Dry run complete/, 'the dry run completes');
   for (const file of ['LICENSE', 'src/emulator/python/runner.py', 'proto/ensight.proto', 'proto/dynamic_scene_graph.proto', 'proto/rpc/v1/auth.proto']) {

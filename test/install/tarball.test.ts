@@ -8,12 +8,12 @@
  * cannot compile still lets `npm rebuild` succeed, and the subscription falls back to gRPC with a
  * reason that says what to do.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import t, { runningUnder } from '../harness/mod.ts';
+import { BUN_EXECUTABLE as bun, DENO_EXECUTABLE as deno, runCommand, type CommandResult } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 
 const FILE_TIMEOUT_MS = 900_000;
@@ -22,54 +22,26 @@ const STEP_TIMEOUT_MS = 600_000;
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runtime = runningUnder();
-const bun = join(root, 'node_modules/.bin/bun');
-const deno = [join(root, 'node_modules/.bin/deno'), join(root, 'node_modules/@deno/linux-x64-glibc/deno')].find((p) => existsSync(p)) ?? 'deno';
 const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 /**
  * This environment less the `npm test` that may be running us (its npm_* settings would steer the
- * inner npm), plus `extra`. No compiler unless `extra` says otherwise.
+ * inner npm); no compiler unless asked.
  */
 function environment(options: { compiler?: boolean } = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !/^npm_/i.test(key) && key !== 'INIT_CWD') env[key] = value;
   }
-  return options.compiler ? { ...env, NO_COLOR: '1' } : { ...env, NO_COLOR: '1', CC: '/bin/false', CXX: '/bin/false' };
+  return options.compiler ? env : { ...env, CC: '/bin/false', CXX: '/bin/false' };
 }
 
-function run(command: string, args: string[], cwd: string, env = environment()): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    // A safety net only: a step that hangs is killed and reported, never timed for a verdict.
-    const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: `${stderr}${err.message}`, ms: Date.now() - started });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const run = (command: string, args: string[], cwd: string, env = environment()) => runCommand(command, args, { cwd, env, timeoutMs: STEP_TIMEOUT_MS });
 
 const tail = (text: string) => text.trim().split('\n').slice(-15).join('\n');
 
 /** The check script, run by this runtime in the project: its JSON line. */
-async function check(project: string, socket: string): Promise<{ transport: string; fallbackReason: string; verified: number; failures: string[] } | Run> {
+async function check(project: string, socket: string): Promise<{ transport: string; fallbackReason: string; verified: number; failures: string[] } | CommandResult> {
   const command =
     runtime === 'node'
       ? [process.execPath, ['check.mjs', socket]]

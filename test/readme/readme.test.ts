@@ -10,12 +10,12 @@
  * A block preceded by `<!-- not run: <why> -->` is skipped and listed with its reason;
  * `<!-- run in: <runtime> (<why>) -->` runs it only there.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import t, { runningUnder } from '../harness/mod.ts';
+import { runCommand, type CommandResult } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 import { launchEmulator } from '../../src/emulator/mod.ts';
 
@@ -69,24 +69,10 @@ export function readmeBlocks(markdown: string): ReadmeBlock[] {
   return blocks;
 }
 
-function runBlock(project: string, file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBlock(project: string, file: string): Promise<CommandResult> {
   const args =
     runtime === 'node' ? [file] : runtime === 'bun' ? ['run', file] : ['run', '--node-modules-dir=manual', ...DENO_PERMISSIONS, file];
-  return new Promise((resolve) => {
-    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
-    delete env.ENSIGHT_SECURITY_TOKEN;
-    const child = spawn(process.execPath, args, { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    // A safety net for a hung example, not a verdict on its speed.
-    const timer = setTimeout(() => child.kill('SIGKILL'), BLOCK_TIMEOUT_MS);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand(process.execPath, args, { cwd: project, env: { ...process.env, ENSIGHT_SECURITY_TOKEN: undefined }, timeoutMs: BLOCK_TIMEOUT_MS });
 }
 
 const blocks = readmeBlocks(readFileSync(join(root, 'README.md'), 'utf8'));
