@@ -13,7 +13,7 @@
 //                                             with prebuildify (npm pack's prepack): one Node-API
 //                                             binary for Node 20+, Bun and Deno
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,11 @@ if (mode === '--install' && !installingThisCheckout) {
         console.error(`build-addon --prebuild: ${err.message ?? err}`);
         process.exit(1);
       }
+      // prebuildify moved the binary out of build/Release; put it back, so that this checkout
+      // keeps loading what it just built rather than whatever prebuilds/ holds.
+      const built = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+      const binary = readdirSync(built).find((name) => name.endsWith('.node'));
+      if (binary) copyFileSync(join(built, binary), join(root, 'build', 'Release', 'ensight_shmem.node'));
     },
   );
 } else {

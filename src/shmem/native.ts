@@ -101,7 +101,9 @@ export function addon(): NativeAddon {
       native = require(path) as NativeAddon;
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      throw ShmemError.of('UNABLE_TO_OPEN_FILE', `the shared-memory addon ${path} does not load (${why}): ${ADDON_REMEDY}`);
+      // Deno without --allow-ffi: the binary is fine, the permission is what is missing.
+      const denied = err instanceof Error && (err.name === 'NotCapable' || err.name === 'PermissionDenied');
+      throw ShmemError.of('UNABLE_TO_OPEN_FILE', `the shared-memory addon ${path} does not load (${why})${denied ? '' : `: ${ADDON_REMEDY}`}`);
     }
     native.configure(ShmemError);
     loaded = native;

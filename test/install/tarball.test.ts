@@ -90,7 +90,7 @@ await t.test(`the packed tarball installs without a compiler and gets shared mem
   const pkg = join(project, 'node_modules/ensight-grpc');
   t.notOk(existsSync(join(pkg, 'build')), 'nothing was compiled: the prebuilt serves');
 
-  const script = fileURLToPath(new URL('./check-installed.mjs', import.meta.url));
+  const script = fileURLToPath(new URL('../fixtures/check-installed.mjs', import.meta.url));
   copyFileSync(script, join(project, 'check.mjs'));
   copyFileSync(script, join(project, 'check.ts'));
   const shmem = await check(project, socket);
