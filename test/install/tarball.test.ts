@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import t, { runningUnder } from '../harness/mod.ts';
-import { BUN_EXECUTABLE as bun, DENO_EXECUTABLE as deno, runCommand, type CommandResult } from '../support/child.ts';
+import { BUN_EXECUTABLE as bun, DENO_EXECUTABLE as deno, DENO_PERMISSIONS, runCommand, type CommandResult } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 
 const FILE_TIMEOUT_MS = 900_000;
@@ -22,7 +22,6 @@ const STEP_TIMEOUT_MS = 600_000;
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runtime = runningUnder();
-const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
 
 /**
  * This environment less the `npm test` that may be running us (its npm_* settings would steer the

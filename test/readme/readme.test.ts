@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import t, { runningUnder } from '../harness/mod.ts';
-import { runCommand, type CommandResult } from '../support/child.ts';
+import { DENO_PERMISSIONS, runCommand, type CommandResult } from '../support/child.ts';
 import { tempDir } from '../support/temp.ts';
 import { launchEmulator } from '../../src/emulator/mod.ts';
 
@@ -25,7 +25,6 @@ const BLOCK_TIMEOUT_MS = 180_000;
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runtime = runningUnder();
-const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
 /** The socket path the README's examples use; see the module comment. */
 const README_PATHNAME = '/tmp/ensight';
 

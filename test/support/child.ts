@@ -10,7 +10,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { runningUnder } from '../harness/mod.ts';
 
-const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
+export const DENO_PERMISSIONS: string[] = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 function commandFor(script: string, args: string[]): string[] {
