@@ -3,11 +3,12 @@
  * from EnSight (the embedded emulator, another process) to this one, side by side with a plain
  * memcpy of the same bytes in the same run.
  *
- *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json FILE] [--svg FILE]
- *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…]
+ *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE]
+ *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…] [--help] [--version]
  *
- * The table goes to stdout, progress to stderr; JSON rows and the SVG chart go to
- * bench/results/latest.{json,svg} unless --json / --svg say otherwise.
+ * The table goes to stdout (`--json`: the rows as JSON instead), progress to stderr; JSON rows
+ * and the SVG chart go to bench/results/latest.{json,svg} unless --json-file / --svg-file say
+ * otherwise.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,13 +22,16 @@ import { TRANSPORTS } from './lib/transports.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
 import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
 import { runDsgBench } from './dsg/bench.ts';
+import { VERSION } from '../src/version.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Args {
   quick: boolean;
   runtime: string | undefined;
-  json: string;
+  /** `--json`: the rows as JSON on stdout instead of the table. */
+  json: boolean;
+  jsonFile: string;
   svg: string;
   sizes: FrameSize[];
   transports: string[] | undefined;
@@ -37,7 +41,8 @@ function parseArgs(argv: string[]): Args {
   const args: Args = {
     quick: false,
     runtime: undefined,
-    json: join(root, 'bench/results/latest.json'),
+    json: false,
+    jsonFile: join(root, 'bench/results/latest.json'),
     svg: join(root, 'bench/results/latest.svg'),
     sizes: [{ width: 640, height: 480 }, { width: 1920, height: 1080 }, { width: 3840, height: 2160 }],
     transports: undefined,
@@ -47,8 +52,9 @@ function parseArgs(argv: string[]): Args {
     const value = () => argv[++i] ?? usage(`${flag} needs a value`);
     if (flag === '--quick') args.quick = true;
     else if (flag === '--runtime') args.runtime = value();
-    else if (flag === '--json') args.json = value();
-    else if (flag === '--svg') args.svg = value();
+    else if (flag === '--json') args.json = true;
+    else if (flag === '--json-file') args.jsonFile = value();
+    else if (flag === '--svg-file') args.svg = value();
     else if (flag === '--sizes') {
       args.sizes = value().split(',').map((s) => {
         const m = /^(\d+)x(\d+)$/.exec(s);
@@ -57,16 +63,22 @@ function parseArgs(argv: string[]): Args {
       });
     } else if (flag === '--transports') args.transports = value().split(',');
     else if (flag === '--help' || flag === '-h') usage();
-    else usage(`unknown flag ${flag}`);
+    else if (flag === '--version') {
+      console.log(`ensight-grpc bench ${VERSION}`);
+      process.exit(0);
+    } else usage(`unknown flag ${flag}`);
   }
   return args;
 }
 
+/** --help: the usage on stdout, exit 0; a bad command line: the problem and the usage on stderr, exit 2. */
 function usage(problem?: string): never {
-  const text = 'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json FILE] [--svg FILE] [--sizes WxH,…] [--transports a,b,…]';
-  if (problem) console.error(`bench: ${problem}`);
-  console.error(text);
-  console.error(`transports: memcpy, ${TRANSPORTS.map((t) => t.name).join(', ')}`);
+  const text =
+    'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE] ' +
+    '[--sizes WxH,…] [--transports a,b,…] [--help] [--version]\n' +
+    `transports: memcpy, ${TRANSPORTS.map((t) => t.name).join(', ')}\n`;
+  if (problem) process.stderr.write(`bench: ${problem}\n${text}`);
+  else process.stdout.write(text);
   process.exit(problem ? 2 : 0);
 }
 
@@ -173,20 +185,24 @@ async function main(): Promise<void> {
     cpu_pct: Math.round(r.cpu_pct),
     memcpy_fps: tenth(r.memcpy_fps) ?? 0,
   }));
-  mkdirSync(dirname(args.json), { recursive: true });
-  writeFileSync(args.json, `${JSON.stringify(rounded, null, 1)}\n`);
+  mkdirSync(dirname(args.jsonFile), { recursive: true });
+  writeFileSync(args.jsonFile, `${JSON.stringify(rounded, null, 1)}\n`);
   mkdirSync(dirname(args.svg), { recursive: true });
   writeFileSync(args.svg, svgChart(rounded, `EnSight frame transports, ${runtime} ${process.version ?? ''}`));
-  console.log(table(rounded));
+  // --json: stdout is the rows alone, for a pipe; the rest goes to stderr.
+  const say = args.json ? (text: string) => process.stderr.write(`${text}\n`) : (text: string) => console.log(text);
+  if (args.json) console.log(JSON.stringify(rounded, null, 1));
+  else console.log(table(rounded));
   const checks = targets(rounded);
   if (checks.length) {
-    console.log('\ntargets (ratios within this run):');
-    for (const c of checks) console.log(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
+    say('\ntargets (ratios within this run):');
+    for (const c of checks) say(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
   }
-  console.log(`\nJSON: ${args.json}\nSVG:  ${args.svg}`);
+  say(`\nJSON: ${args.jsonFile}\nSVG:  ${args.svg}`);
   if (!args.transports || args.transports.includes('dsg')) {
-    const dsg = await runDsgBench({ quick: args.quick, json: join(dirname(args.json), 'dsg-latest.json'), progress: progressLine });
-    console.log(`\n${dsg.table}\n${dsg.notes.join('\n')}\nJSON: ${join(dirname(args.json), 'dsg-latest.json')}`);
+    const dsgJson = join(dirname(args.jsonFile), 'dsg-latest.json');
+    const dsg = await runDsgBench({ quick: args.quick, json: dsgJson, progress: progressLine });
+    say(`\n${dsg.table}\n${dsg.notes.join('\n')}\nJSON: ${dsgJson}`);
   }
 }
 

@@ -4,7 +4,7 @@
 //
 //   node scripts/run-tests.mjs bun|deno [file-or-dir ...]
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,7 +53,14 @@ function collect(path) {
 
 const files = (targets.length ? targets : ['test']).flatMap((t) => collect(join(root, t)));
 
+/** A file may ask for more time on its first line: `// test-file-timeout: <seconds> s`. */
+function timeoutOf(file) {
+  const m = /^\/\/ test-file-timeout: (\d+) s/.exec(readFileSync(file, 'utf8'));
+  return m ? Number(m[1]) * 1000 : FILE_TIMEOUT_MS;
+}
+
 function runFile(file) {
+  const timeoutMs = timeoutOf(file);
   return new Promise((resolve) => {
     const [cmd, args] = commands[runtime](file);
     const child = spawn(cmd, args, {
@@ -67,9 +74,9 @@ function runFile(file) {
       process.stdout.write(chunk.toString().replace(/^/gm, '    '));
     });
     const timer = setTimeout(() => {
-      console.log(`    # ${relative(root, file)} timed out after ${FILE_TIMEOUT_MS} ms`);
+      console.log(`    # ${relative(root, file)} timed out after ${timeoutMs} ms`);
       child.kill('SIGKILL');
-    }, FILE_TIMEOUT_MS);
+    }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const m = /^# (\d+) passed, (\d+) failed/m.exec(out);

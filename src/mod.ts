@@ -16,6 +16,9 @@
 export * from './client/mod.ts';
 export * from './dial/mod.ts';
 export { EnSightError, EnSightPythonError, EnSightRpcError } from './errors.ts';
+export { SHMEM_STATUS, ShmemError, type ShmemStatusCode } from './shmem/errors.ts';
+export { EmulatorStartError } from './emulator/emulator.ts';
+export { EmulatorUsageError } from './emulator/options.ts';
 export * as protocol from './protocol/mod.ts';
 export { DsgWireError } from './protocol/mod.ts';
 export * from './scene/mod.ts';

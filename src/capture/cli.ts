@@ -6,6 +6,7 @@ import process from 'node:process';
 import { capture } from './capture.ts';
 import { CaptureError, EXIT } from './errors.ts';
 import { HELP_TEXT, parseCaptureArgs, type CaptureProgress } from './options.ts';
+import { VERSION } from '../version.ts';
 import { formatFps, type CaptureSummary } from './sidecar.ts';
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
@@ -44,6 +45,10 @@ async function main(): Promise<number> {
   }
   if (parsed.help) {
     await write(process.stdout, HELP_TEXT);
+    return EXIT.OK;
+  }
+  if (parsed.version) {
+    await write(process.stdout, `ensight-capture ${VERSION}\n`);
     return EXIT.OK;
   }
   const stop = new AbortController();

@@ -124,6 +124,7 @@ Reporting
                             the ffmpeg commands on stdout)
   --quiet                   no progress line (it is shown only when stderr is a terminal)
   -h, --help                this text
+  --version                 the version
 
 Exit codes
   ${EXIT.OK}    everything asked for was recorded
@@ -139,6 +140,8 @@ Exit codes
 
 export interface ParsedCaptureArgs {
   help: boolean;
+  /** `--version`: print the version and exit. */
+  version: boolean;
   json: boolean;
   quiet: boolean;
   options: Omit<CaptureOptions, 'signal' | 'onProgress'>;
@@ -226,10 +229,11 @@ const VALUED: Record<string, (to: Targets, text: string, flag: string) => void> 
 /** Reads `ensight-capture`'s command line (`--flag value` or `--flag=value`); throws a `CAPTURE_USAGE` {@link CaptureError}. */
 export function parseCaptureArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParsedCaptureArgs {
   const options: Options = { out: '' };
-  const to: Targets = { parsed: { help: false, json: false, quiet: false, options }, options, tls: {}, emulator: {} };
+  const to: Targets = { parsed: { help: false, version: false, json: false, quiet: false, options }, options, tls: {}, emulator: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') return { ...to.parsed, help: true };
+    if (arg === '--version') return { ...to.parsed, version: true };
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const setSwitch = SWITCHES[flag];

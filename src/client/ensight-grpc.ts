@@ -37,6 +37,7 @@ import { ResumableStream, type StreamGap } from './resumable-stream.ts';
 import { RpcChannel, type CallOptions } from './rpc.ts';
 import { ShmemImageReader } from './shmem-images.ts';
 import { SubscriptionServer } from './subscription-server.ts';
+import { requireDenoPermissions, type DenoPermission } from './deno-permissions.ts';
 import { dialTarget, resolveTarget, type ResolvedTarget, type TargetOptions, type TlsMaterial } from './target.ts';
 
 export interface EnSightGRPCOptions {
@@ -292,6 +293,7 @@ export class EnSightGRPC implements AsyncDisposable {
   async connect(options: { timeoutMs?: number; signal?: AbortSignal; channelOptions?: grpc.ChannelOptions } = {}): Promise<boolean> {
     if (this.connected && this.rpc) return true;
     const target = dialTarget(this.targetOptions());
+    await requireDenoPermissions(`connecting to ${target.address}`, socketPermissions(target.address));
     this.closeChannel();
     // A server this client launched that exits ends the wait: it will not come up any more.
     const serverExited = new AbortController();
@@ -577,9 +579,15 @@ export class EnSightGRPC implements AsyncDisposable {
   /**
    * Every frame from now on, from whichever image path is open. A consumer more than 4 frames
    * behind loses the oldest (counted in the iterator's `dropped`). Ends when the path closes.
+   * With `latest`, the newest frame already received (what {@link getImage} returns) comes first:
+   * a frame rendered before the loop began is not waited for in vain (EnSight sends a frame only
+   * when it re-renders).
    */
-  images(options: { signal?: AbortSignal } = {}): AsyncQueue<ImageFrame> {
-    return this.frames.iterate(options.signal);
+  images(options: { signal?: AbortSignal; latest?: boolean } = {}): AsyncQueue<ImageFrame> {
+    const queue = this.frames.iterate(options.signal);
+    const current = options.latest ? this.frames.get() : undefined;
+    if (current) queue.push(current);
+    return queue;
   }
 
   // ---- event stream (GetEventStream) ------------------------------------------------------------
@@ -647,6 +655,9 @@ export class EnSightGRPC implements AsyncDisposable {
   // ---- subscriptions (EnSight calls back) --------------------------------------------------------
 
   private async ensureSubscriptionServer(): Promise<SubscriptionServer> {
+    if (!this.subscriptionServer) {
+      await requireDenoPermissions('the subscription server EnSight calls back', [{ name: 'net', host: this.subscriptionHost }]);
+    }
     this.subscriptionServer ??= await SubscriptionServer.start(this.subscriptionHost, {
       onImage: (frame) => this.frames.put({ ...frame, transport: 'subscription' }),
       onEvent: (tag) => this.putEvent(tag),
@@ -820,6 +831,9 @@ export class EnSightGRPC implements AsyncDisposable {
    */
   async startServer(options: LaunchOptions = {}): Promise<void> {
     if (this.server?.running) throw new EnSightError('this client already launched a server', 'ALREADY_STARTED');
+    await requireDenoPermissions(`launching ${options.executable ?? 'EnSight'}`, [
+      options.executable ? { name: 'run', command: options.executable } : { name: 'run' },
+    ]);
     if (this._grpcUseTcpSockets && this._port === 0) this._port = await freePort(this._host);
     this.server = await ServerProcess.launch(
       {
@@ -872,6 +886,15 @@ export class EnSightGRPC implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.shutdown();
   }
+}
+
+/** What Deno must allow for a grpc-js target: a Unix socket is read and written, TCP is net. */
+function socketPermissions(address: string): DenoPermission[] {
+  if (address.startsWith('unix:')) {
+    const path = address.slice('unix:'.length);
+    return [{ name: 'read', path }, { name: 'write', path }];
+  }
+  return [{ name: 'net', host: address }];
 }
 
 function tokenText(token: string | Uint8Array): string {

@@ -7,10 +7,15 @@
 import process from 'node:process';
 import { EmulatorStartError, EnSightEmulator, readyLine } from './emulator.ts';
 import { EmulatorUsageError, HELP_TEXT, parseEmulatorArgs, type ParsedArgs } from './options.ts';
+import { VERSION } from '../version.ts';
 
 const USAGE_EXIT = 2;
 
 async function main(): Promise<number> {
+  if (process.argv.slice(2).includes('--version')) {
+    process.stdout.write(`ensight-emulator ${VERSION}\n`);
+    return 0;
+  }
   let parsed: ParsedArgs;
   try {
     parsed = parseEmulatorArgs(process.argv.slice(2), process.env);

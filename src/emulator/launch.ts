@@ -33,9 +33,11 @@ function packageRoot(): string {
 export function emulatorCommand(): EmulatorCommand {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   const source = join(packageRoot(), 'src', 'emulator', 'cli.ts');
-  if (deno) return { command: deno.execPath(), args: ['run', ...DENO_PERMISSIONS, source] };
-  if ((globalThis as { Bun?: unknown }).Bun) return { command: process.execPath, args: [source] };
   const compiled = join(packageRoot(), 'dist', 'emulator', 'cli.js');
+  // Deno runs whichever form this module is in: the TypeScript source in a checkout, the compiled
+  // JavaScript in an installed package (Deno strips no types under node_modules).
+  if (deno) return { command: deno.execPath(), args: ['run', ...DENO_PERMISSIONS, import.meta.url.endsWith('.ts') ? source : compiled] };
+  if ((globalThis as { Bun?: unknown }).Bun) return { command: process.execPath, args: [source] };
   if (!existsSync(compiled)) throw new Error(`ensight-emulator: ${compiled} is missing; run \`npm run build\` first`);
   return { command: process.execPath, args: [compiled] };
 }

@@ -105,6 +105,7 @@ Emulator flags
   --exit-with-parent                exit when standard input closes (the launching process died)
   --python <exe>                    interpreter for RunPython (default python3)
   -h, --help                        this text
+  --version                         the version
 
 When ready it prints one JSON line: {"address", "port", "pid", "transport", "tls"}.
 `;

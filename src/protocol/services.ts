@@ -52,8 +52,8 @@ function resolved(type: protobuf.Type | null, name: string): protobuf.Type {
   return type;
 }
 
-export const EnSightServiceDefinition = serviceDefinition('EnSightService');
-export const EnSightSubscriptionDefinition = serviceDefinition('EnSightSubscription');
+export const EnSightServiceDefinition: grpc.ServiceDefinition = serviceDefinition('EnSightService');
+export const EnSightSubscriptionDefinition: grpc.ServiceDefinition = serviceDefinition('EnSightSubscription');
 /**
  * The DSG service with its scene stream on the hand-written codec (dsg-wire.ts): updates decode
  * to typed arrays on both sides, and the emulator encodes geometry without per-element calls.

@@ -1,12 +1,11 @@
 /**
- * Loads the addon (`build/Release/ensight_shmem.node`) in Node, Bun and Deno alike: through
- * `createRequire`, from the package root found by walking up from this module, so it works from
- * `src/shmem/` (TypeScript run directly) and from `dist/shmem/` (compiled) without a bundler.
- * `ENSIGHT_SHMEM_ADDON` overrides the path.
+ * Loads the addon in Node, Bun and Deno alike with node-gyp-build, from the package root (two
+ * directories above this module, whether it runs from `src/shmem/` or `dist/shmem/`): a source
+ * build in `build/Release/` first, else the package's prebuilt Node-API binary
+ * `prebuilds/<platform>-<arch>/ensight-grpc.<libc>.node` (how Bun, which runs no install scripts,
+ * gets it). `ENSIGHT_SHMEM_ADDON` overrides the path.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { ShmemError } from './errors.ts';
@@ -67,22 +66,28 @@ export interface NativeAddon {
   pollIntervalMs: number;
 }
 
-const ADDON = join('build', 'Release', 'ensight_shmem.node');
+const require = createRequire(import.meta.url);
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What to do when no binary loads: build one from the sources the package ships. */
+export const ADDON_REMEDY =
+  'build it from source: install make, a C++ compiler, python3 and the Node headers, then run ' +
+  '`npm rebuild ensight-grpc` in your project (Bun: `bun pm trust ensight-grpc`), or set ENSIGHT_SHMEM_ADDON ' +
+  'to a built ensight_shmem.node';
 
 function addonPath(): string {
   const override = process.env.ENSIGHT_SHMEM_ADDON;
   if (override) return override;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, ADDON))) return join(dir, ADDON);
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
+  try {
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    return nodeGypBuild.resolve(PACKAGE_ROOT);
+  } catch (err) {
+    const why = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+    throw ShmemError.of(
+      'UNABLE_TO_OPEN_FILE',
+      `the shared-memory addon is not available (${why}; looked in ${PACKAGE_ROOT}build/Release and ${PACKAGE_ROOT}prebuilds): ${ADDON_REMEDY}`,
+    );
   }
-  throw ShmemError.of(
-    'UNABLE_TO_OPEN_FILE',
-    `the native addon ${ADDON} was not found above ${fileURLToPath(import.meta.url)}: run \`npm install\` (or \`node scripts/build-addon.mjs\`)`,
-  );
 }
 
 let loaded: NativeAddon | undefined;
@@ -90,7 +95,16 @@ let loaded: NativeAddon | undefined;
 /** The addon, loaded on first use and told which class to throw. */
 export function addon(): NativeAddon {
   if (!loaded) {
-    const native = createRequire(import.meta.url)(addonPath()) as NativeAddon;
+    const path = addonPath();
+    let native: NativeAddon;
+    try {
+      native = require(path) as NativeAddon;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      // Deno without --allow-ffi: the binary is fine, the permission is what is missing.
+      const denied = err instanceof Error && (err.name === 'NotCapable' || err.name === 'PermissionDenied');
+      throw ShmemError.of('UNABLE_TO_OPEN_FILE', `the shared-memory addon ${path} does not load (${why})${denied ? '' : `: ${ADDON_REMEDY}`}`);
+    }
     native.configure(ShmemError);
     loaded = native;
   }

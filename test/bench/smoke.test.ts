@@ -25,7 +25,7 @@ t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) =
     'grpc-stream-chunked',
     ...(runningUnder() === 'deno' ? [] : ['grpc-subscription']),
   ].join(',');
-  const out = await startScript(script, ['--quick', '--sizes', '160x120', '--transports', transports, '--json', json, '--svg', svg]).done;
+  const out = await startScript(script, ['--quick', '--sizes', '160x120', '--transports', transports, '--json-file', json, '--svg-file', svg]).done;
   t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
   t.match(out.stdout, /\| transport +\| size/, 'prints the table');
   t.match(out.stderr, /\[\d+\/\d+\] shmem-zero-copy-sync 160x120/, 'shows progress');
