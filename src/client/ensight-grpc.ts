@@ -59,7 +59,7 @@ export interface EnSightGRPCOptions {
   tls?: TlsMaterial;
   /** Host the reverse subscription server listens on and tells EnSight to call. Default `127.0.0.1`. */
   subscriptionHost?: string;
-  /** Extra grpc-js channel options (message limits are always lifted). */
+  /** Extra grpc-js channel options over `DEFAULT_CHANNEL_OPTIONS` (a 64 MiB HTTP/2 window); yours win, message limits are always lifted. */
   channelOptions?: grpc.ChannelOptions;
   /**
    * Redial when the connection is lost (exponential backoff with jitter), then reopen the image and
