@@ -61,7 +61,7 @@ export class LineProcess {
 
   /** Starts `script` (in this directory) and waits for its `{"ready": …}` line. */
   static async start(script: string, args: string[]): Promise<LineProcess> {
-    const child = spawn(PYTHON, [join(here, script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, ['-B', join(here, script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const started = new LineProcess(child);
     const first = await started.next();
     if (!('ready' in first)) throw new Error(`${script} did not start: ${JSON.stringify(first)}`);

@@ -30,6 +30,7 @@ import {
 } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
+import { queuedFrameViews, shmemFrameViews, type FrameView } from './frame-views.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 import { ResumableStream, type StreamGap } from './resumable-stream.ts';
@@ -185,7 +186,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private connected = false;
   private server: ServerProcess | undefined;
 
-  private readonly frames = new FrameHub();
+  private readonly frameHub = new FrameHub();
   private imageStream: ResumableStream<ImageReply> | undefined;
   private readonly eventQueue: string[] = [];
   private readonly eventFeed = new Broadcaster<string>(10_000);
@@ -355,7 +356,7 @@ export class EnSightGRPC implements AsyncDisposable {
     this.connected = false;
     if (this.subscribedImages || this.subscribedEvents) {
       const lost = new EnSightError(`the connection to EnSight is gone: ${channel.address}`, 'CONNECTION_LOST');
-      if (!this.imageStream) this.frames.end(lost);
+      if (!this.imageStream) this.frameHub.end(lost);
       if (!this.eventStream) this.eventFeed.end(lost);
     }
   }
@@ -372,7 +373,7 @@ export class EnSightGRPC implements AsyncDisposable {
       } catch (err) {
         if (this.rpc?.channel !== channel) return;
         const failure = toEnSightError(method, err);
-        if (method === 'SubscribeImages') this.frames.end(failure);
+        if (method === 'SubscribeImages') this.frameHub.end(failure);
         else this.eventFeed.end(failure);
         continue;
       }
@@ -521,7 +522,7 @@ export class EnSightGRPC implements AsyncDisposable {
       data: (reply) => {
         try {
           const frame = assembler.push(reply);
-          if (frame) this.frames.put({ ...frame, transport: 'stream' });
+          if (frame) this.frameHub.put({ ...frame, transport: 'stream' });
         } catch (err) {
           stream.fail(err);
         }
@@ -544,7 +545,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private endImageStream(stream: ResumableStream<ImageReply>, err?: unknown): void {
     if (this.imageStream !== stream) return;
     this.imageStream = undefined;
-    if (!this.subscribedImages) this.frames.end(err);
+    if (!this.subscribedImages) this.frameHub.end(err);
   }
 
   /** Whether the GetImageStream stream is open (or being reopened after a reconnect). */
@@ -562,12 +563,12 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** The newest frame from any image path, or null before the first one. */
   getImage(): ImageFrame | null {
-    return this.frames.get() ?? null;
+    return this.frameHub.get() ?? null;
   }
 
   /** Call `callback` with every frame from any image path (undefined removes it). */
   onImage(callback: ((frame: ImageFrame) => void) | undefined): void {
-    this.frames.onFrame(callback);
+    this.frameHub.onFrame(callback);
   }
 
   /**
@@ -575,7 +576,44 @@ export class EnSightGRPC implements AsyncDisposable {
    * behind loses the oldest (counted in the iterator's `dropped`). Ends when the path closes.
    */
   images(options: { signal?: AbortSignal } = {}): AsyncQueue<ImageFrame> {
-    return this.frames.iterate(options.signal);
+    return this.frameHub.iterate(options.signal);
+  }
+
+  /**
+   * Every frame from now on as a {@link FrameView}: a view valid until the frame is released,
+   * so that no frame costs a buffer. Over shared memory the view is the mapping itself and
+   * releasing it hands the buffer back to EnSight; over gRPC it is the message's buffer.
+   *
+   * ```ts
+   * for await (using frame of ensight.frames()) use(frame.pixels); // Node 24+, Bun, Deno, TypeScript 5.2+
+   * for await (const frame of ensight.frames()) { use(frame.pixels); frame.release(); } // anywhere
+   * ```
+   * The iterator releases the previous frame when it moves on (and the current one when the
+   * loop ends), so a loop that forgets to release still hands every buffer back; `frame.copy()`
+   * keeps a frame beyond that. A released frame's accessors throw a `FrameReleasedError`.
+   *
+   * The path is chosen at the first `next()`: with a shared-memory subscription by then
+   * (`subscribeImages({ useShmem: true })`), zero-copy from the mapping; one `frames()` iterator
+   * reads it at a time (another throws `FRAMES_BUSY`), and
+   * while it does, `images()`, `onImage` and `getImage()` see no shared-memory frames. A frame
+   * that shared memory carries in two blocks (4K through the default 25 MiB file) holds both
+   * buffers until released: read it in place through `blocks`, or through `pixels`, joined
+   * once into a buffer the iterator reuses. The gRPC paths feed `frames()` and `images()` alike.
+   */
+  frames(options: { signal?: AbortSignal } = {}): AsyncGenerator<FrameView, void, undefined> {
+    const { signal } = options;
+    // Subscribed now, so that no gRPC frame is missed; the path is chosen at the first next().
+    const queue = this.frameHub.iterate(signal);
+    const client = this;
+    return (async function* chosen() {
+      const reader = client.shmemReader;
+      if (reader) {
+        await queue.return();
+        yield* shmemFrameViews(await reader.lend(), signal);
+      } else {
+        yield* queuedFrameViews(queue);
+      }
+    })();
   }
 
   // ---- event stream (GetEventStream) ------------------------------------------------------------
@@ -644,7 +682,7 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private async ensureSubscriptionServer(): Promise<SubscriptionServer> {
     this.subscriptionServer ??= await SubscriptionServer.start(this.subscriptionHost, {
-      onImage: (frame) => this.frames.put({ ...frame, transport: 'subscription' }),
+      onImage: (frame) => this.frameHub.put({ ...frame, transport: 'subscription' }),
       onEvent: (tag) => this.putEvent(tag),
     });
     return this.subscriptionServer;
@@ -733,9 +771,9 @@ export class EnSightGRPC implements AsyncDisposable {
     this.shmemReader = reader;
     this.subscribedImages = true;
     reader.start(
-      (image) => this.frames.put({ ...image, transport: 'shmem' }),
+      (image) => this.frameHub.put({ ...image, transport: 'shmem' }),
       (err) => {
-        if (err !== undefined) this.frames.end(toEnSightError('shared-memory images', err));
+        if (err !== undefined) this.frameHub.end(toEnSightError('shared-memory images', err));
       },
     );
   }
@@ -757,7 +795,7 @@ export class EnSightGRPC implements AsyncDisposable {
       // EnSight has unmapped the file (Unsubscribe answered) before it is removed.
       await reader?.stop();
       await server?.close();
-      if (!this.imageStream) this.frames.end();
+      if (!this.imageStream) this.frameHub.end();
       if (!this.eventStream) this.eventFeed.end();
     }
   }
@@ -864,7 +902,7 @@ export class EnSightGRPC implements AsyncDisposable {
   async shutdown(): Promise<void> {
     await this.unsubscribe({ timeoutMs: 2000 }).catch(() => undefined);
     await this.stopServer();
-    this.frames.end();
+    this.frameHub.end();
     this.eventFeed.end();
   }
 
