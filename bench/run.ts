@@ -19,6 +19,7 @@ import { emulatorCommand } from '../src/emulator/mod.ts';
 import { BenchSession } from './lib/session.ts';
 import { TRANSPORTS, type FrameSourceControl } from './lib/transports.ts';
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
+import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
 import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
 
@@ -66,7 +67,7 @@ function usage(problem?: string): never {
   const text = 'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json FILE] [--svg FILE] [--sizes WxH,…] [--transports a,b,…]';
   if (problem) console.error(`bench: ${problem}`);
   console.error(text);
-  console.error(`transports: memcpy, ${[...TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}`);
+  console.error(`transports: memcpy, ${[...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}`);
   process.exit(problem ? 2 : 0);
 }
 
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
   emulatorCommand(); // fails early, with advice, when the emulator is not built
   const throughputMs = args.quick ? 350 : 2000;
   const latencyMs = args.quick ? 250 : 1000;
-  const transports = [...TRANSPORTS, ...CORE_TRANSPORTS].filter((t) => !args.transports || args.transports.includes(t.name));
+  const transports = [...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].filter((t) => !args.transports || args.transports.includes(t.name));
   const total = args.sizes.length * (transports.length + 1);
   const rows: BenchRow[] = [];
   const session = await BenchSession.start();

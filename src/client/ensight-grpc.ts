@@ -30,7 +30,7 @@ import {
 } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
-import { queuedFrameViews, shmemFrameViews, type FrameView } from './frame-views.ts';
+import { queuedFrameViews, shmemFrameViews, type FrameViews } from './frame-views.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 import { ResumableStream, type StreamGap } from './resumable-stream.ts';
@@ -600,12 +600,12 @@ export class EnSightGRPC implements AsyncDisposable {
    * buffers until released: read it in place through `blocks`, or through `pixels`, joined
    * once into a buffer the iterator reuses. The gRPC paths feed `frames()` and `images()` alike.
    */
-  frames(options: { signal?: AbortSignal } = {}): AsyncGenerator<FrameView, void, undefined> {
+  frames(options: { signal?: AbortSignal } = {}): FrameViews {
     const { signal } = options;
     // Subscribed now, so that no gRPC frame is missed; the path is chosen at the first next().
     const queue = this.frameHub.iterate(signal);
     const client = this;
-    return (async function* chosen() {
+    const views = (async function* chosen() {
       const reader = client.shmemReader;
       if (reader) {
         await queue.return();
@@ -614,6 +614,7 @@ export class EnSightGRPC implements AsyncDisposable {
         yield* queuedFrameViews(queue);
       }
     })();
+    return Object.defineProperty(views, 'dropped', { get: () => queue.dropped, enumerable: true }) as FrameViews;
   }
 
   // ---- event stream (GetEventStream) ------------------------------------------------------------

@@ -15,6 +15,15 @@ import type { AsyncQueue } from './async-queue.ts';
 import type { ImageFrame } from './frames.ts';
 import type { ShmemLease } from './shmem-images.ts';
 
+/** What `EnSightGRPC.frames()` returns: the views, and how many frames a slow loop lost. */
+export type FrameViews = AsyncGenerator<FrameView, void, undefined> & {
+  /**
+   * gRPC paths: frames this iterator lost by being more than 4 frames behind (the oldest go).
+   * Shared memory keeps no backlog: EnSight drops what finds no free buffer (gaps in frameNumber).
+   */
+  readonly dropped: number;
+};
+
 /** A frame was used after it was released (or after its stream closed). */
 export class FrameReleasedError extends EnSightError {
   override name = 'FrameReleasedError';
@@ -101,11 +110,18 @@ export class FrameView implements Disposable {
 
   /** A frame of your own: the pixels copied into a new buffer, valid for as long as you keep it. */
   copy(): ImageFrame {
-    const backing = this.#live();
-    const pixels = new Uint8Array(this.width * this.height * RGB);
-    if (backing.whole) pixels.set(backing.whole);
-    else backing.copyTo(pixels);
+    const pixels = this.copyTo(new Uint8Array(this.width * this.height * RGB));
     return { width: this.width, height: this.height, frameNumber: this.frameNumber, transport: this.transport, pixels };
+  }
+
+  /** Copies the pixels into `target` (at least `width * height * 3` bytes; a buffer you reuse); returns it. */
+  copyTo(target: Uint8Array): Uint8Array {
+    const backing = this.#live();
+    const bytes = this.width * this.height * RGB;
+    if (target.byteLength < bytes) throw new RangeError(`copyTo: the target holds ${target.byteLength} bytes, the frame ${bytes}`);
+    if (backing.whole) target.set(backing.whole);
+    else backing.copyTo(target);
+    return target;
   }
 
   /** Hands the frame back (shared memory: EnSight may write the buffer again). Idempotent. */
