@@ -215,6 +215,8 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     }
   }
   await source.frames.return(undefined).catch(() => undefined);
+  // The recording ends here; draining the queue and closing the source come after it.
+  const endMs = performance.now();
   clearTimeout(idleTimer);
   for (const timer of timers) clearTimeout(timer);
   summary.frames.droppedClient = source.frames.dropped;
@@ -225,8 +227,10 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   options.signal?.removeEventListener('abort', onAbort);
   options.abandonSignal?.removeEventListener('abort', onAbandon);
 
-  const endMs = performance.now();
-  const videoFps = videoSink?.fps ?? options.videoFps ?? measuredVideoFps(recorder) ?? options.emulator?.fps ?? FALLBACK_VIDEO_FPS;
+  // One rate: frames over the span between the first and the last recorded (the sidecar's
+  // timestamps), also the rate in the printed ffmpeg commands unless asked otherwise.
+  const recordedFps = measuredVideoFps(recorder);
+  const videoFps = videoSink?.fps ?? options.videoFps ?? recordedFps ?? options.emulator?.fps ?? FALLBACK_VIDEO_FPS;
   summary.endedAt = new Date().toISOString();
   summary.stopReason = latch.reason!;
   summary.output.videoFps = Math.round(videoFps * 1000) / 1000;
@@ -254,7 +258,7 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   summary.bytes = recorder.bytes;
   summary.elapsedMs = recorder.firstFrameMs === undefined ? 0 : endMs - recorder.firstFrameMs;
   const seconds = summary.elapsedMs / 1000;
-  summary.fps = seconds > 0 ? recorder.counts.recorded / seconds : 0;
+  summary.fps = recordedFps ?? (seconds > 0 ? recorder.counts.recorded / seconds : 0);
   summary.mbps = seconds > 0 ? recorder.bytes / 1e6 / seconds : 0;
   Object.assign(summary, outcome(summary, latch.reason!, recorder.failed ?? sourceFailure, options));
   try {

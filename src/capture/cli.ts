@@ -34,7 +34,10 @@ function report(s: CaptureSummary): string {
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
   if (isVideo(s)) lines.push(`  video: ${s.segments.map((g) => g.file).join(', ') || 'none'} (H.264, ${formatFps(s.output.videoFps ?? 0)} fps)`);
-  else if (s.segments.length) lines.push(`  video (${formatFps(s.output.videoFps ?? 0)} fps): the command${s.segments.length > 1 ? 's' : ''} on stdout`);
+  else if (s.segments.length) {
+    const rate = formatFps(s.output.videoFps ?? 0) === formatFps(s.fps) ? 'at the recorded rate' : `at ${formatFps(s.output.videoFps ?? 0)} fps`;
+    lines.push(`  video: the ffmpeg command${s.segments.length > 1 ? 's' : ''} on stdout (${rate})`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -89,7 +89,10 @@ export interface CaptureSummary {
   };
   segments: SegmentSummary[];
   elapsedMs: number;
-  /** Recorded frames a second over the recording (the one rate the report gives). */
+  /**
+   * The recording's frame rate: recorded frames over the span from the first to the last
+   * (their timestamps); the one rate the report gives.
+   */
   fps: number;
   /** Recorded RGB megabytes (10^6 bytes) a second. */
   mbps: number;
