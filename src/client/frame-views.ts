@@ -172,14 +172,44 @@ class JoinBuffer {
   }
 }
 
+/** Longest a loop that always finds a frame ready goes without letting timers and I/O run. */
+const MAX_BUSY_MS = 4;
+
+/**
+ * An iterator's turns: the frame handed out last, released when the loop asks for the next one
+ * (or ends), and fairness to the event loop: a loop that always finds a frame ready resolves
+ * only microtasks, so after {@link MAX_BUSY_MS} of that it lets timers and I/O run once.
+ */
+class Turns {
+  current: FrameView | undefined;
+  #busySince = performance.now();
+
+  async next(): Promise<void> {
+    this.current?.release();
+    this.current = undefined;
+    if (performance.now() - this.#busySince > MAX_BUSY_MS) {
+      await nextMacrotask();
+      this.#busySince = performance.now();
+    }
+  }
+
+  /** The loop went through the event loop on its own (a wait that timed out). */
+  waited(): void {
+    this.#busySince = performance.now();
+  }
+
+  end(): void {
+    this.current?.release();
+    this.current = undefined;
+  }
+}
+
 // ---- shared memory -----------------------------------------------------------------------------
 
 /** How long one wait for a block lasts before `stopping` and the signal are looked at again. */
 const WAIT_SLICE_MS = 250;
 /** How long the next block of a started frame may take: a producer's wait between blocks (1 s). */
 const BLOCK_WAIT_MS = 1000;
-/** Longest a loop that always finds a frame ready goes without letting timers and I/O run. */
-const MAX_BUSY_MS = 4;
 
 /** Blocks of one frame, held locked (at most two: the file has two buffers) or joined by copying. */
 function blockBacking(held: Frame[], release: () => void): ViewBacking {
@@ -206,8 +236,7 @@ function blockBacking(held: Frame[], release: () => void): ViewBacking {
 export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | undefined): AsyncGenerator<FrameView, void, undefined> {
   const { consumer } = lease;
   const join = new JoinBuffer();
-  let current: FrameView | undefined;
-  let busySince = performance.now();
+  const turns = new Turns();
   const lockNext = async (timeoutMs: number): Promise<Frame | null> => {
     if (lease.stopping || signal?.aborted) return null;
     const waiting = consumer.lock({ timeoutMs });
@@ -220,17 +249,12 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
   };
   try {
     for (;;) {
-      current?.release();
-      current = undefined;
-      if (performance.now() - busySince > MAX_BUSY_MS) {
-        await nextMacrotask();
-        busySince = performance.now();
-      }
+      await turns.next();
       const first = await lockNext(WAIT_SLICE_MS);
       if (!first) {
         if (signal?.aborted) throw abortReason(signal);
         if (lease.stopping) return;
-        busySince = performance.now(); // the wait went through the event loop
+        turns.waited();
         continue;
       }
       if (first.offset !== 0) {
@@ -268,15 +292,15 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
       const backing = joined
         ? { whole: joined, blocks: () => [{ offset: 0, rows: first.height, pixels: joined }], copyTo: (t: Uint8Array) => t.set(joined), alive: () => !lease.stopping, release: () => undefined }
         : blockBacking(held, () => join.reclaim());
-      current = new FrameView({ width: first.width, height: first.height, frameNumber: first.frameNumber, transport: 'shmem' }, backing, join.take);
-      yield current;
+      turns.current = new FrameView({ width: first.width, height: first.height, frameNumber: first.frameNumber, transport: 'shmem' }, backing, join.take);
+      yield turns.current;
     }
   } catch (err) {
     if (signal?.aborted) throw abortReason(signal);
     if (lease.stopping) return; // the file was closed under a wait: the subscription ended
     throw toEnSightError('shared-memory frames', err);
   } finally {
-    current?.release();
+    turns.end();
     lease.giveBack();
   }
 }
@@ -285,24 +309,18 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
 
 /** Frames of the gRPC paths (GetImageStream, PublishImage), each view the message's own buffer. */
 export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGenerator<FrameView, void, undefined> {
-  let current: FrameView | undefined;
-  let busySince = performance.now();
+  const turns = new Turns();
   const noJoin = (): Uint8Array => {
     throw new Error('unreachable: gRPC frames are whole');
   };
   try {
     for (;;) {
-      current?.release();
-      current = undefined;
-      if (performance.now() - busySince > MAX_BUSY_MS) {
-        await nextMacrotask();
-        busySince = performance.now();
-      }
+      await turns.next();
       const next = await queue.next();
       if (next.done) return;
       const frame = next.value;
       let alive = true;
-      current = new FrameView(
+      turns.current = new FrameView(
         frame,
         {
           whole: frame.pixels,
@@ -313,10 +331,10 @@ export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGen
         },
         noJoin,
       );
-      yield current;
+      yield turns.current;
     }
   } finally {
-    current?.release();
+    turns.end();
     await queue.return();
   }
 }
