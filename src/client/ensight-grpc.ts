@@ -591,6 +591,8 @@ export class EnSightGRPC implements AsyncDisposable {
    * The iterator releases the previous frame when it moves on (and the current one when the
    * loop ends), so a loop that forgets to release still hands every buffer back; `frame.copy()`
    * keeps a frame beyond that. A released frame's accessors throw a `FrameReleasedError`.
+   * `signal` ends a wait for the next frame (a generator's `return()` waits for it to finish);
+   * the iterator also ends when the image path closes (unsubscribe, shutdown).
    *
    * The path is chosen at the first `next()`: with a shared-memory subscription by then
    * (`subscribeImages({ useShmem: true })`), zero-copy from the mapping; one `frames()` iterator
