@@ -18,7 +18,9 @@ import process from 'node:process';
 import { runningUnder } from '../test/harness/runtime.ts';
 import { emulatorCommand } from '../src/emulator/mod.ts';
 import { BenchSession } from './lib/session.ts';
-import { TRANSPORTS } from './lib/transports.ts';
+import { TRANSPORTS, type FrameSourceControl } from './lib/transports.ts';
+import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
+import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
 import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
 import { runDsgBench } from './dsg/bench.ts';
@@ -76,7 +78,7 @@ function usage(problem?: string): never {
   const text =
     'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE] ' +
     '[--sizes WxH,…] [--transports a,b,…] [--help] [--version]\n' +
-    `transports: memcpy, ${TRANSPORTS.map((t) => t.name).join(', ')}\n`;
+    `transports: memcpy, ${[...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}\n`;
   if (problem) process.stderr.write(`bench: ${problem}\n${text}`);
   else process.stdout.write(text);
   process.exit(problem ? 2 : 0);
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
   emulatorCommand(); // fails early, with advice, when the emulator is not built
   const throughputMs = args.quick ? 350 : 2000;
   const latencyMs = args.quick ? 250 : 1000;
-  const transports = TRANSPORTS.filter((t) => !args.transports || args.transports.includes(t.name));
+  const transports = [...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].filter((t) => !args.transports || args.transports.includes(t.name));
   const total = args.sizes.length * (transports.length + 1);
   const rows: BenchRow[] = [];
   const session = await BenchSession.start();
@@ -142,18 +144,23 @@ async function main(): Promise<void> {
       for (const transport of transports) {
         progressLine(`[${++step}/${total}] ${transport.name} ${sizeLabel(size)}`);
         const open = await transport.open(session, size);
+        const source: FrameSourceControl = open.source ?? {
+          configure: (s, fps) => session.configure(s, fps),
+          stop: () => session.stopFrames(),
+          publishTimes: async () => session.publishTimes(transport.publishKind),
+        };
         try {
-          await session.configure(size, 'max');
+          await source.configure(size, 'max');
           const rate = await measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
-          await session.stopFrames();
+          await source.stop();
           await open.run(new SeenLog(), performance.now() + 100); // drain frames still in flight
           // Paced well below what the transport sustains: each frame meets an idle consumer.
-          await session.configure(size, Math.max(1, Math.min(200, Math.floor(rate.fps / 4))));
+          await source.configure(size, Math.max(1, Math.min(200, Math.floor(rate.fps / 4))));
           const seen = new SeenLog();
           await open.run(seen, performance.now() + latencyMs);
-          await session.stopFrames();
+          await source.stop();
           await sleep(20);
-          const published = session.publishTimes(transport.publishKind);
+          const published = await source.publishTimes();
           const streaming = latencies(rate.seen, published);
           const idle = latencies(seen, published);
           rows.push({
@@ -163,7 +170,7 @@ async function main(): Promise<void> {
             memcpy_fps: memcpy,
           });
         } finally {
-          await session.stopFrames();
+          await source.stop();
           await open.close();
         }
       }

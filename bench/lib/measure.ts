@@ -61,18 +61,19 @@ export interface Throughput {
 /** Runs `consume` for `ms` of wall time and turns what it saw into rates. */
 export async function measureThroughput(
   ms: number,
-  consume: (seen: SeenLog, until: number) => Promise<void> | void,
+  consume: (seen: SeenLog, until: number) => Promise<void | { cpuPct: number }> | void,
 ): Promise<Throughput> {
   const seen = new SeenLog();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await consume(seen, t0 + ms);
+  const own = await consume(seen, t0 + ms);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return {
     fps: seen.count / wall,
     gbps: seen.bytes / wall / 1e9,
-    cpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
+    // A consumer in another process (the PyEnSight-style peer) measures its own.
+    cpuPct: own ? own.cpuPct : ((cpu.user + cpu.system) / 1e6 / wall) * 100,
     dropped: seen.gaps(),
     seen,
   };

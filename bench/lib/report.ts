@@ -115,8 +115,8 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
   };
   const shm1080 = find('shmem-zero-copy-async', 1920);
   const bestGrpc1080 = Math.max(...rows.filter((r) => r.width === 1920 && r.transport.startsWith('grpc-')).map((r) => r.fps));
-  // "grpc-js defaults": a plain client (64 KiB HTTP/2 window), whole frames.
-  const defaults1080 = find('grpc-stream', 1920)?.fps ?? NaN;
+  // "grpc-js defaults": a client with grpc-js's own 64 KiB HTTP/2 window, whole frames.
+  const defaults1080 = find('grpc-stream-64k', 1920)?.fps ?? NaN;
   add('shmem 1080p fps / memcpy fps', shm1080 && shm1080.fps / shm1080.memcpy_fps, '≥ 0.85', (v) => v >= 0.85);
   add('shmem 1080p fps / best tuned gRPC fps', shm1080 && shm1080.fps / bestGrpc1080, '≥ 5', (v) => v >= 5);
   add('shmem 1080p fps / grpc-js defaults fps', shm1080 && shm1080.fps / defaults1080, '≥ 15', (v) => v >= 15);
@@ -129,7 +129,33 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
   const zc480 = find('shmem-zero-copy-sync', 640);
   add('zero-copy p50 4K / 640x480', zc4k && zc480 && (zc4k.p50_us ?? NaN) / (zc480.p50_us ?? NaN), '≤ 2', (v) => v <= 2);
   add('4K fps through the 25 MiB file', find('shmem-zero-copy-async', 3840)?.fps, '≥ 240', (v) => v >= 240);
-  const tunedStream = Math.max(...rows.filter((r) => r.width === 1920 && r.transport.startsWith('grpc-stream') && r.transport.endsWith('-tuned')).map((r) => r.fps));
-  add('tuned gRPC stream / grpc-js defaults (1080p)', tunedStream / defaults1080, '≥ 2', (v) => v >= 2);
+  add('gRPC stream, our defaults / grpc-js defaults (1080p)', (find('grpc-stream', 1920)?.fps ?? NaN) / defaults1080, '≥ 2', (v) => v >= 2);
+  checks.push(...issue11Targets(rows));
+  return checks;
+}
+
+/**
+ * Issue 11's targets: the user-facing frame API against raw zero-copy reads of the same
+ * transport, and this client against the PyEnSight-style peer on the same C-core server.
+ */
+function issue11Targets(rows: BenchRow[]): TargetCheck[] {
+  const find = (t: string, w: number) => rows.find((r) => r.transport === t && r.width === w);
+  const checks: TargetCheck[] = [];
+  const add = (what: string, value: number | undefined, target: string, met: (v: number) => boolean) => {
+    if (value !== undefined && Number.isFinite(value) && value > 0) checks.push({ what, value, target, met: met(value) });
+  };
+  for (const [width, label] of [[1920, '1080p'], [3840, '4K']] as const) {
+    const user = find('client-frames', width);
+    for (const raw of ['shmem-zero-copy-sync', 'shmem-zero-copy-async']) {
+      const base = find(raw, width);
+      add(`client-frames / ${raw} fps (${label})`, user && base && user.fps / base.fps, '≥ 0.8', (v) => v >= 0.8);
+      add(`client-frames / ${raw} p99 publish→user (${label})`, user && base && (user.p99_us ?? NaN) / (base.p99_us ?? NaN), '≤ 2', (v) => v <= 2);
+    }
+  }
+  for (const suffix of ['', '-chunked']) {
+    const ours = find(`core-grpc-stream${suffix}`, 1920);
+    const peer = find(`core-peer-stream${suffix}`, 1920);
+    add(`core-grpc-stream${suffix} / PyEnSight-style peer fps (1080p)`, ours && peer && ours.fps / peer.fps, '≥ 1.0', (v) => v >= 1);
+  }
   return checks;
 }

@@ -17,8 +17,18 @@ import type { BenchSession } from './session.ts';
 import { frameBytes, sleep, stampedFrameNumber, type FrameSize, type SeenLog } from './measure.ts';
 
 export interface OpenTransport {
-  run(seen: SeenLog, until: number): Promise<void>;
+  /** Consumes until `until`; a consumer in another process reports its own CPU. */
+  run(seen: SeenLog, until: number): Promise<void | { cpuPct: number }>;
   close(): Promise<void>;
+  /** The transport brings its own frame source (not the emulator): paced and logged through this. */
+  source?: FrameSourceControl;
+}
+
+/** Paces a frame source and reads its publish log. */
+export interface FrameSourceControl {
+  configure(size: FrameSize, fps: number | 'max'): Promise<void>;
+  stop(): Promise<void>;
+  publishTimes(): Promise<Map<number, bigint>>;
 }
 
 export interface Transport {
@@ -29,8 +39,11 @@ export interface Transport {
   open(session: BenchSession, size: FrameSize): Promise<OpenTransport>;
 }
 
-/** The larger HTTP/2 window the tuned gRPC rows ask for (grpc-js defaults to 64 KiB). */
-export const TUNED_WINDOW = 64 * 1024 * 1024;
+/**
+ * grpc-js's own HTTP/2 window (64 KiB), which the `-64k` rows ask for: what a client without
+ * our channel defaults (src/dial/options.ts DEFAULT_CHANNEL_OPTIONS: 64 MiB) gets.
+ */
+export const GRPC_JS_WINDOW = 65_535;
 
 // ---- shared memory, through the addon ------------------------------------------------------------
 
@@ -138,13 +151,13 @@ function clientRow(
 const fromHeader = (f: ImageFrame) => f.frameNumber;
 const fromStamp = (f: ImageFrame) => stampedFrameNumber(f.pixels);
 
-function imageStream(chunk: boolean, tuned: boolean): Transport {
+function imageStream(chunk: boolean, grpcJsWindow: boolean): Transport {
   return clientRow(
-    `grpc-stream${chunk ? '-chunked' : ''}${tuned ? '-tuned' : ''}`,
+    `grpc-stream${chunk ? '-chunked' : ''}${grpcJsWindow ? '-64k' : ''}`,
     'stream',
     (c) => c.imageStreamEnable({ chunk }),
     fromStamp,
-    tuned ? { 'grpc-node.flow_control_window': TUNED_WINDOW } : {},
+    grpcJsWindow ? { 'grpc-node.flow_control_window': GRPC_JS_WINDOW } : {},
   );
 }
 

@@ -19,6 +19,8 @@ import { Recorder } from './recorder.ts';
 import { ffmpegArgs, shellQuote, SIDECAR_FORMAT, SIDECAR_VERSION, writeSidecar, type CaptureSummary, type StopReason } from './sidecar.ts';
 import { RawSink, type FrameSink } from './sink.ts';
 import { openFrameSource, type FrameSource } from './source.ts';
+import { checkFfmpeg, ffmpegPath, VideoSink } from './video-sink.ts';
+import { DEFAULT_EMULATOR_FPS } from './options.ts';
 
 /** The video rate when too few frames were recorded to measure one. */
 const FALLBACK_VIDEO_FPS = 30;
@@ -101,6 +103,8 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   const directory = resolve(options.out);
   const sidecarPath = join(directory, `${name}.json`);
   const overwrite = !!options.overwrite;
+  const video = format === 'mp4' || format === 'mkv';
+  if (video) checkFfmpeg(ffmpegPath());
   await prepareOutput(directory, sidecarPath, overwrite);
 
   const startedAt = new Date().toISOString();
@@ -136,10 +140,15 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   }
   Object.assign(summary, source.summary);
 
+  // A pipe carries no timestamps: the video's rate is fixed before the first frame.
+  const videoSink = video
+    ? new VideoSink(directory, format, overwrite, options.videoFps ?? (options.address === undefined ? (options.emulator?.fps ?? DEFAULT_EMULATOR_FPS) : FALLBACK_VIDEO_FPS))
+    : undefined;
   const sink: FrameSink =
-    format === 'png'
+    videoSink ??
+    (format === 'png'
       ? new PngSink(directory, overwrite, options.pngWorkers ?? availableParallelism(), options.pngLevel ?? DEFAULT_PNG_LEVEL)
-      : new RawSink(directory, overwrite);
+      : new RawSink(directory, overwrite));
   const latch = new StopLatch();
   const startMs = performance.now();
   const recorder = new Recorder({
@@ -187,7 +196,8 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
 
   let sourceFailure: unknown;
   armIdle();
-  latch.onStop = () => void source.frames.return();
+  // Aborting the iterator's signal ends a wait in progress (returning from it would wait for it).
+  latch.onStop = () => source.stop.abort();
   try {
     while (!latch.reason) {
       const next = await source.frames.next();
@@ -199,9 +209,14 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
       recorder.accept(next.value);
     }
   } catch (err) {
-    sourceFailure = new CaptureError(`the image stream failed: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
-    latch.stop('source-error');
+    if (!source.stop.signal.aborted) {
+      sourceFailure = new CaptureError(`the image stream failed: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+      latch.stop('source-error');
+    }
   }
+  await source.frames.return(undefined).catch(() => undefined);
+  // The recording ends here; draining the queue and closing the source come after it.
+  const endMs = performance.now();
   clearTimeout(idleTimer);
   for (const timer of timers) clearTimeout(timer);
   summary.frames.droppedClient = source.frames.dropped;
@@ -212,8 +227,10 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   options.signal?.removeEventListener('abort', onAbort);
   options.abandonSignal?.removeEventListener('abort', onAbandon);
 
-  const endMs = performance.now();
-  const videoFps = options.videoFps ?? measuredVideoFps(recorder) ?? options.emulator?.fps ?? FALLBACK_VIDEO_FPS;
+  // One rate: frames over the span between the first and the last recorded (the sidecar's
+  // timestamps), also the rate in the printed ffmpeg commands unless asked otherwise.
+  const recordedFps = measuredVideoFps(recorder);
+  const videoFps = videoSink?.fps ?? options.videoFps ?? recordedFps ?? options.emulator?.fps ?? FALLBACK_VIDEO_FPS;
   summary.endedAt = new Date().toISOString();
   summary.stopReason = latch.reason!;
   summary.output.videoFps = Math.round(videoFps * 1000) / 1000;
@@ -222,7 +239,9 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   summary.gaps = recorder.gaps();
   summary.segments = recorder.segments.map((segment) => {
     const written = segment.written.map((f) => f!);
-    const ffmpeg = ffmpegArgs(format, segment, join(directory, segment.file), join(directory, `${name}-${String(segment.index).padStart(3, '0')}.mp4`), videoFps);
+    const ffmpeg = videoSink
+      ? videoSink.command(segment)
+      : ffmpegArgs(format as 'raw' | 'png', segment, join(directory, segment.file), join(directory, `${name}-${String(segment.index).padStart(3, '0')}.mp4`), videoFps);
     return {
       index: segment.index,
       width: segment.width,
@@ -239,7 +258,7 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   summary.bytes = recorder.bytes;
   summary.elapsedMs = recorder.firstFrameMs === undefined ? 0 : endMs - recorder.firstFrameMs;
   const seconds = summary.elapsedMs / 1000;
-  summary.fps = seconds > 0 ? recorder.counts.recorded / seconds : 0;
+  summary.fps = recordedFps ?? (seconds > 0 ? recorder.counts.recorded / seconds : 0);
   summary.mbps = seconds > 0 ? recorder.bytes / 1e6 / seconds : 0;
   Object.assign(summary, outcome(summary, latch.reason!, recorder.failed ?? sourceFailure, options));
   try {

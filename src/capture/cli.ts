@@ -18,6 +18,10 @@ function progressLine(p: CaptureProgress): string {
   return `\r${p.recorded} frames  ${p.fps.toFixed(1)} fps  ${p.mbps.toFixed(1)} MB/s  dropped ${p.dropped}  ${seconds} s\x1b[K`;
 }
 
+function isVideo(s: CaptureSummary): boolean {
+  return s.output.format === 'mp4' || s.output.format === 'mkv';
+}
+
 function report(s: CaptureSummary): string {
   const sizes = [...new Set(s.segments.map((g) => `${g.width}x${g.height}`))].join(', ') || 'no frames';
   const { frames, verification, transport } = s;
@@ -30,7 +34,11 @@ function report(s: CaptureSummary): string {
     `  sidecar: ${s.output.sidecar}`,
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
-  if (s.segments.length) lines.push(`  video (${formatFps(s.output.videoFps ?? 0)} fps): the command${s.segments.length > 1 ? 's' : ''} on stdout`);
+  if (isVideo(s)) lines.push(`  video: ${s.segments.map((g) => g.file).join(', ') || 'none'} (H.264, ${formatFps(s.output.videoFps ?? 0)} fps)`);
+  else if (s.segments.length) {
+    const rate = formatFps(s.output.videoFps ?? 0) === formatFps(s.fps) ? 'at the recorded rate' : `at ${formatFps(s.output.videoFps ?? 0)} fps`;
+    lines.push(`  video: the ffmpeg command${s.segments.length > 1 ? 's' : ''} on stdout (${rate})`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -84,7 +92,8 @@ async function main(): Promise<number> {
     await write(process.stdout, `${JSON.stringify(summary)}\n`);
   } else {
     await write(process.stderr, report(summary));
-    await write(process.stdout, summary.segments.map((s) => `${s.ffmpegCommand}\n`).join(''));
+    // Raw and PNG segments: the commands that make the videos. mp4, mkv: the videos are made.
+    if (!isVideo(summary)) await write(process.stdout, summary.segments.map((s) => `${s.ffmpegCommand}\n`).join(''));
   }
   return summary.exitCode;
 }

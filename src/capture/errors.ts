@@ -29,7 +29,8 @@ export type CaptureErrorCode = 'CAPTURE_USAGE' | 'CAPTURE_OUTPUT' | 'CAPTURE_SOU
 /**
  * A capture that could not be done or continued. `CAPTURE_USAGE`: bad options;
  * `CAPTURE_OUTPUT`: the output cannot be written (`path`, `osCode` such as `ENOSPC`, `EACCES`);
- * `CAPTURE_SOURCE`: no connection, or no frames; `CAPTURE_ENCODER`: a PNG encoder thread failed.
+ * `CAPTURE_SOURCE`: no connection, or no frames; `CAPTURE_ENCODER`: a PNG encoder thread or
+ * ffmpeg (`--format mp4|mkv`) failed, or ffmpeg is not installed.
  */
 export class CaptureError extends EnSightError {
   override name = 'CaptureError';

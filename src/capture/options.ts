@@ -5,7 +5,7 @@
 import process from 'node:process';
 import { CaptureError, EXIT } from './errors.ts';
 
-export type CaptureFormat = 'raw' | 'png';
+export type CaptureFormat = 'raw' | 'png' | 'mp4' | 'mkv';
 /**
  * How frames reach the capture: shared memory (`subscribeImages({ useShmem: true })`), a
  * reverse-gRPC subscription (`subscribeImages()`), or EnSight's `GetImageStream`.
@@ -30,7 +30,10 @@ export interface CaptureOptions {
   out: string;
   /** File name prefix. Default `capture`. */
   name?: string;
-  /** `raw` (default): one RGB stream per frame size and a JSON sidecar; `png`: a PNG per frame. */
+  /**
+   * `raw` (default): one RGB stream per frame size and a JSON sidecar; `png`: a PNG per frame;
+   * `mp4`, `mkv`: H.264 video encoded on the fly by ffmpeg (frames piped to its stdin).
+   */
   format?: CaptureFormat;
   /** Stop after this many recorded frames. */
   frames?: number;
@@ -58,7 +61,10 @@ export interface CaptureOptions {
   pngWorkers?: number;
   /** PNG zlib level 0..9. Default 1: the files are larger, the encoding several times faster. */
   pngLevel?: number;
-  /** Frame rate written into the ffmpeg commands. Default: the measured recording rate. */
+  /**
+   * raw, png: the frame rate in the printed ffmpeg commands (default: the measured recording
+   * rate); mp4, mkv: the video's rate (default: the embedded emulator's rate, else 30).
+   */
   videoFps?: number;
   /** Replace existing files of the same name instead of failing. */
   overwrite?: boolean;
@@ -108,15 +114,19 @@ What to record
 Output
   --out <dir>               output directory, created if missing
   --name <name>             file name prefix (default capture)
-  --format raw|png          raw: <name>-000.rgb, an RGB stream ffmpeg reads as is (default);
-                            png: <name>-000-000000.png, ... encoded on worker threads.
+  --format raw|png|mp4|mkv  raw: <name>-000.rgb, an RGB stream ffmpeg reads as is (default);
+                            png: <name>-000-000000.png, ... encoded on worker threads;
+                            mp4, mkv: <name>-000.mp4, H.264 encoded on the fly by ffmpeg
+                            (frames piped to it; needs ffmpeg on the PATH).
                             Either way <name>.json describes every frame, and a frame-size change
                             starts a new segment (-001, ...) with its own ffmpeg command.
   --png-workers <N>         PNG encoder threads (default: the machine's parallelism)
   --png-level <0-9>         PNG zlib level (default ${DEFAULT_PNG_LEVEL})
   --queue <N>               frames waiting for the disk or encoder before new frames are
                             dropped and counted (default ${DEFAULT_QUEUE_FRAMES})
-  --video-fps <fps>         frame rate in the printed ffmpeg commands (default: as recorded)
+  --video-fps <fps>         raw, png: frame rate in the printed ffmpeg commands (default: as
+                            recorded); mp4, mkv: the video's rate (default: --fps of the
+                            embedded emulator, else 30)
   --overwrite               replace files of the same name (default: refuse)
 
 Reporting
@@ -128,7 +138,8 @@ Reporting
 
 Exit codes
   ${EXIT.OK}    everything asked for was recorded
-  ${EXIT.RUNTIME}    runtime failure: cannot connect, the image stream failed, no frame arrived
+  ${EXIT.RUNTIME}    runtime failure: cannot connect, the image stream failed, no frame arrived,
+       ffmpeg is missing or failed (mp4, mkv)
   ${EXIT.USAGE}    bad command line
   ${EXIT.VERIFICATION}    --verify: frames failed their stamp check (all frames are still saved)
   ${EXIT.OUTPUT}    the output cannot be written (unwritable path, disk full); what was
@@ -219,7 +230,7 @@ const VALUED: Record<string, (to: Targets, text: string, flag: string) => void> 
   '--idle-timeout': (to, v, f) => (to.options.idleTimeoutMs = parseDuration(f, v)),
   '--out': (to, v) => (to.options.out = v),
   '--name': (to, v) => (to.options.name = v),
-  '--format': (to, v, f) => (to.options.format = oneOf(f, v, ['raw', 'png'] as const)),
+  '--format': (to, v, f) => (to.options.format = oneOf(f, v, ['raw', 'png', 'mp4', 'mkv'] as const)),
   '--png-workers': (to, v, f) => (to.options.pngWorkers = integer(f, v, 1, 256)),
   '--png-level': (to, v, f) => (to.options.pngLevel = integer(f, v, 0, 9)),
   '--queue': (to, v, f) => (to.options.queueFrames = integer(f, v, 1, 10_000)),

@@ -7,7 +7,7 @@
  * dropped and counted (dropping the newest costs nothing; an older one may already have been
  * copied), so a slow disk or encoder costs frames, never unbounded memory.
  */
-import type { ImageFrame } from '../client/frames.ts';
+import type { FrameView } from '../client/frame-views.ts';
 import { verifyFrame } from '../emulator/frame-stamp.ts';
 import type { CaptureSummary, FrameGap } from './sidecar.ts';
 import type { FrameSink, QueuedFrame, Segment } from './sink.ts';
@@ -96,7 +96,7 @@ export class Recorder {
    * Takes one frame from the client, synchronously (before the iterator advances): numbers it,
    * then skips it (`every`), drops it (queue full) or queues it for the sink.
    */
-  accept(frame: ImageFrame): void {
+  accept(frame: FrameView): void {
     if (this.closed) return;
     const now = performance.now();
     this.firstFrameMs ??= now;
@@ -112,15 +112,15 @@ export class Recorder {
       this.counts[skip ? 'skipped' : 'droppedQueue']++;
       return;
     }
-    const record = this.verifiedNumber(frame, index, timestampMs);
-    this.countUpstreamLoss(record);
     const segment = this.segmentFor(frame.width, frame.height);
-    // A copy only where the client's buffer cannot be held until the write is done: the
-    // shared-memory path may reuse its buffer once the iterator advances (zero-copy views of the
-    // mapping), and a sink that transfers buffers to a thread must own them. gRPC frames are
-    // fresh buffers per message and are written as they are.
+    // A copy only where the frame's buffer cannot be held until the write is done: a shared-memory
+    // view is the mapping, handed back to EnSight when the iterator advances, and a sink that
+    // transfers buffers to a thread must own them. A gRPC frame's view is its message's own
+    // buffer, never reused, and is written as it is. The copy (pooled) is what gets verified.
     const owned = this.options.sink.takesBuffers || frame.transport === 'shmem';
-    const pixels = owned ? this.copy(frame.pixels) : frame.pixels;
+    const pixels = owned ? frame.copyTo(this.buffer(frame.width * frame.height * 3)) : frame.pixels;
+    const record = this.verifiedNumber({ pixels, width: frame.width, height: frame.height, frameNumber: frame.frameNumber }, index, timestampMs);
+    this.countUpstreamLoss(record);
     this.queue.push({ segment, position: segment.positions++, pixels, record, owned });
     this.accepted++;
     if (maxFrames !== undefined && this.accepted === maxFrames) this.options.onFull();
@@ -128,7 +128,7 @@ export class Recorder {
   }
 
   /** A recorded frame's number: the stamp's when the whole stamp verifies, else the transport's. */
-  private verifiedNumber(frame: ImageFrame, index: number, timestampMs: number): RecordedFrame {
+  private verifiedNumber(frame: Pick<FrameView, 'pixels' | 'width' | 'height' | 'frameNumber'>, index: number, timestampMs: number): RecordedFrame {
     const verdict = verifyFrame(frame.pixels, frame.width, frame.height);
     if (verdict.ok) {
       this.verification.verified++;
@@ -146,8 +146,9 @@ export class Recorder {
    * stamped, row 0's stamp (frame number in its head, low 16 bits repeated in its tail; layout
    * in `emulator/frame-stamp.ts`), else the transport's.
    */
-  private peekNumber(frame: ImageFrame, timestampMs: number): RecordedFrame {
-    const { pixels, width } = frame;
+  private peekNumber(frame: FrameView, timestampMs: number): RecordedFrame {
+    const { width } = frame;
+    const pixels = frame.blocks[0]!.pixels; // row 0, read in place
     const rowBytes = width * 3;
     if (this.lastReceived?.numberedBy === 'stamp' && rowBytes >= 12 && pixels.byteLength >= rowBytes) {
       const view = new DataView(pixels.buffer, pixels.byteOffset, rowBytes);
@@ -187,11 +188,10 @@ export class Recorder {
     return segment;
   }
 
-  private copy(pixels: Uint8Array): Uint8Array {
+  /** A pooled buffer of `bytes` (the pool holds one frame size: the current segment's). */
+  private buffer(bytes: number): Uint8Array {
     const spare = this.spareBuffers.pop();
-    const target = spare && spare.byteLength === pixels.byteLength ? spare : new Uint8Array(new ArrayBuffer(pixels.byteLength));
-    target.set(pixels);
-    return target;
+    return spare && spare.byteLength === bytes ? spare : new Uint8Array(new ArrayBuffer(bytes));
   }
 
   private recycle(buffer: Uint8Array): void {

@@ -17,7 +17,7 @@ export interface SegmentSummary {
   height: number;
   /** Bytes of one RGB frame: width × height × 3. */
   frameBytes: number;
-  /** raw: the stream's file name; png: the printf pattern of its files (`capture-000-%06d.png`). */
+  /** raw: the stream's file name; png: the printf pattern of its files (`capture-000-%06d.png`); mp4, mkv: the video. */
   file: string;
   /** Frames in the file(s): whole frames only. */
   frames: number;
@@ -25,7 +25,10 @@ export interface SegmentSummary {
   frameNumbers: number[];
   /** When each frame arrived, in milliseconds since the recording started. */
   timestampsMs: number[];
-  /** The ffmpeg command making `<name>-<index>.mp4` of this segment, as argv and as a shell line. */
+  /**
+   * raw, png: the ffmpeg command making `<name>-<index>.mp4` of this segment; mp4, mkv: the one
+   * that encoded it (reading the frames on stdin). As argv and as a shell line.
+   */
   ffmpeg: string[];
   ffmpegCommand: string;
 }
@@ -86,7 +89,10 @@ export interface CaptureSummary {
   };
   segments: SegmentSummary[];
   elapsedMs: number;
-  /** Recorded frames a second over the recording. */
+  /**
+   * The recording's frame rate: recorded frames over the span from the first to the last
+   * (their timestamps); the one rate the report gives.
+   */
   fps: number;
   /** Recorded RGB megabytes (10^6 bytes) a second. */
   mbps: number;
@@ -98,10 +104,14 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** ffmpeg's H.264 wants even sides in yuv420p: odd frames are padded by one black row/column. */
-function encodeArgs(width: number, height: number, video: string): string[] {
+/** H.264 in yuv420p, which wants even sides: odd frames are padded by one black row/column. */
+export function h264Args(width: number, height: number): string[] {
   const pad = width % 2 || height % 2 ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2'] : [];
-  return ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', ...pad, '-y', video];
+  return ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', ...pad];
+}
+
+function encodeArgs(width: number, height: number, video: string): string[] {
+  return [...h264Args(width, height), '-y', video];
 }
 
 export function formatFps(fps: number): string {
@@ -109,7 +119,7 @@ export function formatFps(fps: number): string {
 }
 
 /** The ffmpeg argv that turns a segment (absolute `input`) into `video`. */
-export function ffmpegArgs(format: CaptureFormat, segment: { width: number; height: number }, input: string, video: string, fps: number): string[] {
+export function ffmpegArgs(format: 'raw' | 'png', segment: { width: number; height: number }, input: string, video: string, fps: number): string[] {
   const rate = formatFps(fps);
   const inputArgs =
     format === 'raw'

@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AsyncQueue } from '../client/async-queue.ts';
 import { EnSightGRPC, type EnSightGRPCOptions } from '../client/ensight-grpc.ts';
-import type { ImageFrame } from '../client/frames.ts';
+import type { FrameViews } from '../client/frame-views.ts';
 import { launchEmulator, type LaunchedEmulator } from '../emulator/launch.ts';
 import { CaptureError } from './errors.ts';
 import { DEFAULT_CAPTURE_SIZE, DEFAULT_EMULATOR_FPS, type CaptureOptions, type CaptureTransport } from './options.ts';
@@ -20,7 +19,10 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export interface FrameSource {
   client: EnSightGRPC;
-  frames: AsyncQueue<ImageFrame>;
+  /** Frame views (zero-copy over shared memory); they end with an abort of `stop`. */
+  frames: FrameViews;
+  /** Ends `frames`, also in the middle of a wait. */
+  stop: AbortController;
   summary: Pick<CaptureSummary, 'source' | 'transport'>;
   close(): Promise<void>;
 }
@@ -124,7 +126,8 @@ async function subscribe(client: EnSightGRPC, requested: CaptureTransport, local
 
 /**
  * Connects (or launches the emulator and connects) and subscribes. The returned `frames`
- * iterator was opened before the subscription, so the first frame is not missed.
+ * iterator was opened before the subscription, so the first frame is not missed; it reads the
+ * shared-memory stream in place (it picks its path at the first `next()`, after subscribing).
  */
 export async function openFrameSource(options: CaptureOptions): Promise<FrameSource> {
   const requested = options.transport ?? 'shmem';
@@ -157,16 +160,17 @@ export async function openFrameSource(options: CaptureOptions): Promise<FrameSou
     if (!connected) {
       throw new CaptureError(`cannot connect to EnSight at ${endpoint.address} within ${CONNECT_TIMEOUT_MS / 1000} s`, 'CAPTURE_SOURCE');
     }
-    const frames = client.images();
+    const stop = new AbortController();
+    const frames = client.frames({ signal: stop.signal });
     let transport: CaptureSummary['transport'];
     try {
       transport = await subscribe(client, requested, endpoint.local, options.signal);
     } catch (err) {
-      await frames.return();
+      await frames.return(undefined);
       if (err instanceof CaptureError) throw err;
       throw new CaptureError(`cannot subscribe to EnSight's images: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
     }
-    return { client, frames, summary: { source, transport }, close };
+    return { client, frames, stop, summary: { source, transport }, close };
   } catch (err) {
     await close();
     throw err;

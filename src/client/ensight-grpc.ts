@@ -31,6 +31,7 @@ import {
 } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
+import { queuedFrameViews, shmemFrameViews, type FrameViews } from './frame-views.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 import { ResumableStream, type StreamGap } from './resumable-stream.ts';
@@ -61,7 +62,7 @@ export interface EnSightGRPCOptions {
   tls?: TlsMaterial;
   /** Host the reverse subscription server listens on and tells EnSight to call. Default `127.0.0.1`. */
   subscriptionHost?: string;
-  /** Extra grpc-js channel options (message limits are always lifted). */
+  /** Extra grpc-js channel options over `DEFAULT_CHANNEL_OPTIONS` (a 64 MiB HTTP/2 window); yours win, message limits are always lifted. */
   channelOptions?: grpc.ChannelOptions;
   /**
    * Redial when the connection is lost (exponential backoff with jitter), then reopen the image and
@@ -190,7 +191,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private connected = false;
   private server: ServerProcess | undefined;
 
-  private readonly frames = new FrameHub();
+  private readonly frameHub = new FrameHub();
   private imageStream: ResumableStream<ImageReply> | undefined;
   private readonly eventQueue: string[] = [];
   private readonly eventFeed = new Broadcaster<string>(10_000);
@@ -361,7 +362,7 @@ export class EnSightGRPC implements AsyncDisposable {
     this.connected = false;
     if (this.subscribedImages || this.subscribedEvents) {
       const lost = new EnSightError(`the connection to EnSight is gone: ${channel.address}`, 'CONNECTION_LOST');
-      if (!this.imageStream) this.frames.end(lost);
+      if (!this.imageStream) this.frameHub.end(lost);
       if (!this.eventStream) this.eventFeed.end(lost);
     }
   }
@@ -378,7 +379,7 @@ export class EnSightGRPC implements AsyncDisposable {
       } catch (err) {
         if (this.rpc?.channel !== channel) return;
         const failure = toEnSightError(method, err);
-        if (method === 'SubscribeImages') this.frames.end(failure);
+        if (method === 'SubscribeImages') this.frameHub.end(failure);
         else this.eventFeed.end(failure);
         continue;
       }
@@ -527,7 +528,7 @@ export class EnSightGRPC implements AsyncDisposable {
       data: (reply) => {
         try {
           const frame = assembler.push(reply);
-          if (frame) this.frames.put({ ...frame, transport: 'stream' });
+          if (frame) this.frameHub.put({ ...frame, transport: 'stream' });
         } catch (err) {
           stream.fail(err);
         }
@@ -550,7 +551,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private endImageStream(stream: ResumableStream<ImageReply>, err?: unknown): void {
     if (this.imageStream !== stream) return;
     this.imageStream = undefined;
-    if (!this.subscribedImages) this.frames.end(err);
+    if (!this.subscribedImages) this.frameHub.end(err);
   }
 
   /** Whether the GetImageStream stream is open (or being reopened after a reconnect). */
@@ -568,12 +569,12 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** The newest frame from any image path, or null before the first one. */
   getImage(): ImageFrame | null {
-    return this.frames.get() ?? null;
+    return this.frameHub.get() ?? null;
   }
 
   /** Call `callback` with every frame from any image path (undefined removes it). */
   onImage(callback: ((frame: ImageFrame) => void) | undefined): void {
-    this.frames.onFrame(callback);
+    this.frameHub.onFrame(callback);
   }
 
   /**
@@ -584,10 +585,50 @@ export class EnSightGRPC implements AsyncDisposable {
    * when it re-renders).
    */
   images(options: { signal?: AbortSignal; latest?: boolean } = {}): AsyncQueue<ImageFrame> {
-    const queue = this.frames.iterate(options.signal);
-    const current = options.latest ? this.frames.get() : undefined;
+    const queue = this.frameHub.iterate(options.signal);
+    const current = options.latest ? this.frameHub.get() : undefined;
     if (current) queue.push(current);
     return queue;
+  }
+
+  /**
+   * Every frame from now on as a {@link FrameView}: a view valid until the frame is released,
+   * so that no frame costs a buffer. Over shared memory the view is the mapping itself and
+   * releasing it hands the buffer back to EnSight; over gRPC it is the message's buffer.
+   *
+   * ```ts
+   * for await (using frame of ensight.frames()) use(frame.pixels); // Node 24+, Bun, Deno, TypeScript 5.2+
+   * for await (const frame of ensight.frames()) { use(frame.pixels); frame.release(); } // anywhere
+   * ```
+   * The iterator releases the previous frame when it moves on (and the current one when the
+   * loop ends), so a loop that forgets to release still hands every buffer back; `frame.copy()`
+   * keeps a frame beyond that. A released frame's accessors throw a `FrameReleasedError`.
+   * `signal` ends a wait for the next frame (a generator's `return()` waits for it to finish);
+   * the iterator also ends when the image path closes (unsubscribe, shutdown).
+   *
+   * The path is chosen at the first `next()`: with a shared-memory subscription by then
+   * (`subscribeImages({ useShmem: true })`), zero-copy from the mapping; one `frames()` iterator
+   * reads it at a time (another throws `FRAMES_BUSY`), and
+   * while it does, `images()`, `onImage` and `getImage()` see no shared-memory frames. A frame
+   * that shared memory carries in two blocks (4K through the default 25 MiB file) holds both
+   * buffers until released: read it in place through `blocks`, or through `pixels`, joined
+   * once into a buffer the iterator reuses. The gRPC paths feed `frames()` and `images()` alike.
+   */
+  frames(options: { signal?: AbortSignal } = {}): FrameViews {
+    const { signal } = options;
+    // Subscribed now, so that no gRPC frame is missed; the path is chosen at the first next().
+    const queue = this.frameHub.iterate(signal);
+    const client = this;
+    const views = (async function* chosen() {
+      const reader = client.shmemReader;
+      if (reader) {
+        await queue.return();
+        yield* shmemFrameViews(await reader.lend(), signal);
+      } else {
+        yield* queuedFrameViews(queue);
+      }
+    })();
+    return Object.defineProperty(views, 'dropped', { get: () => queue.dropped, enumerable: true }) as FrameViews;
   }
 
   // ---- event stream (GetEventStream) ------------------------------------------------------------
@@ -659,7 +700,7 @@ export class EnSightGRPC implements AsyncDisposable {
       await requireDenoPermissions('the subscription server EnSight calls back', [{ name: 'net', host: this.subscriptionHost }]);
     }
     this.subscriptionServer ??= await SubscriptionServer.start(this.subscriptionHost, {
-      onImage: (frame) => this.frames.put({ ...frame, transport: 'subscription' }),
+      onImage: (frame) => this.frameHub.put({ ...frame, transport: 'subscription' }),
       onEvent: (tag) => this.putEvent(tag),
     });
     return this.subscriptionServer;
@@ -748,9 +789,9 @@ export class EnSightGRPC implements AsyncDisposable {
     this.shmemReader = reader;
     this.subscribedImages = true;
     reader.start(
-      (image) => this.frames.put({ ...image, transport: 'shmem' }),
+      (image) => this.frameHub.put({ ...image, transport: 'shmem' }),
       (err) => {
-        if (err !== undefined) this.frames.end(toEnSightError('shared-memory images', err));
+        if (err !== undefined) this.frameHub.end(toEnSightError('shared-memory images', err));
       },
     );
   }
@@ -772,7 +813,7 @@ export class EnSightGRPC implements AsyncDisposable {
       // EnSight has unmapped the file (Unsubscribe answered) before it is removed.
       await reader?.stop();
       await server?.close();
-      if (!this.imageStream) this.frames.end();
+      if (!this.imageStream) this.frameHub.end();
       if (!this.eventStream) this.eventFeed.end();
     }
   }
@@ -879,7 +920,7 @@ export class EnSightGRPC implements AsyncDisposable {
   async shutdown(): Promise<void> {
     await this.unsubscribe({ timeoutMs: 2000 }).catch(() => undefined);
     await this.stopServer();
-    this.frames.end();
+    this.frameHub.end();
     this.eventFeed.end();
   }
 

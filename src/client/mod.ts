@@ -11,6 +11,7 @@ export {
 } from './ensight-grpc.ts';
 export { AsyncQueue } from './async-queue.ts';
 export type { ImageFrame } from './frames.ts';
+export { FrameReleasedError, FrameView, type FrameBlock, type FrameViews } from './frame-views.ts';
 export type { LaunchOptions } from './launcher.ts';
 export { parsePythonLiteral, type PythonValue } from './python-literal.ts';
 export type { CallOptions } from './rpc.ts';

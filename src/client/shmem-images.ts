@@ -8,6 +8,7 @@
  * frame iterators hand frames to code that may keep them; a zero-copy consumer uses
  * {@link ShmemImageReader.consumer} directly.
  */
+import { EnSightError } from '../errors.ts';
 import { ShmemConsumer, type FrameImage } from '../shmem/mod.ts';
 
 /** How long one wait for a frame lasts: the producer's own wait between a frame's blocks (1 s). */
@@ -20,9 +21,24 @@ export interface ShmemReaderOptions {
   directory?: string;
 }
 
+/**
+ * The shared-memory stream lent to a zero-copy reader (`EnSightGRPC.frames()`): the copying loop
+ * stays parked until `giveBack()`. The borrower ends its waits when `stopping` is set, and keeps
+ * the wait in progress in `waiting` so that the file is not closed under it.
+ */
+export interface ShmemLease {
+  readonly consumer: ShmemConsumer;
+  readonly stopping: boolean;
+  waiting: Promise<unknown> | undefined;
+  giveBack(): void;
+}
+
 export class ShmemImageReader {
   private stopped = false;
   private loop: Promise<void> | undefined;
+  private lease: (ShmemLease & { returned: Promise<void> }) | undefined;
+  private parked: (() => void) | undefined;
+  private loopDone = false;
 
   private constructor(readonly consumer: ShmemConsumer) {}
 
@@ -51,14 +67,51 @@ export class ShmemImageReader {
     this.loop = (async () => {
       try {
         while (!this.stopped) {
+          if (this.lease) {
+            this.parked?.();
+            await this.lease.returned;
+            continue;
+          }
           const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS });
           if (image && !this.stopped) onFrame(image);
         }
         onEnd();
       } catch (err) {
         onEnd(this.stopped ? undefined : err);
+      } finally {
+        this.loopDone = true;
+        this.parked?.();
       }
     })();
+  }
+
+  /**
+   * Lends the stream to one zero-copy reader: resolves once the copying loop has finished the
+   * wait it was in and parked, so that the two never split a frame's blocks between them.
+   */
+  async lend(): Promise<ShmemLease> {
+    if (this.lease) throw new EnSightError('another frames() iterator is reading the shared-memory stream', 'FRAMES_BUSY');
+    if (this.stopped) throw new EnSightError('the shared-memory subscription has ended', 'NOT_SUBSCRIBED');
+    let giveBack!: () => void;
+    const returned = new Promise<void>((resolve) => (giveBack = resolve));
+    const parked = new Promise<void>((resolve) => (this.parked = resolve));
+    const reader = this;
+    const lease = {
+      consumer: this.consumer,
+      returned,
+      waiting: undefined as Promise<unknown> | undefined,
+      get stopping() {
+        return reader.stopped;
+      },
+      giveBack: () => {
+        if (reader.lease === lease) reader.lease = undefined;
+        giveBack();
+      },
+    };
+    this.lease = lease;
+    if (this.loop && !this.loopDone) await parked;
+    this.parked = undefined;
+    return lease;
   }
 
   /**
@@ -68,7 +121,11 @@ export class ShmemImageReader {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    const lease = this.lease;
+    lease?.giveBack();
     await this.loop;
+    // A borrower's wait ends within its timeout; a frame it handed out is released by the close.
+    await lease?.waiting?.catch(() => undefined);
     this.consumer.close();
   }
 }

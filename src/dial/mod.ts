@@ -16,7 +16,7 @@ export { dial, dialDirect } from './dial.ts';
 export { DialedChannel } from './channel.ts';
 export type { ChannelCallOptions } from './call.ts';
 export { DialError, isRetryable, type DialErrorCode } from './errors.ts';
-export { DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
+export { DEFAULT_CHANNEL_OPTIONS, DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
 export { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 export { parseDialAddress, type DialAddress } from './address.ts';
 export { AUTHENTICATE_PATH, AuthServiceDefinition, type AuthenticateRequest, type AuthenticateResponse } from './auth.ts';

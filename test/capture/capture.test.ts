@@ -87,6 +87,8 @@ t.test('a slow sink and a one-frame queue drop frames, counted, never stalling',
 t.test('a frame-size change mid-capture starts a new segment', async (t) => {
   const emulator = await startEmulator(t, { flags: ['--stream-size', '64x48', '--frame-rate', '40'] });
   const control = await connectedClient(t, emulator);
+  // EnSight's Python starts on the first command (seconds on a loaded machine): before, not mid-capture.
+  await control.command('1+1');
   const out = tempDir(t, 'capture-resize-');
   let resized: Promise<unknown> | undefined;
   const s = await capture({

@@ -79,9 +79,9 @@ export interface CliRun {
 }
 
 /** Starts `ensight-capture <args>`; `done` resolves when it exits. */
-export function startCli(args: string[]): { child: ReturnType<typeof spawn>; done: Promise<CliRun> } {
+export function startCli(args: string[], env: Record<string, string> = {}): { child: ReturnType<typeof spawn>; done: Promise<CliRun> } {
   const { command, args: prefix } = captureCommand();
-  const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));

@@ -1,0 +1,96 @@
+/**
+ * Rows against a C-core gRPC frame server (frame_server.py, grpcio) instead of the emulator's
+ * grpc-js server, so that they measure the client: this client's image stream (defaults, and
+ * grpc-js's own 64 KiB window for comparison), and the PyEnSight-style peer (peer.py) reading
+ * the same stream in the same run.
+ */
+import { EnSightGRPC } from '../../src/mod.ts';
+import { GRPC_JS_WINDOW, type Transport, type OpenTransport, type FrameSourceControl } from '../lib/transports.ts';
+import { frameBytes, stampedFrameNumber, type SeenLog } from '../lib/measure.ts';
+import { CoreFrameServer, PyEnSightPeer } from './processes.ts';
+
+function control(server: CoreFrameServer): FrameSourceControl {
+  return {
+    configure: (size, fps) => server.configure(size, fps),
+    stop: () => server.stopFrames(),
+    publishTimes: () => server.publishTimes(),
+  };
+}
+
+/** This client's GetImageStream against the C-core server, frames noted in `onImage`. */
+function clientRow(name: string, chunk: boolean, channelOptions: Record<string, number> = {}): Transport {
+  return {
+    name,
+    publishKind: 'stream',
+    async open(): Promise<OpenTransport> {
+      const server = await CoreFrameServer.start();
+      const client = new EnSightGRPC({ grpcUdsPathname: server.udsPathname, channelOptions });
+      try {
+        if (!(await client.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the C-core server: ${String(client.lastConnectError)}`);
+        let current: SeenLog | undefined;
+        client.onImage((frame) => current?.saw(stampedFrameNumber(frame.pixels), frame.pixels.byteLength));
+        client.imageStreamEnable({ chunk });
+        return {
+          source: control(server),
+          async run(seen, until) {
+            current = seen;
+            await new Promise((r) => setTimeout(r, Math.max(0, until - performance.now())));
+            current = undefined;
+          },
+          async close() {
+            await client.shutdown();
+            await server.close();
+          },
+        };
+      } catch (err) {
+        await client.shutdown();
+        await server.close();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The PyEnSight-style peer: its frames and CPU come from its own process. */
+function peerRow(name: string, chunk: boolean): Transport {
+  return {
+    name,
+    publishKind: 'stream',
+    async open(_session, size): Promise<OpenTransport> {
+      const server = await CoreFrameServer.start();
+      let peer: PyEnSightPeer;
+      try {
+        peer = await PyEnSightPeer.start(server.address, { chunk });
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+      return {
+        source: control(server),
+        async run(seen, until) {
+          await peer.start();
+          await new Promise((r) => setTimeout(r, Math.max(0, until - performance.now())));
+          const record = await peer.stop();
+          if (record.error) throw new Error(`bench: the peer's stream failed: ${record.error}`);
+          seen.frames.push(...record.frames);
+          seen.times.push(...record.times);
+          seen.bytes += record.frames.length * frameBytes(size);
+          return { cpuPct: record.cpuPct };
+        },
+        async close() {
+          await peer.close();
+          await server.close();
+        },
+      };
+    },
+  };
+}
+
+/** The C-core rows, in table order. */
+export const CORE_TRANSPORTS: Transport[] = [
+  clientRow('core-grpc-stream', false),
+  clientRow('core-grpc-stream-chunked', true),
+  clientRow('core-grpc-stream-64k', false, { 'grpc-node.flow_control_window': GRPC_JS_WINDOW }),
+  peerRow('core-peer-stream', false),
+  peerRow('core-peer-stream-chunked', true),
+];

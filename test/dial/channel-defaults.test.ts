@@ -1,0 +1,32 @@
+// Channel defaults for EnSight's large messages: a 64 MiB HTTP/2 window unless the caller says
+// otherwise, through dial() and EnSightGRPC alike.
+import t from '../harness/mod.ts';
+import { DEFAULT_CHANNEL_OPTIONS, EnSightGRPC } from '../../src/mod.ts';
+import { resolveDialOptions } from '../../src/dial/options.ts';
+import { startEmulator } from '../support/emulator.ts';
+
+t.test('dial options start from the large-message defaults; the caller wins', async (t) => {
+  t.equal(DEFAULT_CHANNEL_OPTIONS['grpc-node.flow_control_window'], 64 * 1024 * 1024);
+  t.match(resolveDialOptions({}).channelOptions, { 'grpc-node.flow_control_window': 64 * 1024 * 1024 });
+  t.match(resolveDialOptions({ channelOptions: { 'grpc-node.flow_control_window': 65_535 } }).channelOptions, {
+    'grpc-node.flow_control_window': 65_535,
+  });
+  const mine = { 'grpc.keepalive_time_ms': 30_000 };
+  t.match(resolveDialOptions({ channelOptions: mine }).channelOptions, { 'grpc.keepalive_time_ms': 30_000, 'grpc-node.flow_control_window': 64 * 1024 * 1024 });
+  t.strictSame(mine, { 'grpc.keepalive_time_ms': 30_000 }, "the caller's object is left alone");
+  t.throws(() => {
+    (DEFAULT_CHANNEL_OPTIONS as Record<string, unknown>)['grpc-node.flow_control_window'] = 1;
+  }, TypeError, 'the defaults cannot be changed by accident');
+});
+
+t.test('EnSightGRPC streams 4K frames (25 MB messages) with its defaults', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--stream-size', '3840x2160', '--frame-rate', '5'] });
+  const client = new EnSightGRPC(emulator.clientOptions);
+  t.teardown(() => client.shutdown());
+  t.ok(await client.connect({ timeoutMs: 15_000 }));
+  const images = client.images();
+  client.imageStreamEnable();
+  const next = await images.next();
+  t.notOk(next.done, 'a frame arrived');
+  if (!next.done) t.equal(next.value.pixels.byteLength, 3840 * 2160 * 3, 'a whole 4K frame in one message');
+});
