@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import process from 'node:process';
 import {
@@ -37,7 +37,15 @@ import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { sceneUpdates } from './dsg.ts';
 import { FrameSource, encodePng } from './frames.ts';
 import { sceneGlb } from './glb.ts';
-import { DEFAULT_STREAM_SIZE, DEFAULT_UDS_PATHNAME, ENSIGHT_DEFAULT_PORT, type EmulatorOptions } from './options.ts';
+import {
+  DEFAULT_SHMEM_REAP_MS,
+  DEFAULT_STREAM_SIZE,
+  DEFAULT_SUBSCRIPTIONS_PER_CLIENT,
+  DEFAULT_SUBSCRIPTIONS_TOTAL,
+  DEFAULT_UDS_PATHNAME,
+  ENSIGHT_DEFAULT_PORT,
+  type EmulatorOptions,
+} from './options.ts';
 import { PythonInterpreter, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
@@ -52,6 +60,8 @@ import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscripti
 export const RENDER_EVENT = 'partlist?enum=PARTS&uid=221';
 /** Longest run of back-to-back free-running frames before the event loop gets a turn. */
 const FREE_RUN_SLICE_MS = 2;
+/** How often shared-memory subscriptions are checked for a deleted file or a stuck consumer. */
+const REAP_INTERVAL_MS = 1000;
 /** How long stop() lets calls finish before cutting connections. */
 const GRACEFUL_SHUTDOWN_MS = 2000;
 
@@ -62,6 +72,8 @@ export interface EmulatorAddress {
   port?: number;
   transport: 'uds' | 'tcp';
   tls: boolean;
+  /** The `shared_secret` the emulator made itself (no token, no `auth`, no `noSecurity` given). */
+  token?: string;
 }
 
 export interface EmulatorStats {
@@ -71,6 +83,10 @@ export interface EmulatorStats {
   droppedFrames: number;
   imageSinks: number;
   eventSinks: number;
+  /** Live subscriptions (gRPC events and images, shared-memory images). */
+  subscriptions: number;
+  /** Shared-memory subscriptions dropped for a deleted file or a consumer that took no frames. */
+  reapedSubscriptions: number;
   /** Access tokens AuthService handed out (0 without `auth`). */
   authTokensIssued: number;
 }
@@ -80,12 +96,12 @@ export class EmulatorStartError extends Error {
   override name = 'EmulatorStartError';
 }
 
-type UnaryHandler<Req, Res> = (request: Req) => Res | Promise<Res>;
+type UnaryHandler<Req, Res> = (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>;
 
 function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => handler(call.request, call))
       .then(
         (reply) => callback(null, reply),
         (err: unknown) => callback(statusOf(err)),
@@ -125,7 +141,8 @@ export class EnSightEmulator {
   private readonly scene = new SceneState();
   private readonly frames = new FrameSource();
   private readonly hub = new SinkHub();
-  private readonly subscriptions = new Subscriptions(this.hub);
+  private readonly subscriptions: Subscriptions;
+  private reapTimer: ReturnType<typeof setInterval> | undefined;
   private readonly python: PythonInterpreter;
   private readonly jobs = new AnimSaveJobs(this.frames, () => this.scene.pose);
   private readonly sceneStreams = new Set<{ push(): void; end(): void }>();
@@ -136,6 +153,9 @@ export class EnSightEmulator {
   private freeRunning = false;
   private readonly publishLog: PublishLog | undefined;
   private readonly accessTokens: AccessTokens | undefined;
+  /** What every call's `shared_secret` must be; undefined: no shared secret required. */
+  readonly securityToken: string | undefined;
+  private readonly madeToken: boolean;
   private server: grpc.Server | undefined;
   private socketPath: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -145,9 +165,18 @@ export class EnSightEmulator {
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
+    this.subscriptions = new Subscriptions(this.hub, {
+      perClient: Math.floor(options.maxSubscriptionsPerClient ?? DEFAULT_SUBSCRIPTIONS_PER_CLIENT),
+      total: Math.floor(options.maxSubscriptions ?? DEFAULT_SUBSCRIPTIONS_TOTAL),
+    });
     this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
     this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
     this.accessTokens = options.auth && new AccessTokens(options.auth);
+    // Safe by default, as a notebook server: whoever can connect runs Python as this user, so
+    // without any credential the emulator makes one (and the CLI prints it) unless told not to.
+    this.madeToken = !options.securityToken && !options.noSecurity && !options.auth;
+    this.securityToken = this.madeToken ? randomBytes(24).toString('base64url') : options.securityToken || undefined;
+    if (options.noSecurity && options.securityToken) throw new RangeError('EnSightEmulator: noSecurity contradicts securityToken');
   }
 
   async start(): Promise<EmulatorAddress> {
@@ -166,7 +195,7 @@ export class EnSightEmulator {
     const server = new grpc.Server({
       ...UNLIMITED_MESSAGES,
       interceptors: [
-        ...(options.securityToken ? [requireToken(options.securityToken)] : []),
+        ...(this.securityToken ? [requireToken(this.securityToken)] : []),
         ...(this.accessTokens ? [this.accessTokens.interceptor()] : []),
       ],
     });
@@ -181,10 +210,13 @@ export class EnSightEmulator {
       throw new EmulatorStartError(`cannot listen on ${target}: ${err.message}`);
     });
     this.server = server;
+    this.reapTimer = setInterval(() => this.subscriptions.reap(), REAP_INTERVAL_MS);
+    this.reapTimer.unref?.();
     if (options.frameRate) this.setFrameRate(options.frameRate);
+    const token = this.madeToken ? { token: this.securityToken } : {};
     return tcp
-      ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls }
-      : { address: target, transport: 'uds', tls: false };
+      ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls, ...token }
+      : { address: target, transport: 'uds', tls: false, ...token };
   }
 
   /** Stops serving, ends every stream and subscription, stops Python; idempotent. */
@@ -202,6 +234,8 @@ export class EnSightEmulator {
       droppedFrames: this.hub.droppedFrames(),
       imageSinks: this.hub.images.size,
       eventSinks: this.hub.events.size,
+      subscriptions: this.subscriptions.size,
+      reapedSubscriptions: this.subscriptions.reaped,
       authTokensIssued: this.accessTokens?.issued ?? 0,
     };
   }
@@ -305,6 +339,7 @@ export class EnSightEmulator {
 
   private async shutdown(cancelJobs: boolean): Promise<void> {
     this.setFrameRate(0);
+    clearInterval(this.reapTimer);
     await this.jobs.settle(cancelJobs);
     this.subscriptions.closeAll();
     this.publishLog?.flush();
@@ -396,22 +431,32 @@ export class EnSightEmulator {
       GetImageStream: (call: grpc.ServerWritableStream<ImageStreamRequest, unknown>) => {
         this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk, this.publishLog));
       },
-      SubscribeEvents: unary((request: SubscribeEventOptions): GenericResponse => {
+      SubscribeEvents: unary((request: SubscribeEventOptions, call): GenericResponse => {
         if (request.type !== EventChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown event channel type ${request.type}`);
-        const target = subscriptionTarget(request.options);
-        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix));
+        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
+        const owner = call.getPeer();
+        this.subscriptions.admit(request.prefix, 'events', owner);
+        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix), owner);
         return { str: `events of ${request.prefix} go to ${target.uri}` };
       }),
-      SubscribeImages: unary((request: SubscribeImageOptions): GenericResponse => {
+      SubscribeImages: unary((request: SubscribeImageOptions, call): GenericResponse => {
+        const owner = call.getPeer();
         if (request.type === ImageChannelType.SHARED_MEM) {
           const filename = request.options.filename ?? '';
-          const sink = ShmemImageSink.open(filename, request.flipVertical, this.options.shmemWaitMs ?? 0, this.publishLog);
-          this.subscriptions.subscribeImages(request.prefix, sink);
+          this.subscriptions.admit(request.prefix, 'images', owner);
+          const sink = ShmemImageSink.open(filename, {
+            flipVertical: request.flipVertical,
+            waitMs: this.options.shmemWaitMs ?? 0,
+            reapMs: this.options.shmemReapMs ?? DEFAULT_SHMEM_REAP_MS,
+            log: this.publishLog,
+          });
+          this.subscriptions.subscribeImages(request.prefix, sink, owner);
           return { str: `images of ${request.prefix} go to ${filename}` };
         }
         if (request.type !== ImageChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown image channel type ${request.type}`);
-        const target = subscriptionTarget(request.options);
-        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog));
+        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
+        this.subscriptions.admit(request.prefix, 'images', owner);
+        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog), owner);
         return { str: `images of ${request.prefix} go to ${target.uri}` };
       }),
       Unsubscribe: unary((request: Prefix): GenericResponse => {
