@@ -30,6 +30,7 @@ import {
   type SceneUpdateCommand,
   type SubscribeEventOptions,
   type SubscribeImageOptions,
+  protoDirectory,
 } from '../protocol/mod.ts';
 import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
 import { AnimSaveJobs } from './anim-save.ts';
@@ -46,10 +47,11 @@ import {
   ENSIGHT_DEFAULT_PORT,
   type EmulatorOptions,
 } from './options.ts';
-import { PythonInterpreter, type PythonEffect } from './python.ts';
+import { PythonCallerGone, PythonInterpreter, type PythonCaller, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
-import { SceneState } from './scene.ts';
+import { PART_NAME, SceneState, VARIABLE_NAME } from './scene.ts';
+import { dirname } from 'node:path';
 import { PublishLog } from './publish-log.ts';
 import { ShmemImageSink } from './shmem-sink.ts';
 import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
@@ -106,6 +108,28 @@ function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUnaryCall<
         (reply) => callback(null, reply),
         (err: unknown) => callback(statusOf(err)),
       );
+  };
+}
+
+/** A RunPython call as the interpreter sees it: gone once cancelled or past its deadline. */
+function pythonCaller(call: grpc.ServerUnaryCall<unknown, unknown>): PythonCaller & { dispose(): void } {
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const timers: Array<ReturnType<typeof setTimeout>> = [];
+  return {
+    gone: () => (call.cancelled ? 'the call was cancelled' : Date.now() >= deadlineMs ? 'its deadline passed' : undefined),
+    onGone: (listener) => {
+      call.once('cancelled', listener);
+      // grpc-js does not tell every runtime's handler about a passed deadline: watch it too.
+      if (Number.isFinite(deadlineMs)) {
+        const timer = setTimeout(listener, Math.max(0, deadlineMs - Date.now()));
+        timer.unref?.();
+        timers.push(timer);
+      }
+    },
+    dispose: () => {
+      for (const timer of timers) clearTimeout(timer);
+    },
   };
 }
 
@@ -169,7 +193,11 @@ export class EnSightEmulator {
       perClient: Math.floor(options.maxSubscriptionsPerClient ?? DEFAULT_SUBSCRIPTIONS_PER_CLIENT),
       total: Math.floor(options.maxSubscriptions ?? DEFAULT_SUBSCRIPTIONS_TOTAL),
     });
-    this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
+    this.python = new PythonInterpreter({
+      executable: options.python,
+      userOutput: options.pythonOutput,
+      scene: { parts: [PART_NAME], variables: [VARIABLE_NAME], ceiHome: dirname(protoDirectory()) },
+    });
     this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
     this.accessTokens = options.auth && new AccessTokens(options.auth);
     // Safe by default, as a notebook server: whoever can connect runs Python as this user, so
@@ -390,15 +418,28 @@ export class EnSightEmulator {
         return this.setFrameRate(effect.fps === 'max' ? Infinity : effect.fps);
       case 'stream_size':
         return this.setStreamSize(effect.width, effect.height);
+      case 'exit':
+        // ensight.exit(): PyEnSight's shutdown. The reply goes out first (as for Exit).
+        this.exitAfterReply(true);
+        return;
     }
   }
 
   private ensightService(): grpc.UntypedServiceImplementation {
     const cmdTypes: number[] = Object.values(CmdType);
     return {
-      RunPython: unary(async (request: PythonRequest) => {
+      RunPython: unary(async (request: PythonRequest, call) => {
         if (!cmdTypes.includes(request.type)) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown PythonRequest type ${request.type}`);
-        const outcome = await this.python.run(request.type, request.command);
+        const caller = pythonCaller(call);
+        let outcome;
+        try {
+          outcome = await this.python.run(request.type, request.command, caller);
+        } catch (err) {
+          if (!(err instanceof PythonCallerGone)) throw err;
+          throw new StatusError(call.cancelled ? grpc.status.CANCELLED : grpc.status.DEADLINE_EXCEEDED, err.message);
+        } finally {
+          caller.dispose();
+        }
         for (const effect of outcome.effects) {
           try {
             this.applyEffect(effect);
