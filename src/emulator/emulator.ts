@@ -50,7 +50,8 @@ import {
 import { PythonCallerGone, PythonInterpreter, type PythonCaller, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
-import { PART_NAME, SceneState, VARIABLE_NAME } from './scene.ts';
+import { PART_NAME, SceneState, VARIABLE_NAME, spun, type Pose } from './scene.ts';
+import { RenderWorker, DEFAULT_RENDER_BUDGET_BYTES } from './render-worker.ts';
 import { dirname } from 'node:path';
 import { PublishLog } from './publish-log.ts';
 import { ShmemImageSink } from './shmem-sink.ts';
@@ -62,6 +63,10 @@ import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscripti
 export const RENDER_EVENT = 'partlist?enum=PARTS&uid=221';
 /** Longest run of back-to-back free-running frames before the event loop gets a turn. */
 const FREE_RUN_SLICE_MS = 2;
+/** How far the free-running scene turns a step (see spinOn). */
+const SPIN_DEGREES = 3;
+/** The spin's render worker rests this many times a step's render time between steps. */
+const SPIN_IDLE_FACTOR = 3;
 /** How often shared-memory subscriptions are checked for a deleted file or a stuck consumer. */
 const REAP_INTERVAL_MS = 1000;
 /** How long stop() lets calls finish before cutting connections. */
@@ -91,6 +96,8 @@ export interface EmulatorStats {
   reapedSubscriptions: number;
   /** Access tokens AuthService handed out (0 without `auth`). */
   authTokensIssued: number;
+  /** Memory the renders queued or running in the render worker may use (see render-worker.ts). */
+  renderBytesInUse: number;
 }
 
 /** The emulator could not start (bad certificates, address in use, …); the CLI exits 2. */
@@ -168,6 +175,10 @@ export class EnSightEmulator {
   private readonly subscriptions: Subscriptions;
   private reapTimer: ReturnType<typeof setInterval> | undefined;
   private readonly python: PythonInterpreter;
+  private readonly renderer: RenderWorker;
+  /** The free-running spin (degrees about the vertical axis) of stream frames: see {@link spinOn}. */
+  private spin = 0;
+  private spinning = false;
   private readonly jobs = new AnimSaveJobs(this.frames, () => this.scene.pose);
   private readonly sceneStreams = new Set<{ push(): void; end(): void }>();
   private streamSize: { width: number; height: number };
@@ -189,6 +200,7 @@ export class EnSightEmulator {
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
+    this.renderer = new RenderWorker(options.renderBudgetBytes ?? DEFAULT_RENDER_BUDGET_BYTES);
     this.subscriptions = new Subscriptions(this.hub, {
       perClient: Math.floor(options.maxSubscriptionsPerClient ?? DEFAULT_SUBSCRIPTIONS_PER_CLIENT),
       total: Math.floor(options.maxSubscriptions ?? DEFAULT_SUBSCRIPTIONS_TOTAL),
@@ -265,6 +277,7 @@ export class EnSightEmulator {
       subscriptions: this.subscriptions.size,
       reapedSubscriptions: this.subscriptions.reaped,
       authTokensIssued: this.accessTokens?.issued ?? 0,
+      renderBytesInUse: this.renderer.inUse,
     };
   }
 
@@ -272,10 +285,48 @@ export class EnSightEmulator {
   render(): void {
     this.frameNumber = (this.frameNumber + 1) >>> 0;
     const frameNumber = this.frameNumber;
-    const pose = this.scene.pose;
+    const pose = this.streamPose();
     const { width, height } = this.streamSize;
     this.hub.broadcastFrame((flip) => this.frames.streamFrame(pose, width, height, flip, frameNumber));
     this.hub.broadcastEvent(RENDER_EVENT);
+    if (this.frameTimer !== undefined || this.freeRunning) this.spinOn();
+  }
+
+  private streamPose(): Pose {
+    return this.spin === 0 ? this.scene.pose : spun(this.scene.pose, this.spin);
+  }
+
+  /**
+   * Free-running frames show motion: the scene turns by {@link SPIN_DEGREES} a step. Each step's
+   * picture is rasterized in the render worker while frames of the previous one go out, and the
+   * next step starts only after a pause of {@link SPIN_IDLE_FACTOR} times the render's time, so
+   * the spin never costs the event loop a rasterization and the worker at most a share of a core.
+   */
+  private spinOn(): void {
+    if (this.spinning || this.stopping) return;
+    this.spinning = true;
+    const next = this.spin + SPIN_DEGREES;
+    const base = this.scene.pose;
+    const pose = spun(base, next);
+    const { width, height } = this.streamSize;
+    const settings = { width, height, aaPasses: 1, highlight: false, whiteBackground: false };
+    const started = performance.now();
+    this.renderer
+      .render(pose, settings)
+      .then(
+        (picture) => {
+          // Only if nothing moved meanwhile: the scene or the size may have changed under the render.
+          if (base === this.scene.pose && width === this.streamSize.width && height === this.streamSize.height) {
+            this.frames.store(pose, settings, picture);
+            this.spin = next % 360;
+          }
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        const pause = setTimeout(() => (this.spinning = false), (performance.now() - started) * SPIN_IDLE_FACTOR);
+        pause.unref?.();
+      });
   }
 
   /** Advances the animation by `steps` and re-renders. */
@@ -303,6 +354,8 @@ export class EnSightEmulator {
     // Stopping free-running frames ends a measurement: the publish times are written out.
     if (fps === 0) this.publishLog?.flush();
     this.freeRunning = fps === Infinity;
+    // Frames on demand show the scene as it is, unturned (as RenderImage does).
+    if (fps === 0) this.spin = 0;
     if (this.freeRunning) this.freeRun();
     else if (fps > 0) this.frameTimer = setInterval(() => this.render(), 1000 / fps);
   }
@@ -375,6 +428,7 @@ export class EnSightEmulator {
     for (const stream of this.sceneStreams) stream.end();
     this.sceneStreams.clear();
     await this.python.close();
+    this.renderer.close();
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -449,12 +503,13 @@ export class EnSightEmulator {
         }
         return { value: outcome.value, error: outcome.error };
       }),
-      RenderImage: unary((request: RenderRequest) => {
+      RenderImage: unary(async (request: RenderRequest, call) => {
         const settings = checkRenderSettings(request.imageWidth, request.imageHeight, request.imageAaPasses, request.includeHighlighting, false);
-        const pixels = this.frames.picture(this.scene.pose, settings);
-        if (request.type === RenderType.IMAGE_RAW) return { value: pixels };
-        if (request.type === RenderType.IMAGE_PNG) return { value: encodePng(pixels, settings.width, settings.height) };
-        throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
+        if (request.type !== RenderType.IMAGE_RAW && request.type !== RenderType.IMAGE_PNG) {
+          throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
+        }
+        const pixels = await this.renderer.render(this.scene.pose, settings, { gone: () => call.cancelled, onGone: (listener) => call.once('cancelled', listener) });
+        return { value: request.type === RenderType.IMAGE_RAW ? pixels : encodePng(pixels, settings.width, settings.height) };
       }),
       GetGeometry: unary((request: GeometryRequest) => {
         if (request.type !== GeometryType.GEOMETRY_GLB) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown GeometryRequest type ${request.type}`);

@@ -60,6 +60,8 @@ export interface EmulatorOptions {
    * Default {@link DEFAULT_SHMEM_REAP_MS}.
    */
   shmemReapMs?: number;
+  /** Memory the renders queued or running at once may need (RenderImage; RESOURCE_EXHAUSTED beyond). Default 2 GiB. */
+  renderBudgetBytes?: number;
   /** Frame size of image streams and image subscriptions. Default 640×480. */
   streamSize?: { width: number; height: number };
   /**
