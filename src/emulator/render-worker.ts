@@ -34,10 +34,13 @@ type Reply = { id: number; pixels: Uint8Array } | { id: number; error: string };
 
 if (!isMainThread && (workerData as { role?: string } | undefined)?.role === ROLE) {
   const rasterizer = new Rasterizer();
+  const stop = new Int32Array((workerData as { stop: SharedArrayBuffer }).stop);
   parentPort!.on('message', (job: Job) => {
     let reply: Reply;
     try {
-      reply = { id: job.id, pixels: rasterizer.render(job.pose, job.settings) };
+      // The stop flag: terminate() cannot interrupt a busy worker in every runtime (Bun), so the
+      // rasterizer also looks between passes.
+      reply = { id: job.id, pixels: rasterizer.render(job.pose, job.settings, () => Atomics.load(stop, 0) !== 0) };
     } catch (err) {
       reply = { id: job.id, error: err instanceof Error ? err.message : String(err) };
     }
@@ -57,6 +60,8 @@ export function renderBytes(settings: Pick<RenderSettings, 'width' | 'height'>):
 /** One worker thread at a time (renders are serialized, as in EnSight), started on demand. */
 export class RenderWorker {
   private worker: Worker | undefined;
+  /** The running worker's stop flag (see the worker's message handler). */
+  private stopFlag: Int32Array | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(pixels: Uint8Array): void; reject(err: Error): void; bytes: number }>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -113,7 +118,9 @@ export class RenderWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(workerUrl(), { workerData: { role: ROLE } });
+    const stop = new SharedArrayBuffer(4);
+    const worker = new Worker(workerUrl(), { workerData: { role: ROLE, stop } });
+    this.stopFlag = new Int32Array(stop);
     worker.unref();
     worker.on('message', (reply: Reply) => {
       const waiter = this.waiting.get(reply.id);
@@ -136,6 +143,8 @@ export class RenderWorker {
     clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
+    if (this.stopFlag) Atomics.store(this.stopFlag, 0, 1);
+    this.stopFlag = undefined;
     for (const waiter of this.waiting.values()) waiter.reject(reason);
     this.waiting.clear();
     void worker?.terminate();
