@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import process from 'node:process';
 import {
   CmdType,
@@ -51,8 +52,7 @@ import { PythonCallerGone, PythonInterpreter, type PythonCaller, type PythonEffe
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
 import { PART_NAME, SceneState, VARIABLE_NAME, spun, type Pose } from './scene.ts';
-import { RenderWorker, DEFAULT_RENDER_BUDGET_BYTES } from './render-worker.ts';
-import { dirname } from 'node:path';
+import { DEFAULT_RENDER_BUDGET_BYTES, RenderWorker } from './render-worker.ts';
 import { PublishLog } from './publish-log.ts';
 import { ShmemImageSink } from './shmem-sink.ts';
 import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
