@@ -1,7 +1,7 @@
 /**
- * Rasterizing off the event loop: {@link RenderWorker} runs the {@link Rasterizer} in a worker
- * thread (this same module, started with a marker in `workerData`), so an 8192² render with 16
- * anti-aliasing passes no longer stops every other client's calls for tens of seconds.
+ * Rasterizing off the event loop: {@link RenderWorker} runs the rasterizer in a worker thread
+ * (render-thread.ts), so an 8192² render with 16 anti-aliasing passes no longer stops every other
+ * client's calls for tens of seconds.
  *
  * Memory: a render needs about {@link BYTES_PER_PIXEL} bytes a pixel in the worker (depth, pass and
  * sum buffers, the image). Renders queued or running together may not need more than the budget
@@ -10,12 +10,12 @@
  * worker of a render whose caller went away.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Rasterizer, type RenderSettings } from './render.ts';
+import { Worker } from 'node:worker_threads';
+import type { RenderJob, RenderJobReply } from './render-thread.ts';
+import type { RenderSettings } from './render.ts';
 import type { Pose } from './scene.ts';
 import { StatusError } from './status.ts';
 
-const ROLE = 'ensight-emulator-render-worker';
 /** Depth (4) + one pass (3) + the pass sum (12) + the image (3), and the image copy sent back (3). */
 export const BYTES_PER_PIXEL = 25;
 /** Default budget: one 8192² render with anti-aliasing (≈1.7 GB) at a time. */
@@ -24,33 +24,9 @@ export const DEFAULT_RENDER_BUDGET_BYTES = 2 * 1024 ** 3;
 const KEEP_WORKER_BYTES = 64 * 1024 ** 2;
 const IDLE_MS = 30_000;
 
-interface Job {
-  id: number;
-  pose: Pose;
-  settings: RenderSettings;
-}
-
-type Reply = { id: number; pixels: Uint8Array } | { id: number; error: string };
-
-if (!isMainThread && (workerData as { role?: string } | undefined)?.role === ROLE) {
-  const rasterizer = new Rasterizer();
-  const stop = new Int32Array((workerData as { stop: SharedArrayBuffer }).stop);
-  parentPort!.on('message', (job: Job) => {
-    let reply: Reply;
-    try {
-      // The stop flag: terminate() cannot interrupt a busy worker in every runtime (Bun), so the
-      // rasterizer also looks between passes.
-      reply = { id: job.id, pixels: rasterizer.render(job.pose, job.settings, () => Atomics.load(stop, 0) !== 0) };
-    } catch (err) {
-      reply = { id: job.id, error: err instanceof Error ? err.message : String(err) };
-    }
-    parentPort!.postMessage(reply, 'pixels' in reply ? [reply.pixels.buffer as ArrayBuffer] : []);
-  });
-}
-
-/** This module's own file: `.ts` when run from source (Bun, Deno, tests), `.js` from `dist/`. */
-function workerUrl(): URL {
-  return new URL(import.meta.url);
+/** The thread's entry beside this module: `.ts` when run from source (Bun, Deno, tests), `.js` from `dist/`. */
+function threadUrl(): URL {
+  return new URL(`./render-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 }
 
 export function renderBytes(settings: Pick<RenderSettings, 'width' | 'height'>): number {
@@ -60,7 +36,7 @@ export function renderBytes(settings: Pick<RenderSettings, 'width' | 'height'>):
 /** One worker thread at a time (renders are serialized, as in EnSight), started on demand. */
 export class RenderWorker {
   private worker: Worker | undefined;
-  /** The running worker's stop flag (see the worker's message handler). */
+  /** The running worker's stop flag (see render-thread.ts). */
   private stopFlag: Int32Array | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(pixels: Uint8Array): void; reject(err: Error): void; bytes: number }>();
@@ -104,7 +80,7 @@ export class RenderWorker {
     caller?.onGone(() => {
       if (this.waiting.has(id) && this.worker === worker) this.end(new StatusError(grpc.status.CANCELLED, 'the caller went away; its render was stopped'));
     });
-    worker.postMessage({ id, pose, settings } satisfies Job);
+    worker.postMessage({ id, pose, settings } satisfies RenderJob);
     return done.finally(() => {
       if (this.worker !== worker) return;
       // A big render's scratch buffers go with its worker; a small one's worker stays a while.
@@ -119,10 +95,10 @@ export class RenderWorker {
   private start(): Worker {
     if (this.worker) return this.worker;
     const stop = new SharedArrayBuffer(4);
-    const worker = new Worker(workerUrl(), { workerData: { role: ROLE, stop } });
+    const worker = new Worker(threadUrl(), { workerData: { stop } });
     this.stopFlag = new Int32Array(stop);
     worker.unref();
-    worker.on('message', (reply: Reply) => {
+    worker.on('message', (reply: RenderJobReply) => {
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.waiting.delete(reply.id);
