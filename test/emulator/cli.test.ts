@@ -37,6 +37,12 @@ await t.test('parseEmulatorArgs reads EnSight flags', async (t) => {
   t.match(parseEmulatorArgs(['-security', 'flag'], {}), { options: { securityToken: 'flag' } });
   t.match(parseEmulatorArgs([], { ANSYS_GRPC_CERTIFICATES: '/certs' }), { options: { tls: { cert: join('/certs', 'server.crt'), key: join('/certs', 'server.key'), ca: join('/certs', 'ca.crt') } } });
   t.match(parseEmulatorArgs(['--stream-size', '1920x1080', '--frame-rate', '30'], {}), { options: { streamSize: { width: 1920, height: 1080 }, frameRate: 30 } });
+  t.match(
+    parseEmulatorArgs(['--no-security', '--allow-remote-subscribers', '--max-subscriptions', '9', '--max-subscriptions-per-client', '2', '--shmem-reap-ms', '500'], {}),
+    { options: { noSecurity: true, allowRemoteSubscribers: true, maxSubscriptions: 9, maxSubscriptionsPerClient: 2, shmemReapMs: 500 } },
+    'the hardening flags',
+  );
+  t.throws(() => parseEmulatorArgs(['--max-subscriptions', '0'], {}), /--max-subscriptions wants a number within 1/);
   t.match(parseEmulatorArgs(['--help'], {}), { help: true });
   t.throws(() => parseEmulatorArgs(['-grpc_uds_pathname'], {}), /needs a value/);
   t.throws(() => parseEmulatorArgs(['--stream-size', '2x2'], {}), /stream-size/);
