@@ -28,6 +28,9 @@ async function main(): Promise<number> {
     process.stdout.write(HELP_TEXT);
     return 0;
   }
+  if (parsed.options.noSecurity) {
+    process.stderr.write('ensight-emulator: warning: --no-security: calls need no shared_secret; anyone who can connect runs Python as this user\n');
+  }
   const emulator = new EnSightEmulator(parsed.options);
   try {
     const address = await emulator.start();

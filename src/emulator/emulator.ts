@@ -4,8 +4,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import process from 'node:process';
 import {
   CmdType,
@@ -30,6 +31,7 @@ import {
   type SceneUpdateCommand,
   type SubscribeEventOptions,
   type SubscribeImageOptions,
+  protoDirectory,
 } from '../protocol/mod.ts';
 import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
 import { AnimSaveJobs } from './anim-save.ts';
@@ -37,11 +39,20 @@ import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { DsgStreams, type DsgStats } from './dsg.ts';
 import { FrameSource, encodePng } from './frames.ts';
 import { sceneGlb } from './glb.ts';
-import { DEFAULT_STREAM_SIZE, DEFAULT_UDS_PATHNAME, ENSIGHT_DEFAULT_PORT, type EmulatorOptions } from './options.ts';
-import { PythonInterpreter, type PythonEffect } from './python.ts';
+import {
+  DEFAULT_SHMEM_REAP_MS,
+  DEFAULT_STREAM_SIZE,
+  DEFAULT_SUBSCRIPTIONS_PER_CLIENT,
+  DEFAULT_SUBSCRIPTIONS_TOTAL,
+  DEFAULT_UDS_PATHNAME,
+  ENSIGHT_DEFAULT_PORT,
+  type EmulatorOptions,
+} from './options.ts';
+import { PythonCallerGone, PythonInterpreter, type PythonCaller, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
 import { checkRenderSettings } from './render-request.ts';
-import { SceneState } from './scene.ts';
+import { PART_NAME, SceneState, VARIABLE_NAME, spun, type Pose } from './scene.ts';
+import { DEFAULT_RENDER_BUDGET_BYTES, RenderWorker } from './render-worker.ts';
 import { PublishLog } from './publish-log.ts';
 import { ShmemImageSink } from './shmem-sink.ts';
 import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
@@ -52,6 +63,12 @@ import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscripti
 export const RENDER_EVENT = 'partlist?enum=PARTS&uid=221';
 /** Longest run of back-to-back free-running frames before the event loop gets a turn. */
 const FREE_RUN_SLICE_MS = 2;
+/** How far the free-running scene turns a step (see spinOn). */
+const SPIN_DEGREES = 3;
+/** The spin's render worker rests this many times a step's render time between steps. */
+const SPIN_IDLE_FACTOR = 3;
+/** How often shared-memory subscriptions are checked for a deleted file or a stuck consumer. */
+const REAP_INTERVAL_MS = 1000;
 /** How long stop() lets calls finish before cutting connections. */
 const GRACEFUL_SHUTDOWN_MS = 2000;
 
@@ -62,6 +79,8 @@ export interface EmulatorAddress {
   port?: number;
   transport: 'uds' | 'tcp';
   tls: boolean;
+  /** The `shared_secret` the emulator made itself (no token, no `auth`, no `noSecurity` given). */
+  token?: string;
 }
 
 export interface EmulatorStats {
@@ -71,8 +90,14 @@ export interface EmulatorStats {
   droppedFrames: number;
   imageSinks: number;
   eventSinks: number;
+  /** Live subscriptions (gRPC events and images, shared-memory images). */
+  subscriptions: number;
+  /** Shared-memory subscriptions dropped for a deleted file or a consumer that took no frames. */
+  reapedSubscriptions: number;
   /** Access tokens AuthService handed out (0 without `auth`). */
   authTokensIssued: number;
+  /** Memory the renders queued or running in the render worker may use (see render-worker.ts). */
+  renderBytesInUse: number;
 }
 
 /** The emulator could not start (bad certificates, address in use, …); the CLI exits 2. */
@@ -80,16 +105,38 @@ export class EmulatorStartError extends Error {
   override name = 'EmulatorStartError';
 }
 
-type UnaryHandler<Req, Res> = (request: Req) => Res | Promise<Res>;
+type UnaryHandler<Req, Res> = (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>;
 
 function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => handler(call.request, call))
       .then(
         (reply) => callback(null, reply),
         (err: unknown) => callback(statusOf(err)),
       );
+  };
+}
+
+/** A RunPython call as the interpreter sees it: gone once cancelled or past its deadline. */
+function pythonCaller(call: grpc.ServerUnaryCall<unknown, unknown>): PythonCaller & { dispose(): void } {
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const timers: Array<ReturnType<typeof setTimeout>> = [];
+  return {
+    gone: () => (call.cancelled ? 'the call was cancelled' : Date.now() >= deadlineMs ? 'its deadline passed' : undefined),
+    onGone: (listener) => {
+      call.once('cancelled', listener);
+      // grpc-js does not tell every runtime's handler about a passed deadline: watch it too.
+      if (Number.isFinite(deadlineMs)) {
+        const timer = setTimeout(listener, Math.max(0, deadlineMs - Date.now()));
+        timer.unref?.();
+        timers.push(timer);
+      }
+    },
+    dispose: () => {
+      for (const timer of timers) clearTimeout(timer);
+    },
   };
 }
 
@@ -125,8 +172,13 @@ export class EnSightEmulator {
   private readonly scene = new SceneState();
   private readonly frames = new FrameSource();
   private readonly hub = new SinkHub();
-  private readonly subscriptions = new Subscriptions(this.hub);
+  private readonly subscriptions: Subscriptions;
+  private reapTimer: ReturnType<typeof setInterval> | undefined;
   private readonly python: PythonInterpreter;
+  private readonly renderer: RenderWorker;
+  /** The free-running spin (degrees about the vertical axis) of stream frames: see {@link spinOn}. */
+  private spin = 0;
+  private spinning = false;
   private readonly jobs = new AnimSaveJobs(this.frames, () => this.scene.pose);
   private streamSize: { width: number; height: number };
   private frameNumber = 0;
@@ -136,6 +188,9 @@ export class EnSightEmulator {
   private freeRunning = false;
   private readonly publishLog: PublishLog | undefined;
   private readonly accessTokens: AccessTokens | undefined;
+  /** What every call's `shared_secret` must be; undefined: no shared secret required. */
+  readonly securityToken: string | undefined;
+  private readonly madeToken: boolean;
   private server: grpc.Server | undefined;
   private socketPath: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -145,10 +200,24 @@ export class EnSightEmulator {
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.streamSize = { ...(options.streamSize ?? DEFAULT_STREAM_SIZE) };
-    this.python = new PythonInterpreter({ executable: options.python, userOutput: options.pythonOutput });
+    this.renderer = new RenderWorker(options.renderBudgetBytes ?? DEFAULT_RENDER_BUDGET_BYTES);
+    this.subscriptions = new Subscriptions(this.hub, {
+      perClient: Math.floor(options.maxSubscriptionsPerClient ?? DEFAULT_SUBSCRIPTIONS_PER_CLIENT),
+      total: Math.floor(options.maxSubscriptions ?? DEFAULT_SUBSCRIPTIONS_TOTAL),
+    });
+    this.python = new PythonInterpreter({
+      executable: options.python,
+      userOutput: options.pythonOutput,
+      scene: { parts: [PART_NAME], variables: [VARIABLE_NAME], ceiHome: dirname(protoDirectory()) },
+    });
     this.publishLog = options.publishLog ? new PublishLog(options.publishLog) : undefined;
     this.accessTokens = options.auth && new AccessTokens(options.auth);
     this.dsg = new DsgStreams(() => ({ pose: this.scene.pose, partVisible: this.dsgPartVisible }), options.dsgSceneSize);
+    // Safe by default, as a notebook server: whoever can connect runs Python as this user, so
+    // without any credential the emulator makes one (and the CLI prints it) unless told not to.
+    this.madeToken = !options.securityToken && !options.noSecurity && !options.auth;
+    this.securityToken = this.madeToken ? randomBytes(24).toString('base64url') : options.securityToken || undefined;
+    if (options.noSecurity && options.securityToken) throw new RangeError('EnSightEmulator: noSecurity contradicts securityToken');
   }
 
   async start(): Promise<EmulatorAddress> {
@@ -167,7 +236,7 @@ export class EnSightEmulator {
     const server = new grpc.Server({
       ...UNLIMITED_MESSAGES,
       interceptors: [
-        ...(options.securityToken ? [requireToken(options.securityToken)] : []),
+        ...(this.securityToken ? [requireToken(this.securityToken)] : []),
         ...(this.accessTokens ? [this.accessTokens.interceptor()] : []),
       ],
     });
@@ -182,10 +251,13 @@ export class EnSightEmulator {
       throw new EmulatorStartError(`cannot listen on ${target}: ${err.message}`);
     });
     this.server = server;
+    this.reapTimer = setInterval(() => this.subscriptions.reap(), REAP_INTERVAL_MS);
+    this.reapTimer.unref?.();
     if (options.frameRate) this.setFrameRate(options.frameRate);
+    const token = this.madeToken ? { token: this.securityToken } : {};
     return tcp
-      ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls }
-      : { address: target, transport: 'uds', tls: false };
+      ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls, ...token }
+      : { address: target, transport: 'uds', tls: false, ...token };
   }
 
   /** Stops serving, ends every stream and subscription, stops Python; idempotent. */
@@ -203,7 +275,10 @@ export class EnSightEmulator {
       droppedFrames: this.hub.droppedFrames(),
       imageSinks: this.hub.images.size,
       eventSinks: this.hub.events.size,
+      subscriptions: this.subscriptions.size,
+      reapedSubscriptions: this.subscriptions.reaped,
       authTokensIssued: this.accessTokens?.issued ?? 0,
+      renderBytesInUse: this.renderer.inUse,
     };
   }
 
@@ -211,10 +286,48 @@ export class EnSightEmulator {
   render(): void {
     this.frameNumber = (this.frameNumber + 1) >>> 0;
     const frameNumber = this.frameNumber;
-    const pose = this.scene.pose;
+    const pose = this.streamPose();
     const { width, height } = this.streamSize;
     this.hub.broadcastFrame((flip) => this.frames.streamFrame(pose, width, height, flip, frameNumber));
     this.hub.broadcastEvent(RENDER_EVENT);
+    if (this.frameTimer !== undefined || this.freeRunning) this.spinOn();
+  }
+
+  private streamPose(): Pose {
+    return this.spin === 0 ? this.scene.pose : spun(this.scene.pose, this.spin);
+  }
+
+  /**
+   * Free-running frames show motion: the scene turns by {@link SPIN_DEGREES} a step. Each step's
+   * picture is rasterized in the render worker while frames of the previous one go out, and the
+   * next step starts only after a pause of {@link SPIN_IDLE_FACTOR} times the render's time, so
+   * the spin never costs the event loop a rasterization and the worker at most a share of a core.
+   */
+  private spinOn(): void {
+    if (this.spinning || this.stopping) return;
+    this.spinning = true;
+    const next = this.spin + SPIN_DEGREES;
+    const base = this.scene.pose;
+    const pose = spun(base, next);
+    const { width, height } = this.streamSize;
+    const settings = { width, height, aaPasses: 1, highlight: false, whiteBackground: false };
+    const started = performance.now();
+    this.renderer
+      .render(pose, settings)
+      .then(
+        (picture) => {
+          // Only if nothing moved meanwhile: the scene or the size may have changed under the render.
+          if (base === this.scene.pose && width === this.streamSize.width && height === this.streamSize.height) {
+            this.frames.store(pose, settings, picture);
+            this.spin = next % 360;
+          }
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        const pause = setTimeout(() => (this.spinning = false), (performance.now() - started) * SPIN_IDLE_FACTOR);
+        pause.unref?.();
+      });
   }
 
   /** Advances the animation by `steps` and re-renders. */
@@ -253,6 +366,8 @@ export class EnSightEmulator {
     // Stopping free-running frames ends a measurement: the publish times are written out.
     if (fps === 0) this.publishLog?.flush();
     this.freeRunning = fps === Infinity;
+    // Frames on demand show the scene as it is, unturned (as RenderImage does).
+    if (fps === 0) this.spin = 0;
     if (this.freeRunning) this.freeRun();
     else if (fps > 0) this.frameTimer = setInterval(() => this.render(), 1000 / fps);
   }
@@ -317,12 +432,14 @@ export class EnSightEmulator {
 
   private async shutdown(cancelJobs: boolean): Promise<void> {
     this.setFrameRate(0);
+    clearInterval(this.reapTimer);
     await this.jobs.settle(cancelJobs);
     this.subscriptions.closeAll();
     this.publishLog?.flush();
     this.hub.closeAll();
     this.dsg.endAll();
     await this.python.close();
+    this.renderer.close();
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -366,15 +483,28 @@ export class EnSightEmulator {
         return this.setFrameRate(effect.fps === 'max' ? Infinity : effect.fps);
       case 'stream_size':
         return this.setStreamSize(effect.width, effect.height);
+      case 'exit':
+        // ensight.exit(): PyEnSight's shutdown. The reply goes out first (as for Exit).
+        this.exitAfterReply(true);
+        return;
     }
   }
 
   private ensightService(): grpc.UntypedServiceImplementation {
     const cmdTypes: number[] = Object.values(CmdType);
     return {
-      RunPython: unary(async (request: PythonRequest) => {
+      RunPython: unary(async (request: PythonRequest, call) => {
         if (!cmdTypes.includes(request.type)) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown PythonRequest type ${request.type}`);
-        const outcome = await this.python.run(request.type, request.command);
+        const caller = pythonCaller(call);
+        let outcome;
+        try {
+          outcome = await this.python.run(request.type, request.command, caller);
+        } catch (err) {
+          if (!(err instanceof PythonCallerGone)) throw err;
+          throw new StatusError(call.cancelled ? grpc.status.CANCELLED : grpc.status.DEADLINE_EXCEEDED, err.message);
+        } finally {
+          caller.dispose();
+        }
         for (const effect of outcome.effects) {
           try {
             this.applyEffect(effect);
@@ -384,12 +514,13 @@ export class EnSightEmulator {
         }
         return { value: outcome.value, error: outcome.error };
       }),
-      RenderImage: unary((request: RenderRequest) => {
+      RenderImage: unary(async (request: RenderRequest, call) => {
         const settings = checkRenderSettings(request.imageWidth, request.imageHeight, request.imageAaPasses, request.includeHighlighting, false);
-        const pixels = this.frames.picture(this.scene.pose, settings);
-        if (request.type === RenderType.IMAGE_RAW) return { value: pixels };
-        if (request.type === RenderType.IMAGE_PNG) return { value: encodePng(pixels, settings.width, settings.height) };
-        throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
+        if (request.type !== RenderType.IMAGE_RAW && request.type !== RenderType.IMAGE_PNG) {
+          throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
+        }
+        const pixels = await this.renderer.render(this.scene.pose, settings, { gone: () => call.cancelled, onGone: (listener) => call.once('cancelled', listener) });
+        return { value: request.type === RenderType.IMAGE_RAW ? pixels : encodePng(pixels, settings.width, settings.height) };
       }),
       GetGeometry: unary((request: GeometryRequest) => {
         if (request.type !== GeometryType.GEOMETRY_GLB) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown GeometryRequest type ${request.type}`);
@@ -407,22 +538,32 @@ export class EnSightEmulator {
       GetImageStream: (call: grpc.ServerWritableStream<ImageStreamRequest, unknown>) => {
         this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk, this.publishLog));
       },
-      SubscribeEvents: unary((request: SubscribeEventOptions): GenericResponse => {
+      SubscribeEvents: unary((request: SubscribeEventOptions, call): GenericResponse => {
         if (request.type !== EventChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown event channel type ${request.type}`);
-        const target = subscriptionTarget(request.options);
-        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix));
+        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
+        const owner = call.getPeer();
+        this.subscriptions.admit(request.prefix, 'events', owner);
+        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix), owner);
         return { str: `events of ${request.prefix} go to ${target.uri}` };
       }),
-      SubscribeImages: unary((request: SubscribeImageOptions): GenericResponse => {
+      SubscribeImages: unary((request: SubscribeImageOptions, call): GenericResponse => {
+        const owner = call.getPeer();
         if (request.type === ImageChannelType.SHARED_MEM) {
           const filename = request.options.filename ?? '';
-          const sink = ShmemImageSink.open(filename, request.flipVertical, this.options.shmemWaitMs ?? 0, this.publishLog);
-          this.subscriptions.subscribeImages(request.prefix, sink);
+          this.subscriptions.admit(request.prefix, 'images', owner);
+          const sink = ShmemImageSink.open(filename, {
+            flipVertical: request.flipVertical,
+            waitMs: this.options.shmemWaitMs ?? 0,
+            reapMs: this.options.shmemReapMs ?? DEFAULT_SHMEM_REAP_MS,
+            log: this.publishLog,
+          });
+          this.subscriptions.subscribeImages(request.prefix, sink, owner);
           return { str: `images of ${request.prefix} go to ${filename}` };
         }
         if (request.type !== ImageChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown image channel type ${request.type}`);
-        const target = subscriptionTarget(request.options);
-        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog));
+        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
+        this.subscriptions.admit(request.prefix, 'images', owner);
+        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog), owner);
         return { str: `images of ${request.prefix} go to ${target.uri}` };
       }),
       Unsubscribe: unary((request: Prefix): GenericResponse => {

@@ -64,10 +64,22 @@ export class FrameSource {
     return hashes;
   }
 
+  private static key(pose: Pose, settings: RenderSettings, flipVertical: boolean): string {
+    return [pose.step, pose.viewVersion, settings.width, settings.height, settings.aaPasses,
+      +settings.highlight, +settings.whiteBackground, +flipVertical].join(':');
+  }
+
+  /** Caches a picture rendered elsewhere (the render worker) as `pose`'s. */
+  store(pose: Pose, settings: RenderSettings, picture: Uint8Array): void {
+    const key = FrameSource.key(pose, settings, false);
+    this.pictures.delete(key);
+    if (this.pictures.size >= CACHED_PICTURES) this.pictures.delete(this.pictures.keys().next().value!);
+    this.pictures.set(key, picture);
+  }
+
   /** The clean (unstamped) picture; shared with the cache, so callers must not modify it. */
   picture(pose: Pose, settings: RenderSettings, flipVertical = false): Uint8Array {
-    const key = [pose.step, pose.viewVersion, settings.width, settings.height, settings.aaPasses,
-      +settings.highlight, +settings.whiteBackground, +flipVertical].join(':');
+    const key = FrameSource.key(pose, settings, flipVertical);
     let picture = this.pictures.get(key);
     if (picture) {
       // Re-insert: Map order is the LRU order.

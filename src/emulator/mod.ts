@@ -27,15 +27,22 @@
  * await ensight.stop();
  * ```
  *
+ * It is safe by default: given no token (and no `auth`), it makes a random one (`emulator.securityToken`,
+ * `start()`'s and the ready line's `token`); `noSecurity` / `--no-security` turns the check off.
+ *
  * RunPython code can drive the emulator through an `ensight` module: `ensight.render()`,
  * `ensight.anim.step(n)`, `ensight.view_transf.rotate(x, y, z)`, `ensight.event(suffix)`,
- * `ensight.frame_rate(fps)`, `ensight.stream_size(w, h)` (see `python/runner.py`).
+ * `ensight.frame_rate(fps)`, `ensight.stream_size(w, h)`, `ensight.exit(0)`, plus `ensight.version()`,
+ * `ensight.objs.core` and `ensight.objs.enums` for Ansys' clients (see `python/runner.py`).
  *
  * @module
  */
 export { EnSightEmulator, EmulatorStartError, RENDER_EVENT, readyLine, type EmulatorAddress, type EmulatorStats } from './emulator.ts';
 export {
+  DEFAULT_SHMEM_REAP_MS,
   DEFAULT_STREAM_SIZE,
+  DEFAULT_SUBSCRIPTIONS_PER_CLIENT,
+  DEFAULT_SUBSCRIPTIONS_TOTAL,
   DEFAULT_UDS_PATHNAME,
   ENSIGHT_DEFAULT_PORT,
   EmulatorUsageError,
@@ -49,5 +56,7 @@ export { emulatorCommand, launchEmulator, type EmulatorCommand, type LaunchOptio
 export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from './frame-stamp.ts';
 export { AccessTokens, type EmulatorAuth } from './auth.ts';
 export { PYTHON_DIED, PYTHON_RAISED, type PythonEffect } from './python.ts';
+export { SHMEM_MIN_FILE_BYTES } from './shmem-file-policy.ts';
+export { DEFAULT_RENDER_BUDGET_BYTES } from './render-worker.ts';
 export { MAX_CHUNK_BYTES, type EventSink, type ImageSink, type SinkStats } from './sinks.ts';
 export type { StreamFrame } from './frames.ts';

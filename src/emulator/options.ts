@@ -11,6 +11,9 @@ export const ENSIGHT_DEFAULT_PORT = 18243;
 /** EnSight's Unix-socket pathname when `-grpc_uds_pathname` is not given (it appends `.sock`). */
 export const DEFAULT_UDS_PATHNAME = '/tmp/greeter';
 export const DEFAULT_STREAM_SIZE = { width: 640, height: 480 } as const;
+export const DEFAULT_SUBSCRIPTIONS_PER_CLIENT = 32;
+export const DEFAULT_SUBSCRIPTIONS_TOTAL = 256;
+export const DEFAULT_SHMEM_REAP_MS = 30_000;
 
 export interface TlsFiles {
   /** Server certificate chain (PEM). */
@@ -38,8 +41,28 @@ export interface EmulatorOptions {
   tlsClientAuth?: boolean;
   /** Serve `proto.rpc.v1.AuthService` and require its bearer token on every other call (`--auth-*`). */
   auth?: EmulatorAuth;
-  /** Calls must carry `shared_secret: <token>`; unset: every call is accepted. */
+  /**
+   * Calls must carry `shared_secret: <token>`. Unset: the emulator makes a random token (see
+   * `EnSightEmulator.securityToken`; the CLI prints it in its ready line), unless `noSecurity` or
+   * `auth` is set.
+   */
   securityToken?: string;
+  /** `--no-security`: accept calls without any `shared_secret` (anyone who can connect runs Python). */
+  noSecurity?: boolean;
+  /** `--allow-remote-subscribers`: reverse-gRPC subscribers may be anywhere, not only loopback or Unix sockets. */
+  allowRemoteSubscribers?: boolean;
+  /** Live subscriptions (events, images: gRPC and shared memory) one client may hold. Default {@link DEFAULT_SUBSCRIPTIONS_PER_CLIENT}. */
+  maxSubscriptionsPerClient?: number;
+  /** Live subscriptions of all clients together. Default {@link DEFAULT_SUBSCRIPTIONS_TOTAL}. */
+  maxSubscriptions?: number;
+  /**
+   * A shared-memory subscription whose consumer has taken no frame for this long while frames
+   * were offered (it holds both buffers, or never attached) is dropped and its file unmapped.
+   * Default {@link DEFAULT_SHMEM_REAP_MS}.
+   */
+  shmemReapMs?: number;
+  /** Memory the renders queued or running at once may need (RenderImage; RESOURCE_EXHAUSTED beyond). Default 2 GiB. */
+  renderBudgetBytes?: number;
   /** Frame size of image streams and image subscriptions. Default 640×480. */
   streamSize?: { width: number; height: number };
   /**
@@ -85,9 +108,19 @@ EnSight's flags
   -grpc_allow_network_connections   TCP on 0.0.0.0 instead of 127.0.0.1
   -grpc_disable_tls                 plaintext TCP; otherwise mutual TLS
   -grpc_uds_pathname <path>         Unix socket path without ".sock" (default ${DEFAULT_UDS_PATHNAME})
-  -security <token>                 required shared_secret (ENSIGHT_SECURITY_TOKEN wins)
+  -security <token>                 required shared_secret (ENSIGHT_SECURITY_TOKEN wins); without
+                                    one (and without --auth-*) the emulator makes a random token
+                                    and prints it as "token" in its ready line
 
 Emulator flags
+  --no-security                     accept calls without a shared_secret: anyone who can connect
+                                    runs Python as this user (a warning is printed)
+  --allow-remote-subscribers        reverse-gRPC subscribers anywhere (default: loopback and Unix
+                                    sockets only)
+  --max-subscriptions <n>           live subscriptions of all clients (default ${DEFAULT_SUBSCRIPTIONS_TOTAL})
+  --max-subscriptions-per-client <n>  live subscriptions of one client (default ${DEFAULT_SUBSCRIPTIONS_PER_CLIENT})
+  --shmem-reap-ms <ms>              drop a shared-memory subscription whose consumer took no frame
+                                    for this long (default ${DEFAULT_SHMEM_REAP_MS})
   --tls-cert, --tls-key, --tls-ca   server certificate, key and client CA for TLS
                                     (default: $ANSYS_GRPC_CERTIFICATES/{server.crt,server.key,ca.crt})
   --tls-no-client-auth              TLS without client certificates (server-only TLS)
@@ -107,7 +140,8 @@ Emulator flags
   -h, --help                        this text
   --version                         the version
 
-When ready it prints one JSON line: {"address", "port", "pid", "transport", "tls"}.
+When ready it prints one JSON line: {"address", "port", "pid", "transport", "tls"}, plus
+"token" when the emulator made its own.
 `;
 
 export type ParsedArgs = { help: true } | { help: false; options: EmulatorOptions; exitWithParent: boolean };
@@ -212,6 +246,21 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
       case '--shmem-wait-ms':
         options.shmemWaitMs = parseNumber(flag, value(), 0, 60_000);
         break;
+      case '--no-security':
+        options.noSecurity = true;
+        break;
+      case '--allow-remote-subscribers':
+        options.allowRemoteSubscribers = true;
+        break;
+      case '--max-subscriptions':
+        options.maxSubscriptions = parseNumber(flag, value(), 1, 100_000);
+        break;
+      case '--max-subscriptions-per-client':
+        options.maxSubscriptionsPerClient = parseNumber(flag, value(), 1, 100_000);
+        break;
+      case '--shmem-reap-ms':
+        options.shmemReapMs = parseNumber(flag, value(), 1, 2 ** 31 - 1);
+        break;
       case '--publish-log':
         options.publishLog = value();
         break;
@@ -231,6 +280,9 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
   if (auth.tokenTtlMs !== undefined && !authWanted) throw new EmulatorUsageError('--auth-token-ttl-ms needs --auth-api-key or --auth-robot-secret');
   if (authWanted) options.auth = auth;
   const token = env.ENSIGHT_SECURITY_TOKEN || security;
+  if (token && options.noSecurity) {
+    throw new EmulatorUsageError(`--no-security contradicts the token from ${env.ENSIGHT_SECURITY_TOKEN ? 'ENSIGHT_SECURITY_TOKEN' : '-security'}`);
+  }
   if (token) options.securityToken = token;
   const certificates = env.ANSYS_GRPC_CERTIFICATES;
   if (certificates) {

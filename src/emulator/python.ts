@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { dirname, join } from 'node:path';
+import process from 'node:process';
 import { protoDirectory } from '../protocol/mod.ts';
 
 /** `PythonReply.error` when the Python code raised; `value` holds the traceback. */
@@ -26,7 +27,8 @@ export type PythonEffect =
   | { op: 'rotate'; x: number; y: number; z: number }
   | { op: 'event'; suffix: string }
   | { op: 'frame_rate'; fps: number | 'max' }
-  | { op: 'stream_size'; width: number; height: number };
+  | { op: 'stream_size'; width: number; height: number }
+  | { op: 'exit'; code: number };
 
 export interface PythonOutcome {
   value: string;
@@ -39,6 +41,21 @@ export interface PythonInterpreterOptions {
   executable?: string;
   /** Where user output (print) goes: the emulator's stderr, or nowhere. */
   userOutput?: 'inherit' | 'ignore';
+  /** What `ensight.objs` and `ensight.version('CEI_HOME')` report (see the runner's docstring). */
+  scene?: { parts: readonly string[]; variables: readonly string[]; ceiHome: string };
+}
+
+/** The caller of one command, as far as the interpreter cares: is it still waiting? */
+export interface PythonCaller {
+  /** Why the caller no longer wants the result (deadline passed, cancelled), or undefined. */
+  gone(): string | undefined;
+  /** Registers what to do when the caller goes away while its command runs. */
+  onGone(listener: () => void): void;
+}
+
+/** The call was not run: its caller had gone (deadline passed, cancelled) before its turn. */
+export class PythonCallerGone extends Error {
+  override name = 'PythonCallerGone';
 }
 
 interface PendingCall {
@@ -64,6 +81,8 @@ function isEffect(value: unknown): value is PythonEffect {
       return e.fps === 'max' || numbers('fps');
     case 'stream_size':
       return numbers('width', 'height');
+    case 'exit':
+      return numbers('code');
     default:
       return false;
   }
@@ -88,10 +107,30 @@ export class PythonInterpreter {
 
   constructor(private readonly options: PythonInterpreterOptions = {}) {}
 
-  /** Runs one command; resolves when it (and every call queued before it) has finished. */
-  run(type: number, command: string): Promise<PythonOutcome> {
-    const call = this.queue.then(() => this.exchange(type, command));
-    this.queue = call;
+  /**
+   * Runs one command; resolves when it (and every call queued before it) has finished. A command
+   * whose `caller` is gone by its turn is not run (rejects with {@link PythonCallerGone}); one whose
+   * caller goes away while it runs is interrupted (SIGINT: KeyboardInterrupt in the interpreter,
+   * which stays usable).
+   */
+  run(type: number, command: string, caller?: PythonCaller): Promise<PythonOutcome> {
+    const call = this.queue.then(() => {
+      const gone = caller?.gone();
+      if (gone !== undefined) throw new PythonCallerGone(`not run: ${gone} while it waited for the interpreter`);
+      const outcome = this.exchange(type, command);
+      const child = this.child;
+      let running = true;
+      void outcome.finally(() => (running = false));
+      caller?.onGone(() => {
+        // Calls are serialized: while this one has not been answered, the child is running it.
+        // process.kill, not child.kill: Deno's ChildProcess.kill() also ends the child's stdin.
+        if (running && this.child === child && child?.pid !== undefined) process.kill(child.pid, 'SIGINT');
+        running = false;
+      });
+      return outcome;
+    });
+    // The queue goes on whatever this call's fate.
+    this.queue = call.catch(() => undefined);
     return call;
   }
 
@@ -120,8 +159,11 @@ export class PythonInterpreter {
 
   private start(): ChildProcess {
     const executable = this.options.executable ?? 'python3';
+    const { scene } = this.options;
+    const env = scene ? { ...process.env, ENSIGHT_EMULATOR_SCENE: JSON.stringify({ parts: scene.parts, variables: scene.variables, cei_home: scene.ceiHome }) } : process.env;
     const child = spawn(executable, ['-u', pythonRunnerPath()], {
       stdio: ['pipe', 'pipe', this.options.userOutput ?? 'inherit'],
+      env,
     });
     this.child = child;
     this.received = Buffer.alloc(0);

@@ -47,6 +47,11 @@ function halton(index: number, base: number): number {
   return result;
 }
 
+/** A render abandoned half-way (see {@link Rasterizer.render}). */
+export class RenderInterrupted extends Error {
+  override name = 'RenderInterrupted';
+}
+
 export class Rasterizer {
   private readonly screen = new Float32Array((SCENE_MESH.positions.length / 3) * 3);
   private readonly shade = new Float32Array((SCENE_MESH.positions.length / 3) * 3);
@@ -54,8 +59,11 @@ export class Rasterizer {
   private pass = new Uint8Array(0);
   private accumulated = new Uint32Array(0);
 
-  /** Renders `pose` into a new RGB image, rows top to bottom. */
-  render(pose: Pose, settings: RenderSettings): Uint8Array {
+  /**
+   * Renders `pose` into a new RGB image, rows top to bottom. `interrupted` is asked between
+   * anti-aliasing passes: when it says yes the render is abandoned (throws {@link RenderInterrupted}).
+   */
+  render(pose: Pose, settings: RenderSettings, interrupted?: () => boolean): Uint8Array {
     const { width, height } = settings;
     const passes = Math.max(1, Math.min(MAX_AA_PASSES, Math.floor(settings.aaPasses)));
     const pixels = width * height;
@@ -75,6 +83,7 @@ export class Rasterizer {
     const sum = this.accumulated.subarray(0, pixels * 3);
     sum.fill(0);
     for (let p = 0; p < passes; p++) {
+      if (interrupted?.()) throw new RenderInterrupted();
       this.projectNodes(pose, width, height, halton(p + 1, 2) - 0.5, halton(p + 1, 3) - 0.5);
       this.rasterize(pass, settings);
       for (let i = 0; i < sum.length; i++) sum[i]! += pass[i]!;

@@ -150,6 +150,11 @@ export interface Pose {
   readonly viewVersion: number;
 }
 
+/** `pose` turned `degrees` about the vertical axis: a free-running frame's view (its own cache key). */
+export function spun(pose: Pose, degrees: number): Pose {
+  return { step: pose.step, view: multiply(rotation(0, degrees, 0), pose.view), viewVersion: pose.viewVersion + degrees / 1000 };
+}
+
 /** The mutable scene state: animation step and view rotation. */
 export class SceneState {
   private current: Pose = { step: 0, view: identity(), viewVersion: 0 };

@@ -29,7 +29,7 @@ export interface FixedEmulatorSetup {
   port?: number;
   /** Extra emulator flags. */
   flags?: string[];
-  /** ENSIGHT_SECURITY_TOKEN; none by default. */
+  /** ENSIGHT_SECURITY_TOKEN; none by default (the emulator then runs with `--no-security`). */
   token?: string;
 }
 
@@ -45,7 +45,8 @@ export class FixedEmulator {
 
   /** Launched now, stopped at the test's teardown. */
   static async start(t: TestApi, setup: FixedEmulatorSetup = {}): Promise<FixedEmulator> {
-    const flags = ['-batch'];
+    // The dial tests that name no token test the transport, not EnSight's secret: say so.
+    const flags = setup.token ? ['-batch'] : ['-batch', '--no-security'];
     let emulator: FixedEmulator;
     const env = { ENSIGHT_SECURITY_TOKEN: setup.token, ANSYS_GRPC_CERTIFICATES: setup.certificates };
     if (setup.transport === 'uds') {

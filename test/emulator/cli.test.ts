@@ -2,9 +2,10 @@ import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import process from 'node:process';
 import t, { type TestApi } from '../harness/mod.ts';
 import { CmdType, DynamicSceneGraphServiceDefinition, type PythonReply } from '../../src/protocol/mod.ts';
-import { HELP_TEXT, emulatorCommand, launchEmulator, parseEmulatorArgs, type LaunchedEmulator } from '../../src/emulator/mod.ts';
+import { EnSightEmulator, HELP_TEXT, emulatorCommand, launchEmulator, parseEmulatorArgs, type LaunchedEmulator } from '../../src/emulator/mod.ts';
 import { makeTestCertificates } from '../support/certs.ts';
 import { rawClient, serverStream, tempDir, tokenMetadata, unary } from './support.ts';
 
@@ -36,6 +37,12 @@ await t.test('parseEmulatorArgs reads EnSight flags', async (t) => {
   t.match(parseEmulatorArgs(['-security', 'flag'], {}), { options: { securityToken: 'flag' } });
   t.match(parseEmulatorArgs([], { ANSYS_GRPC_CERTIFICATES: '/certs' }), { options: { tls: { cert: join('/certs', 'server.crt'), key: join('/certs', 'server.key'), ca: join('/certs', 'ca.crt') } } });
   t.match(parseEmulatorArgs(['--stream-size', '1920x1080', '--frame-rate', '30'], {}), { options: { streamSize: { width: 1920, height: 1080 }, frameRate: 30 } });
+  t.match(
+    parseEmulatorArgs(['--no-security', '--allow-remote-subscribers', '--max-subscriptions', '9', '--max-subscriptions-per-client', '2', '--shmem-reap-ms', '500'], {}),
+    { options: { noSecurity: true, allowRemoteSubscribers: true, maxSubscriptions: 9, maxSubscriptionsPerClient: 2, shmemReapMs: 500 } },
+    'the hardening flags',
+  );
+  t.throws(() => parseEmulatorArgs(['--max-subscriptions', '0'], {}), /--max-subscriptions wants a number within 1/);
   t.match(parseEmulatorArgs(['--help'], {}), { help: true });
   t.throws(() => parseEmulatorArgs(['-grpc_uds_pathname'], {}), /needs a value/);
   t.throws(() => parseEmulatorArgs(['--stream-size', '2x2'], {}), /stream-size/);
@@ -92,6 +99,58 @@ await t.test('-security works when the environment has no token', async (t) => {
   const client = rawClient(t, emulator.address);
   t.match(await answer(client, tokenMetadata('from-flag')), { value: '42' });
   await t.rejects(answer(client, tokenMetadata(TOKEN)), { code: grpc.status.UNAUTHENTICATED });
+});
+
+await t.test('no token given: the emulator makes one, prints it in its ready line and enforces it', async (t) => {
+  const emulator = await launch(t, ['-grpc_server', '0', '-grpc_use_tcp_sockets', '-grpc_disable_tls'], { ENSIGHT_SECURITY_TOKEN: undefined });
+  const token = emulator.token;
+  t.ok(typeof token === 'string' && token.length >= 24, 'a random token is in the ready line');
+  const client = rawClient(t, emulator.address);
+  await t.rejects(answer(client, tokenMetadata(undefined)), { code: grpc.status.UNAUTHENTICATED, details: /missing shared_secret/ }, 'no token: refused');
+  t.match(await answer(client, tokenMetadata(token)), { value: '42' }, 'the printed token is accepted');
+  const given = await launch(t, ['-grpc_server', '0', '-grpc_use_tcp_sockets', '-grpc_disable_tls']);
+  t.equal(given.token, undefined, 'a token the caller gave is never printed');
+});
+
+await t.test('--no-security accepts calls without a token, after a warning on stderr', async (t) => {
+  const { command, args } = emulatorCommand();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'ENSIGHT_SECURITY_TOKEN') env[k] = v;
+  const child = spawn(command, [...args, '-batch', '-grpc_server', '0', '-grpc_use_tcp_sockets', '-grpc_disable_tls', '--no-security', '--exit-with-parent'], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    child.kill('SIGTERM');
+    return exitOf(child);
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const ready = await new Promise<{ address: string; token?: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as { address: string; token?: string });
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  t.equal(ready.token, undefined, 'no token');
+  t.match(stderr, /warning: --no-security/, 'the warning is on stderr');
+  t.match(await answer(rawClient(t, ready.address), tokenMetadata(undefined)), { value: '42' });
+  t.throws(() => parseEmulatorArgs(['--no-security', '-security', 'x'], {}), /--no-security contradicts the token from -security/);
+  t.throws(() => parseEmulatorArgs(['--no-security'], { ENSIGHT_SECURITY_TOKEN: 'y' }), /ENSIGHT_SECURITY_TOKEN/);
+});
+
+await t.test('in process: no token and no auth means a random token', async (t) => {
+  const emulator = new EnSightEmulator({ udsPathname: join(tempDir(t), 'ensight') });
+  t.teardown(() => emulator.stop());
+  const address = await emulator.start();
+  t.ok(emulator.securityToken && address.token === emulator.securityToken, 'start() reports the token it made');
+  const client = rawClient(t, address.address);
+  await t.rejects(answer(client, tokenMetadata(undefined)), { code: grpc.status.UNAUTHENTICATED });
+  t.match(await answer(client, tokenMetadata(emulator.securityToken)), { value: '42' });
+  t.equal(new EnSightEmulator({ noSecurity: true }).securityToken, undefined, 'noSecurity: none');
+  t.equal(new EnSightEmulator({ auth: { apiKeys: { k: 'v' } } }).securityToken, undefined, 'auth is a credential already');
 });
 
 await t.test('mutual TLS from $ANSYS_GRPC_CERTIFICATES; client certificates are required', async (t) => {

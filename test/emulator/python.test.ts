@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import t from '../harness/mod.ts';
-import { CmdType, type PythonReply } from '../../src/protocol/mod.ts';
+import { CmdType, EnSightServiceDefinition, type PythonReply } from '../../src/protocol/mod.ts';
 import { PYTHON_DIED, PYTHON_RAISED } from '../../src/emulator/mod.ts';
 import { inProcessEmulator, rawClient, tokenMetadata, unary } from './support.ts';
 
@@ -84,4 +84,54 @@ await t.test('the ensight facade checks its arguments', async (t) => {
 
 await t.test('an unknown command type is INVALID_ARGUMENT', async (t) => {
   await t.rejects(run('1', 7), { code: grpc.status.INVALID_ARGUMENT });
+});
+
+const runWithDeadline = (command: string, ms: number, type: number = CmdType.EXEC_NO_RESULT) =>
+  new Promise<PythonReply>((resolve, reject) => {
+    const m = EnSightServiceDefinition.RunPython!;
+    client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, { type, command }, tokenMetadata(token), { deadline: Date.now() + ms }, (err, reply) =>
+      err ? reject(err) : resolve(reply as PythonReply),
+    );
+  });
+
+await t.test('a call whose deadline passed while it waited its turn is not run', async (t) => {
+  await run('ran_late = False');
+  // The first call holds the interpreter for at least 3 s; the second gives up after 0.3 s.
+  const holding = run('import time\ntime.sleep(3)');
+  await t.rejects(runWithDeadline('ran_late = True', 300), { code: grpc.status.DEADLINE_EXCEEDED });
+  t.match(await holding, { error: 0 });
+  t.match(await run('ran_late', CmdType.EXEC_RETURN_PYTHON), { value: 'False' }, 'the expired call never ran');
+});
+
+await t.test('a cancelled call interrupts the interpreter, which stays usable', async (t) => {
+  await run('kept = "still here"\nspins = 0');
+  // Without the interrupt this loop would hold the interpreter forever.
+  await t.rejects(runWithDeadline('while True:\n    spins += 1', 1000), { code: grpc.status.DEADLINE_EXCEEDED });
+  t.match(await run('kept', CmdType.EXEC_RETURN_PYTHON), { value: "'still here'", error: 0 }, 'the same interpreter answers the next call');
+  t.match(await run('spins > 0', CmdType.EXEC_RETURN_PYTHON), { value: 'True' }, 'the loop did run until interrupted');
+  const interrupted = runWithDeadline('import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    was_interrupted = True\n    raise', 500);
+  await t.rejects(interrupted, { code: grpc.status.DEADLINE_EXCEEDED });
+  t.match(await run('was_interrupted', CmdType.EXEC_RETURN_PYTHON), { value: 'True' }, 'it was a KeyboardInterrupt');
+});
+
+await t.test("Ansys' clients: ensight.version(), ensight.objs.core and enums", async (t) => {
+  t.match(await run("ensight.version('CEI_HOME')", CmdType.EXEC_RETURN_PYTHON), { error: 0, value: /^'\/.+'$/ }, 'CEI_HOME is a path');
+  t.match(await run("ensight.version('suffix')", CmdType.EXEC_RETURN_PYTHON), { error: 0, value: "'261'" });
+  t.match(await run("ensight.version('product').lower()", CmdType.EXEC_RETURN_PYTHON), { error: 0, value: "'ensight'" });
+  t.match(await run("ensight.version('nonsense')"), { error: PYTHON_RAISED, value: /unknown version key/ });
+  t.match(await run('[p.DESCRIPTION for p in ensight.objs.core.PARTS]', CmdType.EXEC_RETURN_JSON), { error: 0, value: '["torus"]' });
+  t.match(await run('[v.DESCRIPTION for v in ensight.objs.core.VARIABLES]', CmdType.EXEC_RETURN_JSON), { error: 0, value: '["temperature"]' });
+  t.match(await run('ensight.objs.core.PARTS', CmdType.EXEC_RETURN_PYTHON), { error: 0, value: /Class: ENS_PART_MODEL, desc: 'torus'/ });
+  t.match(await run("ensight.objs.core.PARTS.find('torus')[0].PARTNUMBER", CmdType.EXEC_RETURN_PYTHON), { error: 0, value: '1' });
+  t.match(await run('ensight.objs.core.PARTS[0].getattr(ensight.objs.enums.DESCRIPTION)', CmdType.EXEC_RETURN_PYTHON), { value: "'torus'" });
+  t.match(await run('from ensight.objs import enums\nenums.VISIBLE'), { error: 0 }, 'ensight.objs.enums is importable');
+});
+
+await t.test('ensight.exit(0) replies, then stops the emulator (PyEnSight shutdown)', async (t) => {
+  const own = await inProcessEmulator(t, { pythonOutput: 'ignore' });
+  const ownClient = rawClient(t, own.address);
+  const reply = await unary<PythonReply>(ownClient, 'RunPython', { type: CmdType.EXEC_NO_RESULT, command: 'ensight.exit(0)' }, tokenMetadata(own.token));
+  t.match(reply, { error: 0 }, 'the call is answered');
+  await own.emulator.closed;
+  t.pass('the emulator stopped');
 });

@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { PNG } from 'pngjs';
 import { Buffer } from 'node:buffer';
 import t from '../harness/mod.ts';
-import { GeometryType, RenderType, type GeometryReply, type RenderReply } from '../../src/protocol/mod.ts';
+import { EnSightServiceDefinition, GeometryType, RenderType, type GeometryReply, type RenderReply } from '../../src/protocol/mod.ts';
 import { MIN_STAMPED_WIDTH, stampFrame, verifyFrame } from '../../src/emulator/mod.ts';
-import { inProcessEmulator, rawClient, tokenMetadata, unary } from './support.ts';
+import { WAIT_MS, inProcessEmulator, rawClient, tokenMetadata, unary } from './support.ts';
 
 const { emulator, address, token } = await inProcessEmulator(t);
 const client = rawClient(t, address);
@@ -171,3 +171,43 @@ await t.test('frame stamps catch mixed rows, tears and corruption', async (t) =>
   stampFrame(narrowest, MIN_STAMPED_WIDTH, 1, 0xffffffff);
   t.match(verifyFrame(narrowest, MIN_STAMPED_WIDTH, 1), { ok: true, frameNumber: 0xffffffff });
 });
+
+await t.test('an 8192² render with 16 passes runs off the event loop: other calls are answered meanwhile', async (t) => {
+  const order: string[] = [];
+  const m = EnSightServiceDefinition.RenderImage!;
+  const big = client.makeUnaryRequest(
+    m.path,
+    m.requestSerialize,
+    m.responseDeserialize,
+    { type: RenderType.IMAGE_RAW, imageWidth: 8192, imageHeight: 8192, imageAaPasses: 16 },
+    metadata,
+    (err) => order.push(err ? `render ${grpc.status[err.code]}` : 'render done'),
+  );
+  await until(() => emulator.stats().renderBytesInUse > 0);
+  const geometry = await unary<GeometryReply>(client, 'GetGeometry', { type: GeometryType.GEOMETRY_GLB }, metadata);
+  order.push('geometry');
+  t.ok(geometry.value.length > 0, 'another call is answered');
+  t.equal(order[0], 'geometry', 'before the big render finished');
+  big.cancel();
+  await until(() => emulator.stats().renderBytesInUse === 0);
+  t.pass('the cancelled render is released');
+  const after = await render({ imageWidth: 32, imageHeight: 24 });
+  t.equal(after.length, 32 * 24 * 3, 'renders work after a cancelled one');
+});
+
+await t.test('renders beyond the memory budget are RESOURCE_EXHAUSTED', async (t) => {
+  const small = await inProcessEmulator(t, { renderBudgetBytes: 1_000_000 });
+  const c = rawClient(t, small.address);
+  const ask = (w: number, h: number) =>
+    unary<RenderReply>(c, 'RenderImage', { type: RenderType.IMAGE_RAW, imageWidth: w, imageHeight: h, imageAaPasses: 1 }, tokenMetadata(small.token));
+  await t.rejects(ask(640, 480), { code: grpc.status.RESOURCE_EXHAUSTED, details: /budget/ });
+  t.equal((await ask(64, 48)).value.length, 64 * 48 * 3, 'a render within the budget is served');
+});
+
+async function until(probe: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -23,10 +23,20 @@ command returns (also when it raised):
     ensight.event(suffix)               emit the event tag <prefix><suffix> to every event listener
     ensight.frame_rate(fps)             re-render fps times a second (free running); 0 stops; "max"
     ensight.stream_size(width, height)  frame size of image streams and subscriptions
+    ensight.exit(code=0)                stop the emulator once the reply is sent (PyEnSight's shutdown)
+
+and, for Ansys' own clients (PyEnSight's Session start-up, README examples), a read-only slice
+of EnSight's object API: ensight.version(key), ensight.objs.core.PARTS / VARIABLES (objects with
+DESCRIPTION and a few attributes), ensight.objs.enums. The scene's names come from the emulator
+in ENSIGHT_EMULATOR_SCENE (JSON: {"parts": [...], "variables": [...], "cei_home": "..."}).
+
+SIGINT interrupts the running command with KeyboardInterrupt (the emulator sends it when the
+caller cancels); between commands it is ignored, so the interpreter stays usable.
 """
 import builtins
 import json
 import os
+import signal
 import struct
 import sys
 import traceback
@@ -36,6 +46,7 @@ EXEC_NO_RESULT, EXEC_RETURN_PYTHON, EXEC_RETURN_JSON = 0, 1, 2
 PYTHON_ERROR = -1
 
 _effects = []
+_busy = False
 
 
 def _number(name, value):
@@ -96,6 +107,97 @@ class _ViewTransform:
         _effects.append({"op": "rotate", "x": _number("x", x), "y": _number("y", y), "z": _number("z", z)})
 
 
+def exit(code=0):  # noqa: A001 - EnSight's name
+    """Stop the emulator after this call's reply (EnSight's ensight.exit; PyEnSight's shutdown uses it)."""
+    _effects.append({"op": "exit", "code": _count("code", code, 0) if not isinstance(code, bool) else int(code)})
+
+
+_SCENE = json.loads(os.environ.get("ENSIGHT_EMULATOR_SCENE") or "{}")
+_VERSIONS = {
+    "product": "EnSight",
+    "version": "2026 R1",
+    "VERSION": "2026 R1",
+    "suffix": "261",
+    "CEI_HOME": _SCENE.get("cei_home", ""),
+}
+
+
+def version(key=None):
+    """EnSight's version facts: version() is the release; version(key) for product, version, suffix, CEI_HOME."""
+    if key is None:
+        return _VERSIONS["version"]
+    if key not in _VERSIONS:
+        raise ValueError(f"unknown version key {key!r}; known: {', '.join(sorted(_VERSIONS))}")
+    return _VERSIONS[key]
+
+
+class _EnsObject:
+    """A read-only EnSight object: attributes by name (obj.DESCRIPTION) or getattr(name)."""
+
+    _next_id = 1000
+
+    def __init__(self, cls, **attrs):
+        _EnsObject._next_id += 1
+        self.__dict__["_cls"] = cls
+        self.__dict__["_attrs"] = dict(attrs, __OBJID__=_EnsObject._next_id)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_attrs"][name]
+        except KeyError:
+            raise AttributeError(f"{self._cls} has no attribute {name}") from None
+
+    def getattr(self, name):
+        return self.__getattr__(str(name))
+
+    def getattrs(self, names=None):
+        attrs = {k: v for k, v in self._attrs.items() if not k.startswith("__")}
+        return attrs if names is None else {n: attrs[n] for n in names}
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{self._cls}.{name} is read-only in the emulator")
+
+    def __repr__(self):
+        return f"Class: {self._cls}, desc: '{self._attrs['DESCRIPTION']}', CvfObjID: {self._attrs['__OBJID__']}, cached:no"
+
+
+class _EnsList(list):
+    """EnSight's object lists: a list with find()."""
+
+    def find(self, value, attr="DESCRIPTION"):
+        return _EnsList(o for o in self if getattr(o, str(attr), None) == value)
+
+
+def _objs():
+    enums = types.ModuleType("ensight.objs.enums", "Attribute names of EnSight objects.")
+    for name in ("DESCRIPTION", "PARTS", "VARIABLES", "VISIBLE", "PARTNUMBER", "PARTTYPE", "COLORBYPALETTE",
+                 "VARIABLE_TYPE", "LOCATION", "ENS_OBJ_TYPE"):
+        setattr(enums, name, name)
+    enums.PART_MODEL = 0
+    enums.ENS_VAR_SCALAR = 0
+    enums.ENS_VAR_ELEM = 1
+    enums.ENS_VAR_NODE = 2
+    core = types.SimpleNamespace()
+    parts = _SCENE.get("parts") or []
+    variables = _SCENE.get("variables") or []
+    core.VARIABLES = _EnsList(
+        _EnsObject("ENS_VAR", DESCRIPTION=name, ID=i, VARIABLE_TYPE=enums.ENS_VAR_SCALAR, LOCATION=enums.ENS_VAR_NODE)
+        for i, name in enumerate(variables)
+    )
+    core.PARTS = _EnsList(
+        _EnsObject("ENS_PART_MODEL", DESCRIPTION=name, PARTNUMBER=i + 1, ID=i + 1, VISIBLE=True,
+                   PARTTYPE=enums.PART_MODEL, COLORBYPALETTE=core.VARIABLES[0] if core.VARIABLES else None)
+        for i, name in enumerate(parts)
+    )
+    core.DESCRIPTION = "EnSight emulator"
+    objs = types.ModuleType("ensight.objs", "EnSight's object API (read-only slice).")
+    objs.core = core
+    objs.enums = enums
+    sys.modules["ensight.objs"] = objs
+    sys.modules["ensight.objs.enums"] = enums
+    return objs
+
+
 def _facade():
     module = types.ModuleType("ensight", "The EnSight emulator's scripting facade; see the runner's docstring.")
     module.render = render
@@ -104,6 +206,9 @@ def _facade():
     module.stream_size = stream_size
     module.anim = _Anim()
     module.view_transf = _ViewTransform()
+    module.exit = exit
+    module.version = version
+    module.objs = _objs()
     return module
 
 
@@ -136,7 +241,17 @@ def _user_frames(tb):
     return tb
 
 
+def _on_sigint(_signum, _frame):
+    global _busy
+    if _busy:
+        # Once per command: a second SIGINT must not hit the runner's own reply code.
+        _busy = False
+        raise KeyboardInterrupt("the RunPython call was cancelled")
+
+
 def main():
+    global _busy
+    signal.signal(signal.SIGINT, _on_sigint)
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
@@ -157,8 +272,13 @@ def main():
         if body is None:
             return
         try:
-            value, error = _run(json.loads(body), user_globals), 0
+            request = json.loads(body)
+            _busy = True
+            value = _run(request, user_globals)
+            _busy = False
+            error = 0
         except BaseException as failure:  # noqa: BLE001 - exit() and KeyboardInterrupt are the user's errors too
+            _busy = False
             value = "".join(traceback.format_exception(type(failure), failure, _user_frames(failure.__traceback__)))
             error = PYTHON_ERROR
         sys.stderr.flush()
