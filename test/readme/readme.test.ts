@@ -10,6 +10,7 @@
  * A block preceded by `<!-- not run: <why> -->` is skipped and listed with its reason;
  * `<!-- run in: <runtime> (<why>) -->` runs it only there.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -68,10 +69,13 @@ export function readmeBlocks(markdown: string): ReadmeBlock[] {
   return blocks;
 }
 
+/** The token Try it exports in both terminals: the emulator asks for it, the examples send it. */
+const README_TOKEN = randomUUID();
+
 function runBlock(project: string, file: string): Promise<CommandResult> {
   const args =
     runtime === 'node' ? [file] : runtime === 'bun' ? ['run', file] : ['run', '--node-modules-dir=manual', ...DENO_PERMISSIONS, file];
-  return runCommand(process.execPath, args, { cwd: project, env: { ...process.env, ENSIGHT_SECURITY_TOKEN: undefined }, timeoutMs: BLOCK_TIMEOUT_MS });
+  return runCommand(process.execPath, args, { cwd: project, env: { ...process.env, ENSIGHT_SECURITY_TOKEN: README_TOKEN }, timeoutMs: BLOCK_TIMEOUT_MS });
 }
 
 const blocks = readmeBlocks(readFileSync(join(root, 'README.md'), 'utf8'));
@@ -90,8 +94,8 @@ await t.test(`every README example runs against the emulator (${runtime})`, asyn
   symlinkSync(root, join(project, 'node_modules', 'ensight-grpc'), 'dir');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'readme-examples', private: true, type: 'module', dependencies: { 'ensight-grpc': '*' } }));
   const pathname = join(tempDir(t, 'ensight-readme-sock-'), 'ensight');
-  // As in Try it: an emulator that asks for no token.
-  const emulator = await launchEmulator(['-grpc_uds_pathname', pathname], { env: { ENSIGHT_SECURITY_TOKEN: undefined }, timeoutMs: 120_000 });
+  // As in Try it: an emulator started with the token in ENSIGHT_SECURITY_TOKEN.
+  const emulator = await launchEmulator(['-grpc_uds_pathname', pathname], { env: { ENSIGHT_SECURITY_TOKEN: README_TOKEN }, timeoutMs: 120_000 });
   t.teardown(() => emulator.stop());
 
   for (const [i, block] of blocks.entries()) {
