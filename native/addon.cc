@@ -419,7 +419,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
   }
   Napi::Value payload_size(const Napi::CallbackInfo& info) {
     if (!open(info.Env())) return info.Env().Undefined();
-    return Napi::Number::New(info.Env(), static_cast<double>(consumer_->mapping()->layout().payload_size));
+    return Napi::Number::New(info.Env(), static_cast<double>(consumer_->layout().payload_size));
   }
   Napi::Value file_size(const Napi::CallbackInfo& info) {
     if (!open(info.Env())) return info.Env().Undefined();
@@ -497,6 +497,11 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     out.Set("blocksLocked", static_cast<double>(consumer_->stats().blocks_locked));
     out.Set("blocksRejected", static_cast<double>(consumer_->stats().blocks_rejected));
     out.Set("attached", consumer_->attached());
+    const int reading = consumer_->reading();
+    out.Set("layout", reading < 0 ? info.Env().Null()
+                                  : Napi::String::New(info.Env(), reading_name(static_cast<Reading>(reading))));
+    const int initial = consumer_->initial_state();
+    out.Set("initialState", initial < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), initial));
     return out;
   }
   Napi::Value close(const Napi::CallbackInfo& info) {
@@ -729,6 +734,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeProducer", ProducerWrap::define(env));
   exports.Set("defaultFileSize", Napi::Number::New(env, static_cast<double>(kDefaultFileSize)));
   exports.Set("pollIntervalMs", Napi::Number::New(env, kDefaultPollIntervalNs / 1e6));
+  exports.Set("guardedMappings", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(sigbus_guarded_mappings()));
+  }, "guardedMappings"));
   return exports;
 }
 
