@@ -56,10 +56,11 @@
  *
  * @module
  */
+import { ShmemError } from './errors.ts';
 import { addon } from './native.ts';
 
 export { Frame, ShmemConsumer } from './consumer.ts';
-export type { ConsumerOptions, CopyOptions, FrameImage, WaitOptions } from './consumer.ts';
+export type { ConsumerOptions, ConsumerStats, CopyOptions, FrameImage, WaitOptions } from './consumer.ts';
 export { FLIP_VERTICAL, ShmemProducer } from './producer.ts';
 export type { LoanedBlock, ProducerOptions, ProducerStats, PutOptions, PutResult } from './producer.ts';
 export { SHMEM_STATUS, ShmemError } from './errors.ts';
@@ -67,6 +68,48 @@ export type { ShmemStatusCode } from './errors.ts';
 
 /** The default file size of EnSight's clients: 25 MiB. */
 export const DEFAULT_FILE_SIZE = 26_214_400;
+
+/**
+ * The payload `n` a file of `fileSize` bytes has under every reading of the layout (the 64-rounded
+ * one is the smaller): a frame of at most this many bytes travels whole whichever the server uses.
+ */
+export function payloadSizeFor(fileSize: number): number {
+  return Math.floor(Math.floor((fileSize - 48) / 2) / 64) * 64;
+}
+
+function frameBytesOf(width: number, height: number): number {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw ShmemError.of('BAD_ARGS', `a frame size must be two positive integers, got ${width}x${height}`);
+  }
+  return width * height * 3;
+}
+
+/**
+ * The file size for frames of `width`x`height` RGB: two whole frames plus headers, as EnSight's
+ * headers ask ("2 frames of imagery at maximum size plus 2K"), in whole 4 KiB pages (which also
+ * puts header 1 of the plain reading at exactly half the file), and never below EnSight's 25 MiB
+ * default. 3840x2160: 49,770,496 bytes.
+ */
+export function fileSizeForFrame(width: number, height: number): number {
+  const needed = 2 * frameBytesOf(width, height) + 2048;
+  return Math.max(DEFAULT_FILE_SIZE, Math.ceil(needed / 4096) * 4096);
+}
+
+/**
+ * Throws `FRAME_TOO_LARGE` when a `width`x`height` frame does not fit whole in one buffer of a file
+ * of `fileSize` bytes: EnSight's `putframe` refuses such frames (the headers document
+ * FRAME_TOO_LARGE) rather than split them.
+ */
+export function checkFrameFits(fileSize: number, width: number, height: number): void {
+  const bytes = frameBytesOf(width, height);
+  const payload = payloadSizeFor(fileSize);
+  if (bytes > payload) {
+    throw ShmemError.of(
+      'FRAME_TOO_LARGE',
+      `a ${width}x${height} RGB frame (${bytes} bytes) does not fit in one buffer of a ${fileSize}-byte file (${payload} bytes); use a file of at least ${fileSizeForFrame(width, height)} bytes`,
+    );
+  }
+}
 
 /** CLOCK_MONOTONIC in nanoseconds: comparable across processes on one machine. */
 export function monotonicNowNs(): bigint {

@@ -25,8 +25,16 @@ export interface NativeConsumer {
   view(buffer: number): Uint8Array;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;
   unlock(buffer: number): number;
-  stats(): { blocksLocked: number; blocksRejected: number; attached: boolean };
+  stats(): NativeConsumerStats;
   close(): void;
+}
+
+export interface NativeConsumerStats {
+  blocksLocked: number;
+  blocksRejected: number;
+  attached: boolean;
+  layout: 'plain' | 'aligned64' | null;
+  initialState: 0 | 4 | null;
 }
 
 export interface NativeProducer {
@@ -65,6 +73,8 @@ export interface NativeAddon {
   NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number }) => NativeProducer;
   defaultFileSize: number;
   pollIntervalMs: number;
+  /** Mappings the SIGBUS guard covers in this process now (tests). */
+  guardedMappings(): number;
 }
 
 const ADDON = join('build', 'Release', 'ensight_shmem.node');
