@@ -275,7 +275,7 @@ Status Consumer::try_lock(Block* block) {
   const unsigned eligible_now = h.at[1] ? 0b11u : 0b01u;
   // Validated against the largest payload any usable reading gives: still inside the file whichever
   // reading the server uses, so a server that fills more than our reading of n is still read safely.
-  const Layout limit = usable_[0] ? candidates_[0] : layout();
+  const Layout limit = usable_[0] ? candidates_[0] : layout();  // see block_limit()
   for (;;) {
     const Snapshot s = load_states(h);
     const unsigned ready = buffers_in(s, kWritten) & eligible_now;

@@ -126,6 +126,9 @@ class Consumer {
   int initial_state() const { return initial_state_.load(std::memory_order_relaxed); }
   // The detected layout, else the mapping's (the plain reading where usable).
   Layout layout() const;
+  // The most bytes a block may hold (what try_lock validates against): the largest payload of any
+  // usable reading, which lies inside the file whichever reading the server uses.
+  uint64_t block_limit() const { return (usable_[0] ? candidates_[0] : layout()).payload_size; }
 
   // Locks the oldest written block (2 -> 3), snapshots and validates its header after the CAS that
   // grants ownership. NO_FRAMEAVAILABLE when none is ready; a validation status (the buffer is

@@ -55,7 +55,8 @@ function zeroCopy(name: string, wait: 'sync' | 'async'): Transport {
     publishKind: 'shmem',
     async open(session, size) {
       // Sized for two whole frames, as EnSight's headers ask: 4K travels whole, not in blocks.
-      const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height) });
+      // detachViews: false: each block is read only while held, so one view per buffer serves.
+      const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height), detachViews: false });
       const unsubscribe = await sharedFileSubscription(session, consumer.path);
       consumer.attach();
       let sink = 0;

@@ -33,7 +33,8 @@ export class ShmemImageSink implements ImageSink {
   static open(filename: string, flipVertical: boolean, waitMs: number, log?: PublishLog): ShmemImageSink {
     if (!filename) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'SHARED_MEM subscriptions need options.filename');
     try {
-      return new ShmemImageSink(ShmemProducer.open(filename), flipVertical, waitMs, log);
+      // The fill below never keeps a block's view: one view per buffer, not one per block.
+      return new ShmemImageSink(ShmemProducer.open(filename, { detachViews: false }), flipVertical, waitMs, log);
     } catch (err) {
       const detail = err instanceof ShmemError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
       throw new StatusError(grpc.status.FAILED_PRECONDITION, `cannot use ${filename} for shared-memory images (${detail})`);

@@ -3,7 +3,7 @@
  */
 import { setImmediate } from 'node:timers';
 import { ShmemError } from './errors.ts';
-import { addon, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
+import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
 
 /**
  * How long a consumer whose frames are always ready may keep the event loop before `lock()` lets
@@ -37,6 +37,14 @@ export interface ConsumerOptions {
    * or detachable ArrayBuffers get copies either way; `false` forces copies.
    */
   zeroCopy?: boolean;
+  /**
+   * Detach each `Frame.pixels` view at unlock (default true): a view kept past its frame then
+   * reads as empty. `false` makes one view per buffer of the mapping, once, and hands out
+   * Uint8Arrays over it: no per-frame view to create (an external ArrayBuffer costs ~60 µs in
+   * Bun), but a view kept after unlock shows whatever the producer writes next (still mapped
+   * memory, never freed memory). For code that reads a frame only while it holds it.
+   */
+  detachViews?: boolean;
   /** Flip rows top-to-bottom in copy-outs (`copyTo`, `readFrame`); the EnSight FLIPVERTICAL flag. */
   flipVertical?: boolean;
   /**
@@ -147,7 +155,7 @@ export class Frame {
    */
   get pixels(): Uint8Array {
     this.#check();
-    this.#view ??= this.#native().view(this.buffer);
+    this.#view ??= this.#consumer.viewOf(this.buffer, this.byteLength);
     return this.#view;
   }
 
@@ -194,6 +202,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   readonly #generation = [0, 0];
   readonly #locked = [false, false];
   readonly #onError: ((error: ShmemError) => void) | undefined;
+  readonly #views: BlockViews;
   readonly #assembly: Assembly;
   #lastError: ShmemError | null = null;
   /** When the event loop last had a turn while this consumer read (see EVENT_LOOP_TURN_MS). */
@@ -206,6 +215,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     this.#info = info;
     this.flipVertical = options.flipVertical ?? false;
     this.#onError = options.onError;
+    this.#views = new BlockViews(native, options.detachViews ?? true);
     this.#assembly = new Assembly(this.flipVertical);
     this.#path = native.path();
   }
@@ -387,6 +397,11 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   /** @internal */
   isCurrent(buffer: number, generation: number): boolean {
     return !this.#closed && this.#locked[buffer] === true && this.#generation[buffer] === generation;
+  }
+
+  /** @internal A view of the locked block in `buffer` (`length` bytes). */
+  viewOf(buffer: number, length: number): Uint8Array {
+    return this.#views.of(buffer, length);
   }
 
   /** @internal */

@@ -23,6 +23,7 @@ export interface NativeConsumer {
   waitLock(timeoutMs: number): number;
   waitReady(timeoutMs: number): Promise<boolean>;
   view(buffer: number): Uint8Array;
+  payloadWindow(buffer: number): ArrayBuffer | undefined;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;
   unlock(buffer: number): number;
   stats(): NativeConsumerStats;
@@ -52,6 +53,7 @@ export interface NativeProducer {
   ): number;
   claim(frameNumber: number, width: number, height: number, offset: number, waitMs: number): number;
   view(buffer: number): Uint8Array;
+  payloadWindow(buffer: number): ArrayBuffer | undefined;
   fillFrom(buffer: number, source: Uint8Array, sourceOffset: number): void;
   publish(buffer: number): void;
   abandon(buffer: number): void;
@@ -75,6 +77,30 @@ export interface NativeAddon {
   pollIntervalMs: number;
   /** Mappings the SIGBUS guard covers in this process now (tests). */
   guardedMappings(): number;
+}
+
+/**
+ * Views of held blocks for either side. Detaching (the default): one revocable view per block,
+ * detached when the block is handed over. Not detaching: one view per buffer of the mapping, made
+ * once, and a Uint8Array over it per block (see the `detachViews` options).
+ */
+export class BlockViews {
+  readonly #windows: Array<ArrayBuffer | undefined> = [undefined, undefined];
+
+  constructor(
+    private readonly native: Pick<NativeConsumer, 'view' | 'payloadWindow'>,
+    private readonly detach: boolean,
+  ) {}
+
+  /** A view of the block held in `buffer` (`length` bytes). */
+  of(buffer: number, length: number): Uint8Array {
+    if (!this.detach) {
+      let window = this.#windows[buffer];
+      if (!window || window.byteLength < length) window = this.#windows[buffer] = this.native.payloadWindow(buffer);
+      if (window) return new Uint8Array(window, 0, length);
+    }
+    return this.native.view(buffer);
+  }
 }
 
 const ADDON = join('build', 'Release', 'ensight_shmem.node');
