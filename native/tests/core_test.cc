@@ -325,15 +325,23 @@ void write_frame(Mapping* m, uint64_t at, uint32_t frame, uint32_t w, uint32_t h
   std::memcpy(m->base() + at + kHeaderSize, pixels.data(), pixels.size());
   write_header(m, at, BlockHeader{frame, w, h, 0, h}, kWritten);
 }
+// A default-size file an independent writer fills with `reading`'s layout, and our consumer of it.
+struct IndependentStream {
+  MappingRef m;
+  Layout layout;
+  uint64_t h1;  // where header 1 is under `reading`
+  Consumer consumer;
+  explicit IndependentStream(Reading reading) : m(make_stream(kDefaultFileSize)), h1(0), consumer(m.m) {
+    CHECK(layout_for_file_size(kDefaultFileSize, reading, &layout) == Status::kOk);
+    h1 = layout.header_offset(1);
+  }
+};
 }  // namespace
 
 TEST_CASE("header 1 is found at either reading with initial state 4; never attached on one buffer") {
   for (Reading reading : {Reading::kPlain, Reading::kAligned64}) {
-    auto m = make_stream(kDefaultFileSize);
-    Layout layout;
-    CHECK(layout_for_file_size(kDefaultFileSize, reading, &layout) == Status::kOk);
-    const uint64_t h1 = layout.header_offset(1);
-    Consumer consumer(m.m);
+    IndependentStream stream(reading);
+    auto& [m, layout, h1, consumer] = stream;
     write_header(m.m, 0, BlockHeader{}, kInitial);
     CHECK(!consumer.attach());  // buffer 0 taken, header 1 not initialised yet
     CHECK(!consumer.attached());
@@ -354,11 +362,8 @@ TEST_CASE("header 1 is found at either reading with initial state 4; never attac
 
 TEST_CASE("initial state 0: buffer 0 is read at once, header 1 found from its first published block") {
   for (Reading reading : {Reading::kPlain, Reading::kAligned64}) {
-    auto m = make_stream(kDefaultFileSize);
-    Layout layout;
-    CHECK(layout_for_file_size(kDefaultFileSize, reading, &layout) == Status::kOk);
-    const uint64_t h1 = layout.header_offset(1);
-    Consumer consumer(m.m);
+    IndependentStream stream(reading);
+    auto& [m, layout, h1, consumer] = stream;
     CHECK(!consumer.attach());
     // A block filling all of payload 0 (plain: it covers the aligned candidate position).
     const uint32_t w = 1000, h = static_cast<uint32_t>(layout.payload_size / 3000);
