@@ -23,7 +23,7 @@ namespace ensight::shmem {
 namespace {
 
 // Layout of the Uint32Array both classes report a block through.
-enum InfoSlot { kInfoBuffer, kInfoFrameNumber, kInfoWidth, kInfoHeight, kInfoOffset, kInfoNumScanlines, kInfoSlots };
+enum InfoSlot { kInfoBuffer, kInfoFrameNumber, kInfoWidth, kInfoHeight, kInfoOffset, kInfoNumScanlines, kInfoEpoch, kInfoSlots };
 
 struct AddonData {
   Napi::FunctionReference error_class;
@@ -233,7 +233,7 @@ class InfoArray {
   bool bind(Napi::Env env, Napi::Value value) {
     if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
         value.As<Napi::Uint32Array>().ElementLength() < kInfoSlots) {
-      make_error(env, Status::kBadArgs, "options.info must be a Uint32Array of at least 6 elements")
+      make_error(env, Status::kBadArgs, "options.info must be a Uint32Array of at least 7 elements")
           .ThrowAsJavaScriptException();
       return false;
     }
@@ -241,7 +241,8 @@ class InfoArray {
     slots_ = value.As<Napi::Uint32Array>().Data();
     return true;
   }
-  void write(const Block& block) {
+  void write(const Block& block, uint32_t epoch = 0) {
+    slots_[kInfoEpoch] = epoch;
     slots_[kInfoBuffer] = static_cast<uint32_t>(block.buffer);
     slots_[kInfoFrameNumber] = block.header.frame_number;
     slots_[kInfoWidth] = block.header.width;
@@ -479,7 +480,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
 
   Napi::Value lock_result(Napi::Env env, Status status, const Block& block) {
     if (status == Status::kOk) {
-      info_.write(block);
+      info_.write(block, consumer_->epoch());
       current_[block.buffer] = block;  // view/copyTo serve exactly this validated snapshot
     }
     return status_result(env, status, "locking a frame");

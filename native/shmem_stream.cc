@@ -249,7 +249,9 @@ bool Consumer::attach() {
     if (!h.at[i]) continue;
     StateWord state(h.at[i]);
     uint32_t expected = state.load();
-    if (state_of(expected) == kInitial && state.take(expected, kServerOwns)) {
+    if (state_of(expected) != kInitial) continue;
+    epoch_.fetch_add(1, std::memory_order_relaxed);  // before the CAS: see epoch()
+    if (state.take(expected, kServerOwns)) {
       attached_[i].store(true, std::memory_order_relaxed);
       futex_wake_shared(state.address());
     }

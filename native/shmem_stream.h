@@ -124,6 +124,11 @@ class Consumer {
   // The reading header 1 was found at, or -1; the initial state the server used (4 or 0), or -1.
   int reading() const { return reading_.load(std::memory_order_acquire); }
   int initial_state() const { return initial_state_.load(std::memory_order_relaxed); }
+  // Counts the server's (re)initialisations this consumer took over: a restarted server starts its
+  // frame numbers afresh, so frames are ordered within one epoch only. Relaxed: bumped before the
+  // 4 -> 0 CAS (release) that lets the server write again, so any block locked from that server
+  // (an acquire of its publish, which follows its acquire of our 0) sees the new value.
+  uint32_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
   // The detected layout, else the mapping's (the plain reading where usable).
   Layout layout() const;
   // The most bytes a block may hold (what try_lock validates against): the largest payload of any
@@ -171,6 +176,7 @@ class Consumer {
   // after it, meaningful to a thread that sees the reading.
   std::atomic<int> reading_{-1};
   std::atomic<int> initial_state_{-1};  // relaxed: reported, never steers a read
+  std::atomic<uint32_t> epoch_{0};
   std::atomic<bool> attached_[kBufferCount] = {};
   bool locked_[kBufferCount] = {};
   ConsumerStats stats_;

@@ -19,6 +19,12 @@ function isBadBlock(error: unknown): error is ShmemError {
   return error instanceof ShmemError && BAD_BLOCK_CODES.has(error.code);
 }
 
+/**
+ * Consecutive blocks numbered behind the last frame after which the server is taken to have
+ * restarted its numbering without re-initialising the file (a state-0 server shows no restart).
+ */
+const RESTART_AFTER_STALE_BLOCKS = 16;
+
 /** Serial-number order of u32 frame numbers ("always increase, may skip", and may wrap). */
 function frameAfter(a: number, b: number): boolean {
   return ((a - b) | 0) > 0;
@@ -116,6 +122,8 @@ export class Frame {
   readonly offset: number;
   readonly numScanlines: number;
   /** @internal */ readonly buffer: number;
+  /** @internal Server (re)initialisations seen when this block was locked: numbering restarts with one. */
+  readonly epoch: number;
   #consumer: ShmemConsumer;
   #generation: number;
   #view: Uint8Array | undefined;
@@ -130,6 +138,7 @@ export class Frame {
     this.height = info[INFO.Height]!;
     this.offset = info[INFO.Offset]!;
     this.numScanlines = info[INFO.NumScanlines]!;
+    this.epoch = info[INFO.Epoch]!;
   }
 
   /** The block holds the whole frame. */
@@ -467,6 +476,8 @@ class Assembly {
   #image: Uint8Array | undefined;
   /** The last frame returned or dropped as mixed: blocks of it or older are stale. */
   #done: number | undefined;
+  #epoch = -1;
+  #staleInARow = 0;
 
   constructor(readonly flip: boolean) {}
 
@@ -481,10 +492,21 @@ class Assembly {
 
   #add(frame: Frame, target: Uint8Array | undefined): FrameImage | null {
     const { frameNumber, width, height } = frame;
+    if (frame.epoch !== this.#epoch || this.#staleInARow >= RESTART_AFTER_STALE_BLOCKS) {
+      // The server (re)initialised the file, or keeps sending numbers behind ours: it restarted
+      // its numbering. Order holds within one run of the server only.
+      if (this.#frameNumber !== -1) this.counts.framesIncomplete++;
+      this.#epoch = frame.epoch;
+      this.#frameNumber = -1;
+      this.#done = undefined;
+      this.#staleInARow = 0;
+    }
     if (this.#done !== undefined && !frameAfter(frameNumber, this.#done)) {
       this.counts.blocksStale++;
+      this.#staleInARow++;
       return null;
     }
+    this.#staleInARow = 0;
     if (this.#frameNumber !== -1) {
       if (frameNumber === this.#frameNumber) {
         if (width !== this.#width || height !== this.#height) {

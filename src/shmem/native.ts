@@ -11,8 +11,11 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { ShmemError } from './errors.ts';
 
-/** Where tryLock/claim report a block: [buffer, frameNumber, width, height, offset, numScanlines]. */
-export const INFO = { Buffer: 0, FrameNumber: 1, Width: 2, Height: 3, Offset: 4, NumScanlines: 5, Slots: 6 } as const;
+/**
+ * Where tryLock/claim report a block: [buffer, frameNumber, width, height, offset, numScanlines,
+ * epoch] (epoch: how many server (re)initialisations the consumer took over; 0 for a producer).
+ */
+export const INFO = { Buffer: 0, FrameNumber: 1, Width: 2, Height: 3, Offset: 4, NumScanlines: 5, Epoch: 6, Slots: 7 } as const;
 
 export interface NativeConsumer {
   path(): string;

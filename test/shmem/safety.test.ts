@@ -184,3 +184,25 @@ t.test('detachViews: false makes one view per buffer of the mapping, correct for
   consumer.close();
   if (zeroCopyAvailable()) t.ok(kept.every((b) => b.byteLength === 0), 'the views are detached at close');
 });
+
+t.test('a restarted producer numbers frames afresh: readFrame follows it after the re-initialisation', async (t) => {
+  const { consumer, producer } = pair(64 * 1024);
+  t.teardown(() => consumer.close());
+  const pixels = new Uint8Array(20 * 10 * 3);
+  const got: number[] = [];
+  const publishAndRead = async (p: ShmemProducer, from: number, to: number) => {
+    for (let f = from; f <= to; f++) {
+      fillPattern(f, pixels);
+      t.equal(p.putFrame(f, 20, 10, pixels), 'ok');
+      const image = await consumer.readFrame(undefined, { timeoutMs: 5000 });
+      if (image && firstMismatch(image.frameNumber, image.pixels) === -1) got.push(image.frameNumber);
+    }
+  };
+  await publishAndRead(producer, 5, 8);
+  producer.close();
+  const restarted = ShmemProducer.open(consumer.path); // initialises the file again: state 4
+  t.teardown(() => restarted.close());
+  consumer.attach();
+  await publishAndRead(restarted, 1, 3);
+  t.strictSame(got, [5, 6, 7, 8, 1, 2, 3]);
+});
