@@ -23,7 +23,7 @@ namespace ensight::shmem {
 namespace {
 
 // Layout of the Uint32Array both classes report a block through.
-enum InfoSlot { kInfoBuffer, kInfoFrameNumber, kInfoWidth, kInfoHeight, kInfoOffset, kInfoNumScanlines, kInfoSlots };
+enum InfoSlot { kInfoBuffer, kInfoFrameNumber, kInfoWidth, kInfoHeight, kInfoOffset, kInfoNumScanlines, kInfoEpoch, kInfoSlots };
 
 struct AddonData {
   Napi::FunctionReference error_class;
@@ -124,6 +124,32 @@ class ViewSet {
     return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, array_buffer), 0);
   }
 
+  // A view of a buffer's whole payload window (`length` bytes from `base`), made once per buffer of
+  // the mapping and kept (strong reference) until close: per frame, JavaScript only makes a
+  // Uint8Array over it. Not detached at unlock: the caller's contract is that it reads a block's
+  // bytes only while the block is held (the mapping itself stays mapped while the view lives, so a
+  // late read sees other frames' pixels, never unmapped memory). undefined where external buffers
+  // are refused: the caller falls back to make().
+  Napi::Value window(Napi::Env env, Mapping* mapping, int buffer, uint8_t* base, size_t length) {
+    Window& w = windows_[buffer];
+    if (w.ref && w.base == base && w.length == length) {
+      napi_value value = nullptr;
+      if (napi_get_reference_value(env, w.ref, &value) == napi_ok && value != nullptr) return Napi::Value(env, value);
+    }
+    drop_window(env, buffer, true);
+    if (!zero_copy_supported(env)) return env.Undefined();
+    napi_value array_buffer = nullptr;
+    mapping->retain();
+    if (napi_create_external_arraybuffer(env, base, length, release_mapping, mapping, &array_buffer) != napi_ok) {
+      mapping->release();
+      return env.Undefined();
+    }
+    if (napi_create_reference(env, array_buffer, 1, &w.ref) != napi_ok) w.ref = nullptr;
+    w.base = base;
+    w.length = length;
+    return Napi::Value(env, array_buffer);
+  }
+
   void detach(napi_env env, int buffer) {
     for (napi_ref ref : refs_[buffer]) {
       napi_value value = nullptr;
@@ -133,7 +159,10 @@ class ViewSet {
     refs_[buffer].clear();  // keeps its capacity: no allocation on the next frame
   }
   void detach_all(napi_env env) {
-    for (size_t i = 0; i < kBufferCount; ++i) detach(env, static_cast<int>(i));
+    for (size_t i = 0; i < kBufferCount; ++i) {
+      detach(env, static_cast<int>(i));
+      drop_window(env, static_cast<int>(i), true);
+    }
   }
   // Without an env (finalizer during teardown): drop the references, views keep the mapping alive.
   void forget(napi_env env) {
@@ -141,11 +170,28 @@ class ViewSet {
       for (napi_ref ref : refs) napi_delete_reference(env, ref);
       refs.clear();
     }
+    for (size_t i = 0; i < kBufferCount; ++i) drop_window(env, static_cast<int>(i), false);
   }
 
  private:
+  struct Window {
+    napi_ref ref = nullptr;
+    uint8_t* base = nullptr;
+    size_t length = 0;
+  };
+  void drop_window(napi_env env, int buffer, bool detach_it) {
+    Window& w = windows_[buffer];
+    if (!w.ref) return;
+    napi_value value = nullptr;
+    if (detach_it && napi_get_reference_value(env, w.ref, &value) == napi_ok && value != nullptr) {
+      napi_detach_arraybuffer(env, value);
+    }
+    napi_delete_reference(env, w.ref);
+    w = Window{};
+  }
   static void release_mapping(napi_env, void*, void* hint) { static_cast<Mapping*>(hint)->release(); }
   std::vector<napi_ref> refs_[kBufferCount];
+  Window windows_[kBufferCount];
 };
 
 bool copy_block(const Napi::CallbackInfo& info, const Block& block, Mapping* mapping) {
@@ -187,7 +233,7 @@ class InfoArray {
   bool bind(Napi::Env env, Napi::Value value) {
     if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
         value.As<Napi::Uint32Array>().ElementLength() < kInfoSlots) {
-      make_error(env, Status::kBadArgs, "options.info must be a Uint32Array of at least 6 elements")
+      make_error(env, Status::kBadArgs, "options.info must be a Uint32Array of at least 7 elements")
           .ThrowAsJavaScriptException();
       return false;
     }
@@ -195,7 +241,8 @@ class InfoArray {
     slots_ = value.As<Napi::Uint32Array>().Data();
     return true;
   }
-  void write(const Block& block) {
+  void write(const Block& block, uint32_t epoch = 0) {
+    slots_[kInfoEpoch] = epoch;
     slots_[kInfoBuffer] = static_cast<uint32_t>(block.buffer);
     slots_[kInfoFrameNumber] = block.header.frame_number;
     slots_[kInfoWidth] = block.header.width;
@@ -351,6 +398,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
                         InstanceMethod<&ConsumerWrap::wait_lock>("waitLock"),
                         InstanceMethod<&ConsumerWrap::wait_ready>("waitReady"),
                         InstanceMethod<&ConsumerWrap::view>("view"),
+                        InstanceMethod<&ConsumerWrap::payload_window>("payloadWindow"),
                         InstanceMethod<&ConsumerWrap::copy_to>("copyTo"),
                         InstanceMethod<&ConsumerWrap::unlock>("unlock"),
                         InstanceMethod<&ConsumerWrap::stats>("stats"),
@@ -419,7 +467,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
   }
   Napi::Value payload_size(const Napi::CallbackInfo& info) {
     if (!open(info.Env())) return info.Env().Undefined();
-    return Napi::Number::New(info.Env(), static_cast<double>(consumer_->mapping()->layout().payload_size));
+    return Napi::Number::New(info.Env(), static_cast<double>(consumer_->layout().payload_size));
   }
   Napi::Value file_size(const Napi::CallbackInfo& info) {
     if (!open(info.Env())) return info.Env().Undefined();
@@ -432,7 +480,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
 
   Napi::Value lock_result(Napi::Env env, Status status, const Block& block) {
     if (status == Status::kOk) {
-      info_.write(block);
+      info_.write(block, consumer_->epoch());
       current_[block.buffer] = block;  // view/copyTo serve exactly this validated snapshot
     }
     return status_result(env, status, "locking a frame");
@@ -477,6 +525,14 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     if (!locked_block(info, &block)) return info.Env().Undefined();
     return views_.make(info.Env(), consumer_->mapping(), block, zero_copy_);
   }
+  // payloadWindow(buffer): the ArrayBuffer over a locked buffer's whole payload window (the largest
+  // block validation admits), made once per buffer; undefined where views are refused or off.
+  Napi::Value payload_window(const Napi::CallbackInfo& info) {
+    Block block;
+    if (!locked_block(info, &block)) return info.Env().Undefined();
+    if (!zero_copy_) return info.Env().Undefined();
+    return views_.window(info.Env(), consumer_->mapping(), block.buffer, block.pixels, consumer_->block_limit());
+  }
   Napi::Value copy_to(const Napi::CallbackInfo& info) {
     Block block;
     if (!check_args(info, 2, "copyTo(buffer, target)") || !locked_block(info, &block)) return info.Env().Undefined();
@@ -497,6 +553,11 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     out.Set("blocksLocked", static_cast<double>(consumer_->stats().blocks_locked));
     out.Set("blocksRejected", static_cast<double>(consumer_->stats().blocks_rejected));
     out.Set("attached", consumer_->attached());
+    const int reading = consumer_->reading();
+    out.Set("layout", reading < 0 ? info.Env().Null()
+                                  : Napi::String::New(info.Env(), reading_name(static_cast<Reading>(reading))));
+    const int initial = consumer_->initial_state();
+    out.Set("initialState", initial < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), initial));
     return out;
   }
   Napi::Value close(const Napi::CallbackInfo& info) {
@@ -532,6 +593,7 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
                         InstanceMethod<&ProducerWrap::put_frame>("putFrame"),
                         InstanceMethod<&ProducerWrap::claim>("claim"),
                         InstanceMethod<&ProducerWrap::view>("view"),
+                        InstanceMethod<&ProducerWrap::payload_window>("payloadWindow"),
                         InstanceMethod<&ProducerWrap::fill_from>("fillFrom"),
                         InstanceMethod<&ProducerWrap::publish>("publish"),
                         InstanceMethod<&ProducerWrap::abandon>("abandon"),
@@ -665,6 +727,12 @@ class ProducerWrap : public Napi::ObjectWrap<ProducerWrap> {
     }
     return views_.make(info.Env(), producer_->mapping(), block, true);
   }
+  Napi::Value payload_window(const Napi::CallbackInfo& info) {
+    Block block;
+    if (!claimed_block(info, &block)) return info.Env().Undefined();
+    const uint64_t n = producer_->mapping()->layout().payload_size;
+    return views_.window(info.Env(), producer_->mapping(), block.buffer, block.pixels, static_cast<size_t>(n));
+  }
   Napi::Value finish(const Napi::CallbackInfo& info, bool publish) {
     Block block;
     if (!claimed_block(info, &block)) return info.Env().Undefined();
@@ -729,6 +797,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeProducer", ProducerWrap::define(env));
   exports.Set("defaultFileSize", Napi::Number::New(env, static_cast<double>(kDefaultFileSize)));
   exports.Set("pollIntervalMs", Napi::Number::New(env, kDefaultPollIntervalNs / 1e6));
+  exports.Set("guardedMappings", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(sigbus_guarded_mappings()));
+  }, "guardedMappings"));
   return exports;
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 
 namespace ensight::shmem {
 
@@ -21,36 +22,52 @@ namespace ensight::shmem {
 // the same address (MAP_FIXED), flags the mapping as truncated and returns; the faulting access
 // re-executes and reads zeros. Faults anywhere else go to the handler that was installed before
 // ours (or to the default action). mmap is a plain system call on Linux and safe to make here.
-namespace {
-
-constexpr int kGuardSlots = 64;
-
+// One guarded mapping (declared in the header so a Mapping can hold its slot).
 struct GuardSlot {
   std::atomic<uintptr_t> begin{0};  // 0: free. Written last on register, first on unregister.
   std::atomic<uintptr_t> end{0};
   std::atomic<std::atomic<bool>*> truncated{nullptr};
 };
 
-GuardSlot g_slots[kGuardSlots];
+namespace {
+
+// The registry of guarded mappings: chunks of slots in a singly linked list that only grows.
+// Slots never move and chunks are never freed, so the handler can walk the list with plain
+// atomic loads while another thread registers (no lock, no allocation in the handler), and there
+// is no fixed limit: a chunk is added when every slot is taken. Memory stays bounded by the most
+// mappings ever live at once (slots are reused).
+constexpr size_t kSlotsPerChunk = 64;
+
+struct GuardChunk {
+  GuardSlot slots[kSlotsPerChunk];
+  // release on append (the chunk's zeroed slots are complete before it is reachable), acquire in
+  // the walks.
+  std::atomic<GuardChunk*> next{nullptr};
+};
+
+GuardChunk g_first_chunk;
 std::mutex g_register_mutex;  // registrations only; the handler reads the atomics
 struct sigaction g_previous_action;
 std::atomic<bool> g_installed{false};
 
 void on_sigbus(int signo, siginfo_t* info, void* context) {
   const auto address = reinterpret_cast<uintptr_t>(info->si_addr);
-  for (auto& slot : g_slots) {
-    // acquire pairs with the release store of begin in register_mapping: end and truncated are set.
-    const uintptr_t begin = slot.begin.load(std::memory_order_acquire);
-    const uintptr_t end = slot.end.load(std::memory_order_relaxed);
-    if (begin == 0 || address < begin || address >= end) continue;
-    void* replaced = mmap(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE,
-                          MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (replaced != MAP_FAILED) {
-      if (auto* flag = slot.truncated.load(std::memory_order_relaxed)) flag->store(true, std::memory_order_release);
-      return;
+  for (GuardChunk* chunk = &g_first_chunk; chunk; chunk = chunk->next.load(std::memory_order_acquire)) {
+    for (auto& slot : chunk->slots) {
+      // acquire pairs with the release store of begin in register_mapping: end and truncated are set.
+      const uintptr_t begin = slot.begin.load(std::memory_order_acquire);
+      const uintptr_t end = slot.end.load(std::memory_order_relaxed);
+      if (begin == 0 || address < begin || address >= end) continue;
+      void* replaced = mmap(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE,
+                            MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (replaced != MAP_FAILED) {
+        if (auto* flag = slot.truncated.load(std::memory_order_relaxed)) flag->store(true, std::memory_order_release);
+        return;
+      }
+      goto not_ours;
     }
-    break;
   }
+not_ours:
   if (g_previous_action.sa_flags & SA_SIGINFO) {
     g_previous_action.sa_sigaction(signo, info, context);
   } else if (g_previous_action.sa_handler != SIG_DFL && g_previous_action.sa_handler != SIG_IGN) {
@@ -71,24 +88,43 @@ void install_guard() {
   if (sigaction(SIGBUS, &action, &g_previous_action) == 0) g_installed.store(true, std::memory_order_release);
 }
 
-int register_mapping(uint8_t* base, uint64_t size, std::atomic<bool>* truncated) {
+// The slot now guarding [base, base + size), or nullptr when no slot could be had (out of memory:
+// the caller refuses the mapping rather than run it unguarded).
+GuardSlot* register_mapping(uint8_t* base, uint64_t size, std::atomic<bool>* truncated) {
   std::lock_guard<std::mutex> lock(g_register_mutex);
   install_guard();
-  for (int i = 0; i < kGuardSlots; ++i) {
-    if (g_slots[i].begin.load(std::memory_order_relaxed) != 0) continue;
-    g_slots[i].truncated.store(truncated, std::memory_order_relaxed);
-    g_slots[i].end.store(reinterpret_cast<uintptr_t>(base) + size, std::memory_order_relaxed);
-    g_slots[i].begin.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
-    return i;
+  GuardChunk* chunk = &g_first_chunk;
+  for (;;) {
+    for (auto& slot : chunk->slots) {
+      if (slot.begin.load(std::memory_order_relaxed) != 0) continue;
+      slot.truncated.store(truncated, std::memory_order_relaxed);
+      slot.end.store(reinterpret_cast<uintptr_t>(base) + size, std::memory_order_relaxed);
+      slot.begin.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
+      return &slot;
+    }
+    GuardChunk* next = chunk->next.load(std::memory_order_relaxed);  // the mutex orders our own writes
+    if (!next) {
+      next = new (std::nothrow) GuardChunk();
+      if (!next) return nullptr;
+      chunk->next.store(next, std::memory_order_release);
+    }
+    chunk = next;
   }
-  return -1;  // more than kGuardSlots live mappings: this one is unguarded (documented)
 }
 
-void unregister_mapping(int slot) {
-  if (slot < 0) return;
+void unregister_mapping(GuardSlot* slot) {
+  if (!slot) return;
   std::lock_guard<std::mutex> lock(g_register_mutex);
-  g_slots[slot].begin.store(0, std::memory_order_release);
-  g_slots[slot].truncated.store(nullptr, std::memory_order_relaxed);
+  slot->begin.store(0, std::memory_order_release);
+  slot->truncated.store(nullptr, std::memory_order_relaxed);
+}
+
+size_t registered_mappings() {
+  std::lock_guard<std::mutex> lock(g_register_mutex);
+  size_t count = 0;
+  for (GuardChunk* chunk = &g_first_chunk; chunk; chunk = chunk->next.load(std::memory_order_relaxed))
+    for (auto& slot : chunk->slots) count += slot.begin.load(std::memory_order_relaxed) != 0;
+  return count;
 }
 
 std::string default_base_directory() {
@@ -105,6 +141,7 @@ FileError fail(Status status, const char* operation, int sys_errno = errno) {
 }  // namespace
 
 bool sigbus_guard_installed() { return g_installed.load(std::memory_order_acquire); }
+size_t sigbus_guarded_mappings() { return registered_mappings(); }
 
 // --- Mapping -------------------------------------------------------------------------------
 
@@ -186,6 +223,11 @@ bool Mapping::map(int fd, uint64_t size, FileError* error) {
   }
   base_ = static_cast<uint8_t*>(base);
   guard_slot_ = register_mapping(base_, size, &truncated_);
+  if (!guard_slot_) {
+    // Unguarded, a peer's ftruncate could kill the process: refuse the mapping instead.
+    *error = FileError{Status::kMemoryAllocError, ENOMEM, "registering the mapping with the SIGBUS guard", 0};
+    return false;
+  }
   // Checked again after mapping: a peer may have shrunk the file between fstat and mmap.
   if (check_size() != Status::kOk) {
     *error = FileError{Status::kBadFileSize, 0, "size changed while mapping", size};

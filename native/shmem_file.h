@@ -10,6 +10,8 @@
 
 namespace ensight::shmem {
 
+struct GuardSlot;
+
 struct CreateOptions {
   // Where the private 0700 directory is made; empty: /dev/shm when usable (tmpfs, no disk
   // write-back), else $TMPDIR, else /tmp.
@@ -77,12 +79,14 @@ class Mapping {
   std::string path_;
   std::string private_dir_;  // non-empty when we created it
   bool owns_file_ = false;
-  int guard_slot_ = -1;
+  GuardSlot* guard_slot_ = nullptr;  // ours in the SIGBUS guard's registry
   std::atomic<bool> truncated_{false};
   std::atomic<int> refs_{1};
 };
 
-// Exposed for tests: whether the SIGBUS guard is installed in this process.
+// Exposed for tests: whether the SIGBUS guard is installed in this process, and how many mappings
+// it guards now.
 bool sigbus_guard_installed();
+size_t sigbus_guarded_mappings();
 
 }  // namespace ensight::shmem

@@ -26,11 +26,19 @@ const char* status_name(Status status) {
   return "BAD_ARGS";
 }
 
-Status layout_for_file_size(uint64_t file_size, Layout* out) {
+const char* reading_name(Reading reading) { return reading == Reading::kPlain ? "plain" : "aligned64"; }
+
+Status layout_for_file_size(uint64_t file_size, Reading reading, Layout* out) {
   if (file_size < kMinFileSize || file_size > kMaxFileSize) return Status::kBadFileSize;
-  const uint64_t n = ((file_size - kBufferCount * kHeaderSize) / kBufferCount) / kPayloadAlign * kPayloadAlign;
-  *out = Layout{file_size, n};
+  const Layout layout{file_size, payload_size_for(file_size, reading), reading};
+  if (layout.state_offset(1) % alignof(uint32_t) != 0) return Status::kBadArgs;
+  *out = layout;
   return Status::kOk;
+}
+
+Status layout_for_file_size(uint64_t file_size, Layout* out) {
+  if (const Status st = layout_for_file_size(file_size, Reading::kPlain, out); st != Status::kBadArgs) return st;
+  return layout_for_file_size(file_size, Reading::kAligned64, out);
 }
 
 Status validate_block(const BlockHeader& h, const Layout& layout) {

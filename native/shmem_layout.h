@@ -7,14 +7,17 @@
 //   BufferHeader (24 bytes, native byte order):
 //     u32 frame_number, u32 width, u32 height, u32 offset, u32 num_scanlines, u8 buffer_state, u8 pad[3]
 //
-// Decisions the published layout leaves open (documented in src/shmem/mod.ts as well):
-// - n = ((file_size - 2*24) / 2) rounded down to a multiple of 64. Both headers then start on an
-//   8-byte boundary (24 + n), so the 32-bit word holding buffer_state (header + 20) is 4-aligned:
-//   a futex word. For the default 26,214,400-byte file n = 13,107,136.
-// - A frame whose width*height*3 bytes exceed n travels as scanline blocks: consecutive blocks
-//   of one frame carry the same frame_number, width and height, `offset` = first scanline of the
-//   block, `num_scanlines` = rows in it, each block at most floor(n / (width*3)) rows, in order
-//   from offset 0. 3840x2160 RGB (11,520-byte rows) goes as 1137 + 1023 rows.
+// What the published headers leave open, and how we read it (documented in src/shmem/mod.ts too):
+// - The payload size n is not published. Two readings are in use: the plain C computation
+//   n = (file_size - 2*24) / 2 (header 1 at 24 + n: exactly half of a 25 MiB file, 13,107,200),
+//   and that n rounded down to a multiple of 64 (header 1 at 13,107,160). Our producer writes the
+//   plain reading (what EnSight's own C most likely does); a consumer finds header 1 wherever the
+//   server initialised it (Consumer::attach). A reading whose header 1 would put the 32-bit state
+//   word off a 4-byte boundary is not used: the word is an atomic and a futex.
+// - A frame whose width*height*3 bytes exceed n travels as scanline blocks with the same
+//   frame_number, width and height, `offset` = first scanline of the block, `num_scanlines` =
+//   rows in it. Our producer sends them in order from offset 0, each at most floor(n / (width*3))
+//   rows (3840x2160 RGB: 1137 + 1023 rows); a consumer accepts them in any order.
 // - Pixels are RGB, 3 bytes, rows packed; a row wider than n cannot travel (FRAME_TOO_LARGE).
 #pragma once
 
@@ -56,6 +59,10 @@ enum BufferState : uint8_t {
 
 inline constexpr size_t kHeaderSize = 24;
 inline constexpr size_t kStateOffset = 20;  // of buffer_state (and its 32-bit futex word) in a header
+// The five u32 geometry fields come first, buffer_state right after them, three pad bytes last.
+static_assert(kStateOffset == 5 * sizeof(uint32_t), "buffer_state follows the five u32 fields");
+static_assert(kHeaderSize == kStateOffset + sizeof(uint32_t), "u8 buffer_state + u8 pad[3] end the header");
+static_assert(kStateOffset % alignof(uint32_t) == 0, "the state word is 4-aligned inside a header");
 inline constexpr size_t kBufferCount = 2;
 inline constexpr size_t kPayloadAlign = 64;
 inline constexpr size_t kBytesPerPixel = 3;
@@ -66,17 +73,41 @@ inline constexpr uint64_t kMinFileSize = kBufferCount * (kHeaderSize + kPayloadA
 inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 32;
 inline constexpr uint32_t kFlipVertical = 0x100;
 
+// How n is derived from the file size (see the file comment).
+enum class Reading : uint8_t {
+  kPlain = 0,      // n = (size - 48) / 2
+  kAligned64 = 1,  // that, rounded down to a multiple of 64 (our reading before EnSight's headers)
+};
+inline constexpr size_t kReadingCount = 2;
+const char* reading_name(Reading reading);  // "plain", "aligned64"
+
+constexpr uint64_t payload_size_for(uint64_t file_size, Reading reading) {
+  const uint64_t plain = (file_size - kBufferCount * kHeaderSize) / kBufferCount;
+  return reading == Reading::kPlain ? plain : plain / kPayloadAlign * kPayloadAlign;
+}
+// Pinned against the spec: header 1 of the default file sits at exactly half of it (plain), or
+// 40 bytes before (aligned), and both keep the state word 4-aligned.
+static_assert(payload_size_for(kDefaultFileSize, Reading::kPlain) == 13'107'176);
+static_assert(kHeaderSize + payload_size_for(kDefaultFileSize, Reading::kPlain) == kDefaultFileSize / 2);
+static_assert(payload_size_for(kDefaultFileSize, Reading::kAligned64) == 13'107'136);
+static_assert((kHeaderSize + payload_size_for(kDefaultFileSize, Reading::kPlain) + kStateOffset) % 4 == 0);
+static_assert((kHeaderSize + payload_size_for(kDefaultFileSize, Reading::kAligned64) + kStateOffset) % 4 == 0);
+
 struct Layout {
   uint64_t file_size = 0;
   uint64_t payload_size = 0;  // n
+  Reading reading = Reading::kPlain;
 
   uint64_t header_offset(size_t buffer) const { return buffer * (kHeaderSize + payload_size); }
   uint64_t payload_offset(size_t buffer) const { return header_offset(buffer) + kHeaderSize; }
   uint64_t state_offset(size_t buffer) const { return header_offset(buffer) + kStateOffset; }
 };
 
-// Derives n from the file size; BAD_FILE_SIZE when the file cannot hold two buffers.
-Status layout_for_file_size(uint64_t file_size, Layout* out);
+// n for one reading; BAD_FILE_SIZE when the file cannot hold two buffers, BAD_ARGS when this
+// reading would put header 1's state word off a 4-byte boundary (the reading is unusable for it).
+[[nodiscard]] Status layout_for_file_size(uint64_t file_size, Reading reading, Layout* out);
+// The layout a producer of ours writes: the plain reading where usable, else the aligned one.
+[[nodiscard]] Status layout_for_file_size(uint64_t file_size, Layout* out);
 
 // A snapshot of a header's geometry fields, copied out of shared memory once. Everything after the
 // copy works on the snapshot, so a peer rewriting the header afterwards changes nothing we use.
@@ -98,11 +129,11 @@ struct BlockHeader {
 // payload of this layout. BAD_ARGS for inconsistent geometry (zero sizes, rows past the frame),
 // FRAME_TOO_LARGE for a block or row larger than n. All arithmetic is 64-bit: u32 products of
 // hostile values cannot wrap.
-Status validate_block(const BlockHeader& header, const Layout& layout);
+[[nodiscard]] Status validate_block(const BlockHeader& header, const Layout& layout);
 
 // Rows per block for a frame of this size: min(height, n / (width*3)). FRAME_TOO_LARGE when one row
 // does not fit, BAD_ARGS for a zero dimension.
-Status rows_per_block(uint32_t width, uint32_t height, const Layout& layout, uint32_t* rows);
+[[nodiscard]] Status rows_per_block(uint32_t width, uint32_t height, const Layout& layout, uint32_t* rows);
 
 // Serial-number order for u32 frame numbers ("increases; may skip", and may wrap).
 inline bool frame_before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }

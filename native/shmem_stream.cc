@@ -10,22 +10,26 @@ size_t first_in_order(const BlockHeader& buffer0, const BlockHeader& buffer1) {
 
 namespace {
 
+// What an unlocated header reads as: no state of the machine, so never locked, claimed or waited on.
+constexpr uint8_t kUnknownState = 0xFE;
+
 struct Snapshot {
   uint32_t word[kBufferCount];
   uint8_t state(size_t i) const { return state_of(word[i]); }
 };
 
-Snapshot load_states(Mapping* mapping) {
+Snapshot load_states(const Headers& h) {
   Snapshot s{};
-  for (size_t i = 0; i < kBufferCount; ++i) s.word[i] = StateWord(mapping->header(i)).load();
+  for (size_t i = 0; i < kBufferCount; ++i) s.word[i] = h.at[i] ? StateWord(h.at[i]).load() : word_of(kUnknownState);
   return s;
 }
 
-// Of the buffers whose bit is set in `mask`, the first in (frame_number, offset) order; -1 if none.
-int first_of(Mapping* mapping, unsigned mask) {
+// Of the buffers whose bit is set in `mask` (located ones only), the first in (frame_number,
+// offset) order; -1 if none.
+int first_of(const Headers& h, unsigned mask) {
   if (mask == 0) return -1;
   if (mask != 0b11) return mask == 0b01 ? 0 : 1;
-  return static_cast<int>(first_in_order(load_header(mapping->header(0)), load_header(mapping->header(1))));
+  return static_cast<int>(first_in_order(load_header(h.at[0]), load_header(h.at[1])));
 }
 
 unsigned buffers_in(const Snapshot& s, uint8_t state) {
@@ -45,12 +49,12 @@ inline void cpu_relax() {
 
 // Spins until a state word differs from `s` (relaxed peeks: the caller re-reads with acquire) or
 // `budget_ns` passes; true when one changed.
-bool spin_until_changed(Mapping* mapping, const Snapshot& s, int64_t budget_ns) {
+bool spin_until_changed(const Headers& h, const Snapshot& s, int64_t budget_ns) {
   const int64_t until = monotonic_now_ns() + budget_ns;
   do {
     for (int i = 0; i < 64; ++i) cpu_relax();
     for (size_t b = 0; b < kBufferCount; ++b)
-      if (StateWord(mapping->header(b)).peek() != s.word[b]) return true;
+      if (h.at[b] && StateWord(h.at[b]).peek() != s.word[b]) return true;
   } while (monotonic_now_ns() < until);
   return false;
 }
@@ -65,14 +69,17 @@ int64_t sleep_for(int64_t deadline_ns, int64_t interval_ns) {
 
 // --- Producer --------------------------------------------------------------------------------
 
-Producer::Producer(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
+Producer::Producer(Mapping* mapping) : mapping_(mapping) {
+  mapping_->retain();
+  for (size_t i = 0; i < kBufferCount; ++i) headers_.at[i] = mapping_->header(i);
+}
 Producer::~Producer() { mapping_->release(); }
 
 void Producer::initialise() {
   for (size_t i = 0; i < kBufferCount; ++i) {
-    StateWord state(mapping_->header(i));
+    StateWord state(headers_.at[i]);
     if (state_of(state.load()) == kClientLocked) continue;
-    store_header(mapping_->header(i), BlockHeader{});
+    store_header(headers_.at[i], BlockHeader{});
     state.hand_over(kInitial);
     futex_wake_shared(state.address());
   }
@@ -81,7 +88,7 @@ void Producer::initialise() {
 
 bool Producer::connected() const {
   if (!initialised_) return false;
-  const Snapshot s = load_states(mapping_);
+  const Snapshot s = load_states(headers_);
   return buffers_in(s, kInitial) != 0b11;
 }
 
@@ -95,13 +102,13 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
   if (rows > height - offset) rows = height - offset;
   const int64_t deadline = wait_ns > 0 ? monotonic_now_ns() + wait_ns : 0;
   for (;;) {
-    const Snapshot s = load_states(mapping_);
-    if (const int i = first_of(mapping_, buffers_in(s, kServerOwns)); i >= 0) {
-      StateWord state(mapping_->header(i));
+    const Snapshot s = load_states(headers_);
+    if (const int i = first_of(headers_, buffers_in(s, kServerOwns)); i >= 0) {
+      StateWord state(headers_.at[i]);
       state.mark_writing();
       claim_fence();
       const BlockHeader header{frame_number, width, height, offset, rows};
-      store_header(mapping_->header(i), header);
+      store_header(headers_.at[i], header);
       *block = Block{i, header, mapping_->payload(i)};
       return Status::kOk;
     }
@@ -110,20 +117,20 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
     const int64_t sleep_ns = sleep_for(deadline, poll_interval_ns_);
     if (sleep_ns <= 0) return Status::kNoBufferAvailable;
     // The consumer hands buffers back in the order it locks them: sleep on the first one.
-    const int target = first_of(mapping_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
+    const int target = first_of(headers_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
     const size_t w = target < 0 ? 0 : static_cast<size_t>(target);
-    futex_wait_shared(StateWord(mapping_->header(w)).address(), s.word[w], sleep_ns);
+    futex_wait_shared(StateWord(headers_.at[w]).address(), s.word[w], sleep_ns);
   }
 }
 
 void Producer::publish(const Block& block) {
-  StateWord state(mapping_->header(block.buffer));
+  StateWord state(headers_.at[block.buffer]);
   state.hand_over(kWritten);
   futex_wake_shared(state.address());
   ++stats_.blocks_published;
 }
 
-void Producer::abandon(const Block& block) { StateWord(mapping_->header(block.buffer)).mark_free(); }
+void Producer::abandon(const Block& block) { StateWord(headers_.at[block.buffer]).mark_free(); }
 
 Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels,
                            uint64_t size, uint32_t flags, int64_t block_wait_ns, int64_t first_block_wait_ns) {
@@ -151,9 +158,84 @@ Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t heigh
 
 // --- Consumer --------------------------------------------------------------------------------
 
-Consumer::Consumer(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
+Consumer::Consumer(Mapping* mapping) : mapping_(mapping) {
+  mapping_->retain();
+  for (size_t r = 0; r < kReadingCount; ++r) {
+    usable_[r] = layout_for_file_size(mapping_->layout().file_size, static_cast<Reading>(r), &candidates_[r]) == Status::kOk;
+  }
+  // One file size can give both readings the same n: then there is one candidate, not two.
+  if (usable_[0] && usable_[1] && candidates_[0].payload_size == candidates_[1].payload_size) usable_[1] = false;
+}
 
 Consumer::~Consumer() { mapping_->release(); }
+
+Layout Consumer::layout() const {
+  const int r = reading();
+  return r >= 0 ? candidates_[r] : mapping_->layout();
+}
+
+Headers Consumer::headers() const {
+  Headers h;
+  h.at[0] = mapping_->base();
+  const int r = reading();
+  if (r >= 0) h.at[1] = mapping_->base() + candidates_[r].header_offset(1);
+  return h;
+}
+
+void Consumer::found(Reading reading, int initial_state) {
+  int expected = -1;
+  // release: pairs with the acquire in reading(); see the member's comment.
+  if (reading_.compare_exchange_strong(expected, static_cast<int>(reading), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+    initial_state_.store(initial_state, std::memory_order_relaxed);
+  }
+}
+
+void Consumer::detect_initialised() {
+  for (size_t r = 0; r < kReadingCount; ++r) {
+    if (!usable_[r]) continue;
+    uint8_t* header = mapping_->base() + candidates_[r].header_offset(1);
+    if (state_of(StateWord(header).load()) != kInitial) continue;
+    const BlockHeader g = load_header(header);
+    if (g.frame_number || g.width || g.height || g.offset || g.num_scanlines) continue;
+    found(static_cast<Reading>(r), kInitial);
+    return;
+  }
+}
+
+void Consumer::detect_published() {
+  // The reference geometry: buffer 0's block while the client owns it (the server leaves 2 and 3
+  // alone), else the last block we locked there.
+  uint32_t width = seen_width_.load(std::memory_order_relaxed);
+  uint32_t height = seen_height_.load(std::memory_order_relaxed);
+  uint64_t payload0_end = seen_end_.load(std::memory_order_relaxed);
+  const uint8_t state0 = state_of(StateWord(mapping_->base()).load());
+  if (state0 == kWritten || state0 == kClientLocked) {
+    const BlockHeader g0 = load_header(mapping_->base());
+    if (validate_block(g0, mapping_->layout()) == Status::kOk) {
+      width = g0.width;
+      height = g0.height;
+      payload0_end = kHeaderSize + g0.block_bytes();
+    }
+  }
+  if (width == 0) return;
+  int candidate = -1, qualified = 0;
+  for (size_t r = 0; r < kReadingCount; ++r) {
+    if (!usable_[r]) continue;
+    const uint64_t at = candidates_[r].header_offset(1);
+    if (at < payload0_end) continue;  // pixels of buffer 0, not a header
+    uint8_t* header = mapping_->base() + at;
+    if (state_of(StateWord(header).load()) != kWritten) continue;
+    const BlockHeader g = load_header(header);
+    if (validate_block(g, candidates_[r]) != Status::kOk || g.width != width || g.height != height) continue;
+    candidate = static_cast<int>(r);
+    ++qualified;
+  }
+  if (qualified == 1) {
+    found(static_cast<Reading>(candidate), kServerOwns);
+    attached_[1].store(true, std::memory_order_relaxed);
+  }
+}
 
 void Consumer::unlock_all() {
   for (size_t i = 0; i < kBufferCount; ++i)
@@ -161,23 +243,27 @@ void Consumer::unlock_all() {
 }
 
 bool Consumer::attach() {
-  bool any = false;
+  if (reading() < 0) detect_initialised();
+  const Headers h = headers();
   for (size_t i = 0; i < kBufferCount; ++i) {
-    StateWord state(mapping_->header(i));
+    if (!h.at[i]) continue;
+    StateWord state(h.at[i]);
     uint32_t expected = state.load();
-    if (state_of(expected) == kInitial && state.take(expected, kServerOwns)) {
+    if (state_of(expected) != kInitial) continue;
+    epoch_.fetch_add(1, std::memory_order_relaxed);  // before the CAS: see epoch()
+    if (state.take(expected, kServerOwns)) {
       attached_[i].store(true, std::memory_order_relaxed);
       futex_wake_shared(state.address());
     }
-    any = any || attached_[i].load(std::memory_order_relaxed);
   }
-  return any;
+  if (reading() < 0) detect_published();
+  return attached();
 }
 
 bool Consumer::attached() const {
   for (const auto& a : attached_)
-    if (a.load(std::memory_order_relaxed)) return true;
-  return false;
+    if (!a.load(std::memory_order_relaxed)) return false;
+  return true;
 }
 
 bool Consumer::is_locked(int buffer) const {
@@ -187,12 +273,15 @@ bool Consumer::is_locked(int buffer) const {
 Status Consumer::try_lock(Block* block) {
   if (mapping_->truncated()) return Status::kBadFileSize;
   attach();
+  const Headers h = headers();
+  const unsigned eligible_now = h.at[1] ? 0b11u : 0b01u;
+  // Validated against the largest payload any usable reading gives: still inside the file whichever
+  // reading the server uses, so a server that fills more than our reading of n is still read safely.
+  const Layout limit = usable_[0] ? candidates_[0] : layout();  // see block_limit()
   for (;;) {
-    const Snapshot s = load_states(mapping_);
-    unsigned ready = buffers_in(s, kWritten);
-    for (size_t i = 0; i < kBufferCount; ++i)
-      if (!attached_[i].load(std::memory_order_relaxed)) ready &= ~(1u << i);
-    const int i = first_of(mapping_, ready);
+    const Snapshot s = load_states(h);
+    const unsigned ready = buffers_in(s, kWritten) & eligible_now;
+    const int i = first_of(h, ready);
     if (i < 0) return Status::kNoFrameAvailable;
     // The snapshot loaded the words one after another, so a buffer that read as not ready may have
     // been published since, with an older block than i (the producer can publish an older block
@@ -201,16 +290,16 @@ Status Consumer::try_lock(Block* block) {
     // again; if more is ready, choose afresh.
     bool more_ready = false;
     for (size_t j = 0; j < kBufferCount; ++j) {
-      const bool candidate = attached_[j].load(std::memory_order_relaxed) && !(ready & (1u << j));
-      more_ready = more_ready || (candidate && state_of(StateWord(mapping_->header(j)).load()) == kWritten);
+      const bool candidate = (eligible_now & (1u << j)) && !(ready & (1u << j));
+      more_ready = more_ready || (candidate && state_of(StateWord(h.at[j]).load()) == kWritten);
     }
     if (more_ready) continue;
-    StateWord state(mapping_->header(i));
+    StateWord state(h.at[i]);
     uint32_t expected = s.word[i];
     if (!state.take(expected, kClientLocked)) continue;  // another thread of ours took it
     // Ownership is ours from here: snapshot once, validate the snapshot, use only the snapshot.
-    const BlockHeader header = load_header(mapping_->header(i));
-    if (const Status st = validate_block(header, mapping_->layout()); st != Status::kOk) {
+    const BlockHeader header = load_header(h.at[i]);
+    if (const Status st = validate_block(header, limit); st != Status::kOk) {
       state.hand_over(kServerOwns);
       futex_wake_shared(state.address());
       ++stats_.blocks_rejected;
@@ -218,7 +307,13 @@ Status Consumer::try_lock(Block* block) {
     }
     locked_[i] = true;
     ++stats_.blocks_locked;
-    *block = Block{i, header, mapping_->payload(i)};
+    attached_[i].store(true, std::memory_order_relaxed);  // the server is evidently serving it
+    if (i == 0) {
+      seen_width_.store(header.width, std::memory_order_relaxed);
+      seen_height_.store(header.height, std::memory_order_relaxed);
+      seen_end_.store(kHeaderSize + header.block_bytes(), std::memory_order_relaxed);
+    }
+    *block = Block{i, header, h.at[i] + kHeaderSize};
     return Status::kOk;
   }
 }
@@ -226,7 +321,7 @@ Status Consumer::try_lock(Block* block) {
 Status Consumer::unlock(int buffer) {
   if (!is_locked(buffer)) return Status::kNotLocked;
   locked_[buffer] = false;
-  StateWord state(mapping_->header(buffer));
+  StateWord state(headers().at[buffer]);
   uint32_t expected = word_of(kClientLocked);
   // A CAS, not a store: if the producer re-initialised the stream meanwhile (state 4), writing 0
   // would fake an attach it did not ask for.
@@ -242,10 +337,9 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     if (cancel && cancel->load(std::memory_order_acquire)) return Status::kUnconnected;
     if (mapping_->truncated()) return Status::kBadFileSize;
     attach();
-    const Snapshot s = load_states(mapping_);
-    unsigned mine = 0;
-    for (size_t i = 0; i < kBufferCount; ++i)
-      if (attached_[i].load(std::memory_order_relaxed)) mine |= 1u << i;
+    const Headers h = headers();
+    const Snapshot s = load_states(h);
+    const unsigned mine = h.at[1] ? 0b11u : 0b01u;
     if (buffers_in(s, kWritten) & mine) {
       const int64_t now = monotonic_now_ns();
       last_gap_ns_.store(now - last_ready_ns_.exchange(now, std::memory_order_relaxed), std::memory_order_relaxed);
@@ -256,22 +350,24 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     // it will claim first (the producer applies the same first_in_order rule). The headers read to
     // decide may be rewritten as we read them; the acquire fence and re-check below pair with the
     // producer's claim_fence, so a header it already rewrote shows up as a changed state.
-    int target = first_of(mapping_, buffers_in(s, kServerWriting) & mine);
-    if (target < 0) target = first_of(mapping_, buffers_in(s, kServerOwns) & mine);
+    int target = first_of(h, buffers_in(s, kServerWriting) & mine);
+    if (target < 0) target = first_of(h, buffers_in(s, kServerOwns) & mine);
     if (target < 0) target = 0;  // not attached yet, or we hold every buffer: any word will do
     recheck_fence();
     bool changed = false;
-    for (size_t i = 0; i < kBufferCount; ++i) changed = changed || StateWord(mapping_->header(i)).peek() != s.word[i];
+    for (size_t i = 0; i < kBufferCount; ++i) changed = changed || (h.at[i] && StateWord(h.at[i]).peek() != s.word[i]);
     if (changed) continue;
     if (spin_budget_ns > 0) {
-      const bool moved = spin_until_changed(mapping_, s, spin_budget_ns);
+      const bool moved = spin_until_changed(h, s, spin_budget_ns);
       spin_budget_ns = 0;
       if (moved) continue;
     }
 
+    // Until header 1 is located, a server that never wakes (and may use the state-0 reading) is
+    // only seen by looking again: the interval bounds that, as for any non-waking server.
     const int64_t sleep_ns = sleep_for(deadline_ns, poll_interval_ns_);
     if (sleep_ns <= 0) return Status::kNoFrameAvailable;
-    if (futex_wait_shared(StateWord(mapping_->header(target)).address(), s.word[target], sleep_ns) == ETIMEDOUT) {
+    if (futex_wait_shared(StateWord(h.at[target]).address(), s.word[target], sleep_ns) == ETIMEDOUT) {
       // A quiet interval: the moment to look at the file itself (one fstat, not per frame).
       if (mapping_->check_size() != Status::kOk) return Status::kBadFileSize;
     }
@@ -287,7 +383,9 @@ Status Consumer::wait_lock(int64_t deadline_ns, Block* block) {
 }
 
 void Consumer::wake_all() const {
-  for (size_t i = 0; i < kBufferCount; ++i) futex_wake_shared(StateWord(mapping_->header(i)).address());
+  const Headers h = headers();
+  for (size_t i = 0; i < kBufferCount; ++i)
+    if (h.at[i]) futex_wake_shared(StateWord(h.at[i]).address());
 }
 
 }  // namespace ensight::shmem

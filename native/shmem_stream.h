@@ -20,6 +20,12 @@ struct Block {
   uint8_t* pixels = nullptr;
 };
 
+// Where each buffer's header is in a mapping; nullptr for a header not located yet (a consumer
+// that has not found where the server put header 1).
+struct Headers {
+  uint8_t* at[kBufferCount] = {};
+};
+
 // The wait interval when the peer might never wake us (real EnSight does not): every wait is a
 // timed FUTEX_WAIT of at most this long, after which the states are looked at again. 2 ms bounds
 // the added latency with such a peer at 2 ms and costs ~500 wake-ups/s while idle (well under 1%
@@ -62,7 +68,7 @@ class Producer {
   // long for the consumer to hand one back (used for the later blocks of a frame already begun).
   // UNCONNECTED when no client is attached (or before initialise(): a zero-filled file reads as
   // state 0 everywhere, which must not pass for an attached client).
-  Status claim(uint32_t frame_number, uint32_t width, uint32_t height, uint32_t offset, int64_t wait_ns,
+  [[nodiscard]] Status claim(uint32_t frame_number, uint32_t width, uint32_t height, uint32_t offset, int64_t wait_ns,
                Block* block);
   // 1 -> 2: publishes the block's header and pixels, wakes the consumer.
   void publish(const Block& block);
@@ -74,7 +80,7 @@ class Producer {
   // drop the frame at once; a free-running benchmark producer waits instead). Once begun, later
   // blocks wait up to block_wait_ns each for the consumer, so a consumer never sees half a frame
   // unless it stalls longer than that (it then discards the incomplete frame).
-  Status put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels, uint64_t size,
+  [[nodiscard]] Status put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels, uint64_t size,
                    uint32_t flags, int64_t block_wait_ns, int64_t first_block_wait_ns = 0);
 
   void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
@@ -83,6 +89,7 @@ class Producer {
 
  private:
   Mapping* mapping_;
+  Headers headers_;  // the mapping's layout: the plain reading where usable
   int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
   bool initialised_ = false;
   ProducerStats stats_;
@@ -103,15 +110,35 @@ class Consumer {
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
 
-  // 4 -> 0 on every buffer the producer initialised since we last looked. True when attached to
-  // at least one buffer. Safe to call from the waiter thread concurrently with the owner's calls.
+  // Takes over what the server initialised (4 -> 0) and locates header 1:
+  // - initial state 4: header 1 is where a candidate reading shows state 4 over zero geometry
+  //   (the plain reading first); found at attach, before any payload is written.
+  // - initial state 0 (indistinguishable from the zero-filled file): header 1 is where a candidate
+  //   shows a published block (state 2) that validates for that reading, has the width and height
+  //   of the blocks in buffer 0, and does not lie inside buffer 0's payload; exactly one candidate
+  //   must qualify. Until then buffer 0 alone is read.
+  // True once both buffers are served. Safe to call from the waiter thread concurrently with the
+  // owner's calls.
   bool attach();
   bool attached() const;
+  // The reading header 1 was found at, or -1; the initial state the server used (4 or 0), or -1.
+  int reading() const { return reading_.load(std::memory_order_acquire); }
+  int initial_state() const { return initial_state_.load(std::memory_order_relaxed); }
+  // Counts the server's (re)initialisations this consumer took over: a restarted server starts its
+  // frame numbers afresh, so frames are ordered within one epoch only. Relaxed: bumped before the
+  // 4 -> 0 CAS (release) that lets the server write again, so any block locked from that server
+  // (an acquire of its publish, which follows its acquire of our 0) sees the new value.
+  uint32_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
+  // The detected layout, else the mapping's (the plain reading where usable).
+  Layout layout() const;
+  // The most bytes a block may hold (what try_lock validates against): the largest payload of any
+  // usable reading, which lies inside the file whichever reading the server uses.
+  uint64_t block_limit() const { return (usable_[0] ? candidates_[0] : layout()).payload_size; }
 
   // Locks the oldest written block (2 -> 3), snapshots and validates its header after the CAS that
   // grants ownership. NO_FRAMEAVAILABLE when none is ready; a validation status (the buffer is
   // handed back unread) for a hostile header; BAD_FILE_SIZE once the file was truncated.
-  Status try_lock(Block* block);
+  [[nodiscard]] Status try_lock(Block* block);
   // Hands a locked buffer back (3 -> 0) and wakes a producer waiting for it.
   Status unlock(int buffer);
   bool is_locked(int buffer) const;
@@ -120,9 +147,9 @@ class Consumer {
   // Sleeps until some block is ready to lock, the deadline passes (NO_FRAMEAVAILABLE), `cancel`
   // becomes true (UNCONNECTED), or the file is truncated (BAD_FILE_SIZE). deadline_ns < 0: no
   // deadline. Locks nothing, so it may run on another thread than try_lock/unlock.
-  Status wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel);
+  [[nodiscard]] Status wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel);
   // try_lock, sleeping in wait_ready between attempts.
-  Status wait_lock(int64_t deadline_ns, Block* block);
+  [[nodiscard]] Status wait_lock(int64_t deadline_ns, Block* block);
 
   // Wakes everything sleeping on this stream's words in this process and others (used on close).
   void wake_all() const;
@@ -132,11 +159,31 @@ class Consumer {
   Mapping* mapping() const { return mapping_; }
 
  private:
+  Headers headers() const;
+  // Buffers that may be locked: buffer 0 always (its header is at the base), buffer 1 once found.
+  unsigned eligible() const { return reading() >= 0 ? 0b11u : 0b01u; }
+  void found(Reading reading, int initial_state);
+  void detect_initialised();
+  void detect_published();
+
   Mapping* mapping_;
+  Layout candidates_[kReadingCount];
+  bool usable_[kReadingCount] = {};
   int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
+  // Which reading header 1 was found at (-1: not yet). Set once by a CAS, from whichever thread
+  // runs attach() first; it only selects which bytes of the mapping are header 1 (each access to
+  // them is an atomic with its own ordering), but release/acquire keeps attached_[1], written
+  // after it, meaningful to a thread that sees the reading.
+  std::atomic<int> reading_{-1};
+  std::atomic<int> initial_state_{-1};  // relaxed: reported, never steers a read
+  std::atomic<uint32_t> epoch_{0};
   std::atomic<bool> attached_[kBufferCount] = {};
   bool locked_[kBufferCount] = {};
   ConsumerStats stats_;
+  // The geometry of the last block locked in buffer 0: the reference a published header 1 must
+  // match while the state-0 reading is being detected. Relaxed: a hint, validated before use.
+  std::atomic<uint32_t> seen_width_{0}, seen_height_{0};
+  std::atomic<uint64_t> seen_end_{0};  // where that block's payload ended in the file
   // When wait_ready last found a block ready, and the gap before that (spin budget, see
   // kMaxSpinNs). Relaxed atomics: the sync wait and the async waiter thread may take turns; the
   // values only steer how long to spin, never what is read.

@@ -128,7 +128,7 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
   const zc4k = find('shmem-zero-copy-sync', 3840);
   const zc480 = find('shmem-zero-copy-sync', 640);
   add('zero-copy p50 4K / 640x480', zc4k && zc480 && (zc4k.p50_us ?? NaN) / (zc480.p50_us ?? NaN), '≤ 2', (v) => v <= 2);
-  add('4K fps through the 25 MiB file', find('shmem-zero-copy-async', 3840)?.fps, '≥ 240', (v) => v >= 240);
+  add('4K fps through the shared file', find('shmem-zero-copy-async', 3840)?.fps, '≥ 240', (v) => v >= 240);
   add('gRPC stream, our defaults / grpc-js defaults (1080p)', (find('grpc-stream', 1920)?.fps ?? NaN) / defaults1080, '≥ 2', (v) => v >= 2);
   checks.push(...issue11Targets(rows));
   return checks;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
-import { DEFAULT_FILE_SIZE, ShmemConsumer } from '../../src/shmem/mod.ts';
+import { fileSizeForFrame, ShmemConsumer } from '../../src/shmem/mod.ts';
 import { EnSightServiceDefinition, ImageChannelType } from '../../src/protocol/mod.ts';
 import type { PublishTransport } from '../../src/emulator/publish-log.ts';
 import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
@@ -66,8 +66,10 @@ function zeroCopy(name: string, wait: 'sync' | 'async'): Transport {
   return {
     name,
     publishKind: 'shmem',
-    async open(session) {
-      const consumer = ShmemConsumer.create();
+    async open(session, size) {
+      // Sized for two whole frames, as EnSight's headers ask: 4K travels whole, not in blocks.
+      // detachViews: false: each block is read only while held, so one view per buffer serves.
+      const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height), detachViews: false });
       const unsubscribe = await sharedFileSubscription(session, consumer.path);
       consumer.attach();
       let sink = 0;
@@ -97,7 +99,7 @@ const sharedCopy: Transport = {
   name: 'shmem-copy',
   publishKind: 'shmem',
   async open(session, size) {
-    const consumer = ShmemConsumer.create();
+    const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height) });
     const unsubscribe = await sharedFileSubscription(session, consumer.path);
     consumer.attach();
     const target = new Uint8Array(frameBytes(size));
@@ -122,18 +124,18 @@ const sharedCopy: Transport = {
 function clientRow(
   name: string,
   publishKind: PublishTransport,
-  subscribe: (client: EnSightGRPC) => Promise<void> | void,
+  subscribe: (client: EnSightGRPC, size: FrameSize) => Promise<void> | void,
   frameNumberOf: (frame: ImageFrame) => number,
   channelOptions: Record<string, number> = {},
 ): Transport {
   return {
     name,
     publishKind,
-    async open(session) {
+    async open(session, size) {
       const client = await session.client(channelOptions);
       let current: SeenLog | undefined;
       client.onImage((frame) => current?.saw(frameNumberOf(frame), frame.pixels.byteLength));
-      await subscribe(client);
+      await subscribe(client, size);
       return {
         async run(seen, until) {
           current = seen;
@@ -175,9 +177,11 @@ const plainJsPolling: Transport = {
     const dir = mkdtempSync(join(tmpdir(), 'ensight-poll-'));
     const path = join(dir, `shmem_${process.pid}.bin`);
     const fd = openSync(path, 'wx+', 0o600);
-    ftruncateSync(fd, DEFAULT_FILE_SIZE);
+    const fileSize = fileSizeForFrame(size.width, size.height);
+    ftruncateSync(fd, fileSize);
     const unsubscribe = await sharedFileSubscription(session, path);
-    const payload = Math.floor((DEFAULT_FILE_SIZE - 48) / 2 / 64) * 64;
+    // The plain C reading of the layout, as the emulator (and most likely EnSight) writes it.
+    const payload = Math.floor((fileSize - 48) / 2);
     const headers = [0, 24 + payload];
     const header = Buffer.alloc(24);
     const state = Buffer.alloc(1);
@@ -227,8 +231,8 @@ export const TRANSPORTS: Transport[] = [
   clientRow(
     'client-shmem',
     'shmem',
-    async (c) => {
-      const sub = await c.subscribeImages({ useShmem: true });
+    async (c, size) => {
+      const sub = await c.subscribeImages({ useShmem: true, frameSize: size });
       if (sub.transport !== 'shmem') throw new Error(`bench: shared memory refused: ${sub.fallbackReason}`);
     },
     fromHeader,

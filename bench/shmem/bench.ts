@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { monotonicNowNs, readStamp, ShmemConsumer, type Frame } from '../../src/shmem/mod.ts';
+import { fileSizeForFrame, monotonicNowNs, readStamp, ShmemConsumer, type Frame } from '../../src/shmem/mod.ts';
 
 const seconds = Number(process.argv[2] ?? 2);
 const sizes: Array<[number, number]> = [
@@ -55,7 +55,7 @@ interface Result {
 }
 
 async function run(width: number, height: number, mode: Mode): Promise<Result> {
-  const consumer = ShmemConsumer.create();
+  const consumer = ShmemConsumer.create({ size: fileSizeForFrame(width, height) });
   const child = spawn(process.execPath, childCommand([consumer.path, String(width), String(height), String(seconds + 1)]), {
     stdio: ['ignore', 'inherit', 'inherit'],
   });

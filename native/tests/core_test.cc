@@ -21,6 +21,9 @@ namespace {
 
 struct MappingRef {
   Mapping* m;
+  explicit MappingRef(Mapping* mapping) : m(mapping) {}
+  MappingRef(MappingRef&& other) noexcept : m(other.m) { other.m = nullptr; }
+  MappingRef(const MappingRef&) = delete;
   ~MappingRef() {
     if (m) {
       m->remove_file();
@@ -52,13 +55,25 @@ uint8_t state_at(Mapping* m, size_t buffer) { return state_of(StateWord(m->heade
 
 }  // namespace
 
-TEST_CASE("n for the default 25 MiB file is 13,107,136 and both state words are 4-aligned") {
+TEST_CASE("the default 25 MiB file: plain n = 13,107,176 (header 1 at half the file), aligned n = 13,107,136") {
   Layout layout;
   CHECK(layout_for_file_size(kDefaultFileSize, &layout) == Status::kOk);
-  CHECK_EQ(layout.payload_size, 13'107'136u);
-  CHECK_EQ(layout.payload_size % kPayloadAlign, 0u);
+  CHECK(layout.reading == Reading::kPlain);
+  CHECK_EQ(layout.payload_size, 13'107'176u);
+  CHECK_EQ(layout.header_offset(1), 13'107'200u);
   CHECK_EQ(layout.state_offset(1) % 4, 0u);
   CHECK(layout.header_offset(1) + kHeaderSize + layout.payload_size <= kDefaultFileSize);
+  CHECK(layout_for_file_size(kDefaultFileSize, Reading::kAligned64, &layout) == Status::kOk);
+  CHECK_EQ(layout.payload_size, 13'107'136u);
+  CHECK_EQ(layout.header_offset(1), 13'107'160u);
+  CHECK_EQ(layout.state_offset(1) % 4, 0u);
+}
+
+TEST_CASE("a size whose plain header 1 would put the state word off 4 bytes uses the aligned reading") {
+  Layout layout;
+  CHECK(layout_for_file_size(8194, Reading::kPlain, &layout) == Status::kBadArgs);  // n = 4073
+  CHECK(layout_for_file_size(8194, &layout) == Status::kOk);
+  CHECK(layout.reading == Reading::kAligned64 && layout.payload_size == 4032);
 }
 
 TEST_CASE("files too small or too large for the layout are BAD_FILE_SIZE") {
@@ -72,7 +87,7 @@ TEST_CASE("files too small or too large for the layout are BAD_FILE_SIZE") {
 
 TEST_CASE("3840x2160 RGB travels in two blocks through the default file; 1080p in one") {
   Layout layout;
-  layout_for_file_size(kDefaultFileSize, &layout);
+  CHECK(layout_for_file_size(kDefaultFileSize, &layout) == Status::kOk);
   uint32_t rows = 0;
   CHECK(rows_per_block(3840, 2160, layout, &rows) == Status::kOk);
   CHECK_EQ(rows, 1137u);
@@ -80,13 +95,13 @@ TEST_CASE("3840x2160 RGB travels in two blocks through the default file; 1080p i
   CHECK_EQ(rows, 1080u);
   CHECK(rows_per_block(0, 10, layout, &rows) == Status::kBadArgs);
   Layout tiny;
-  layout_for_file_size(kMinFileSize, &tiny);
+  CHECK(layout_for_file_size(kMinFileSize, &tiny) == Status::kOk);
   CHECK(rows_per_block(22, 1, tiny, &rows) == Status::kFrameTooLarge);  // 66-byte row > n = 64
 }
 
 TEST_CASE("validate_block refuses every geometry that would reach outside a payload") {
   Layout layout;
-  layout_for_file_size(8192, &layout);  // n = 4032
+  CHECK(layout_for_file_size(8192, Reading::kAligned64, &layout) == Status::kOk);  // n = 4032
   CHECK(validate_block({1, 10, 10, 0, 10}, layout) == Status::kOk);
   CHECK(validate_block({1, 0, 10, 0, 10}, layout) == Status::kBadArgs);
   CHECK(validate_block({1, 10, 0, 0, 0}, layout) == Status::kBadArgs);
@@ -182,7 +197,7 @@ TEST_CASE("frames are dropped (counted) while the consumer holds both buffers, a
   std::vector<uint8_t> frame(4 * 4 * 3);
   for (uint32_t f = 1; f <= 3; ++f) {
     pattern::fill(f, frame);
-    producer.put_frame(f, 4, 4, frame.data(), frame.size(), 0, 0);
+    (void)producer.put_frame(f, 4, 4, frame.data(), frame.size(), 0, 0);
   }
   CHECK_EQ(producer.stats().frames_published, 2u);
   CHECK_EQ(producer.stats().frames_dropped, 1u);
@@ -221,13 +236,13 @@ TEST_CASE("a hostile header is rejected after the lock that grants ownership, an
   Connected stream(8192);
   auto& [m, producer, consumer] = stream;
   std::vector<uint8_t> frame(4 * 4 * 3);
-  producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0);
+  (void)producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0);
   store_header(m->header(0), BlockHeader{1, 0xFFFFFFFF, 4, 0, 4});  // peer rewrites width
   Block block;
   CHECK(consumer.try_lock(&block) == Status::kFrameTooLarge);
   CHECK(state_at(m.m, 0) == kServerOwns);
   CHECK_EQ(consumer.stats().blocks_rejected, 1u);
-  producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0);
+  (void)producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0);
   const size_t written = state_at(m.m, 0) == kWritten ? 0 : 1;
   store_header(m->header(written), BlockHeader{2, 4, 4, 3, 2});  // rows past the frame
   CHECK(consumer.try_lock(&block) == Status::kBadArgs);
@@ -261,7 +276,7 @@ TEST_CASE("an idle wait sleeps in the futex on the mapped state word, not on a c
   struct rusage before {}, after {};
   getrusage(RUSAGE_THREAD, &before);
   const int64_t start = monotonic_now_ns();
-  consumer.wait_ready(start + 300'000'000, nullptr);
+  (void)consumer.wait_ready(start + 300'000'000, nullptr);
   const int64_t wall = monotonic_now_ns() - start;
   getrusage(RUSAGE_THREAD, &after);
   const auto us = [](const struct rusage& r) {
@@ -290,6 +305,98 @@ TEST_CASE("a file truncated under the mapping: the SIGBUS guard turns it into BA
   CHECK(consumer.try_lock(&block) == Status::kBadFileSize);
   CHECK(producer.put_frame(2, 200, 200, frame.data(), frame.size(), 0, 0) == Status::kBadFileSize);
   CHECK(m->check_size() == Status::kBadFileSize);
+}
+
+// An independent writer, as EnSight might be: headers written at a chosen reading's position with
+// plain stores, never a futex wake. The consumer must find header 1 and read every block.
+namespace {
+void write_header(Mapping* m, uint64_t at, const BlockHeader& g, uint8_t state) {
+  std::memcpy(m->base() + at, &g.frame_number, 4);
+  std::memcpy(m->base() + at + 4, &g.width, 4);
+  std::memcpy(m->base() + at + 8, &g.height, 4);
+  std::memcpy(m->base() + at + 12, &g.offset, 4);
+  std::memcpy(m->base() + at + 16, &g.num_scanlines, 4);
+  StateWord(m->base() + at).hand_over(state);
+}
+// Publishes one whole frame into the buffer whose header is at `at`.
+void write_frame(Mapping* m, uint64_t at, uint32_t frame, uint32_t w, uint32_t h) {
+  std::vector<uint8_t> pixels(uint64_t{w} * h * 3);
+  pattern::fill(frame, pixels);
+  std::memcpy(m->base() + at + kHeaderSize, pixels.data(), pixels.size());
+  write_header(m, at, BlockHeader{frame, w, h, 0, h}, kWritten);
+}
+// A default-size file an independent writer fills with `reading`'s layout, and our consumer of it.
+struct IndependentStream {
+  MappingRef m;
+  Layout layout;
+  uint64_t h1;  // where header 1 is under `reading`
+  Consumer consumer;
+  explicit IndependentStream(Reading reading) : m(make_stream(kDefaultFileSize)), h1(0), consumer(m.m) {
+    CHECK(layout_for_file_size(kDefaultFileSize, reading, &layout) == Status::kOk);
+    h1 = layout.header_offset(1);
+  }
+};
+}  // namespace
+
+TEST_CASE("header 1 is found at either reading with initial state 4; never attached on one buffer") {
+  for (Reading reading : {Reading::kPlain, Reading::kAligned64}) {
+    IndependentStream stream(reading);
+    auto& [m, layout, h1, consumer] = stream;
+    write_header(m.m, 0, BlockHeader{}, kInitial);
+    CHECK(!consumer.attach());  // buffer 0 taken, header 1 not initialised yet
+    CHECK(!consumer.attached());
+    write_header(m.m, h1, BlockHeader{}, kInitial);
+    CHECK(consumer.attach());
+    CHECK(consumer.reading() == static_cast<int>(reading) && consumer.initial_state() == 4);
+    CHECK(state_of(StateWord(m->base() + h1).load()) == kServerOwns);
+    CHECK_EQ(consumer.layout().payload_size, layout.payload_size);
+    for (uint32_t f = 1; f <= 4; ++f) {
+      write_frame(m.m, (f % 2) ? 0 : h1, f, 64, 48);
+      Block block;
+      CHECK(consumer.try_lock(&block) == Status::kOk);
+      CHECK(block.header.frame_number == f && pattern::matches(f, 0, block.pixels, block.header.block_bytes()));
+      CHECK(consumer.unlock(block.buffer) == Status::kOk);
+    }
+  }
+}
+
+TEST_CASE("initial state 0: buffer 0 is read at once, header 1 found from its first published block") {
+  for (Reading reading : {Reading::kPlain, Reading::kAligned64}) {
+    IndependentStream stream(reading);
+    auto& [m, layout, h1, consumer] = stream;
+    CHECK(!consumer.attach());
+    // A block filling all of payload 0 (plain: it covers the aligned candidate position).
+    const uint32_t w = 1000, h = static_cast<uint32_t>(layout.payload_size / 3000);
+    write_frame(m.m, 0, 1, w, h);
+    write_frame(m.m, h1, 2, w, h);
+    Block block;
+    CHECK(consumer.try_lock(&block) == Status::kOk);
+    CHECK(block.buffer == 0 && block.header.frame_number == 1);
+    CHECK(pattern::matches(1, 0, block.pixels, block.header.block_bytes()));
+    CHECK(consumer.unlock(0) == Status::kOk);
+    CHECK(consumer.try_lock(&block) == Status::kOk);
+    CHECK(block.buffer == 1 && block.header.frame_number == 2);
+    CHECK(pattern::matches(2, 0, block.pixels, block.header.block_bytes()));
+    CHECK(consumer.unlock(1) == Status::kOk);
+    CHECK(consumer.reading() == static_cast<int>(reading) && consumer.initial_state() == 0);
+    CHECK(consumer.attached());
+  }
+}
+
+TEST_CASE("the SIGBUS guard has no fixed slot limit: the 200th mapping is guarded too") {
+  std::vector<MappingRef> streams;
+  const size_t before = sigbus_guarded_mappings();
+  for (int i = 0; i < 200; ++i) streams.push_back(make_stream(8192));
+  CHECK_EQ(sigbus_guarded_mappings(), before + 200);
+  Mapping* last = streams.back().m;
+  const int fd = ::open(last->path().c_str(), O_RDWR);
+  CHECK(ftruncate(fd, 0) == 0);
+  close(fd);
+  volatile uint8_t sink = last->base()[4096];  // SIGBUS without the guard
+  (void)sink;
+  CHECK(last->truncated());
+  streams.clear();
+  CHECK_EQ(sigbus_guarded_mappings(), before);
 }
 
 int main() { return check::run_all("core_test"); }

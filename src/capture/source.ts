@@ -115,7 +115,8 @@ async function subscribe(client: EnSightGRPC, requested: CaptureTransport, local
     return { requested, used: 'grpc' };
   }
   try {
-    const got = await client.subscribeImages({ ...callOptions, useShmem: true });
+    // A file large enough for 4K frames to travel whole (EnSight refuses larger frames rather than split them).
+    const got = await client.subscribeImages({ ...callOptions, useShmem: true, frameSize: { width: 3840, height: 2160 } });
     return got.fallbackReason === undefined ? { requested, used: got.transport } : { requested, used: got.transport, fallbackReason: got.fallbackReason };
   } catch (err) {
     if (signal?.aborted) throw err;

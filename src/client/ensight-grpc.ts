@@ -150,8 +150,17 @@ export interface SubscribeImagesOptions {
    * reverse gRPC and reports why. Default false.
    */
   useShmem?: boolean;
-  /** Size of the shared file in bytes (default 25 MiB). */
+  /**
+   * Size of the shared file in bytes. Default 25 MiB, or with `frameSize` two whole frames plus
+   * headers (never below 25 MiB).
+   */
   shmemSize?: number;
+  /**
+   * The largest frame expected on the shared-memory path: sizes the file so a frame travels whole
+   * (EnSight refuses frames larger than a buffer with FRAME_TOO_LARGE rather than split them); a
+   * `shmemSize` too small for it falls back with a FRAME_TOO_LARGE reason.
+   */
+  frameSize?: { width: number; height: number };
   /** Where the private directory for the shared file is made (default `/dev/shm`, else the temp dir). */
   shmemDirectory?: string;
   /** Ask EnSight to send each frame in chunks of at most 1 MB (gRPC transport). */
@@ -762,7 +771,11 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private async subscribeSharedImages(options: SubscribeImagesOptions & CallOptions): Promise<void> {
     if (this.shmemReader) throw new EnSightError('this client already has a shared-memory subscription', 'ALREADY_SUBSCRIBED');
-    const reader = ShmemImageReader.create({ size: options.shmemSize, directory: options.shmemDirectory });
+    const reader = ShmemImageReader.create({
+      size: options.shmemSize,
+      directory: options.shmemDirectory,
+      ...(options.frameSize ? { frameSize: options.frameSize } : {}),
+    });
     try {
       // Remembered like the gRPC subscriptions: after a reconnect, a restarted EnSight is asked to
       // map the same file again; it re-initialises the buffers and the reader re-attaches.
@@ -778,10 +791,9 @@ export class EnSightGRPC implements AsyncDisposable {
         options,
       );
       // EnSight initialised the buffers while answering; attach now, or the frames it renders
-      // before our first wait would be dropped as "unconnected".
-      if (!reader.attach()) {
-        throw new EnSightError(`EnSight did not initialise the shared file ${reader.filename}`, 'SHMEM_NOT_INITIALISED');
-      }
+      // before our first wait would be dropped as "unconnected". A server that initialises to
+      // state 0 leaves nothing to see (the file was zero-filled): it is read all the same.
+      reader.attach();
     } catch (err) {
       await reader.stop();
       throw err;

@@ -9,16 +9,23 @@
  * {@link ShmemImageReader.consumer} directly.
  */
 import { EnSightError } from '../errors.ts';
-import { ShmemConsumer, type FrameImage } from '../shmem/mod.ts';
+import { checkFrameFits, fileSizeForFrame, ShmemConsumer, type FrameImage, type ShmemError } from '../shmem/mod.ts';
 
 /** How long one wait for a frame lasts: the producer's own wait between a frame's blocks (1 s). */
 const STOP_CHECK_MS = 1000;
 
 export interface ShmemReaderOptions {
-  /** Size of the shared file in bytes. Default 25 MiB, as EnSight's clients. */
+  /**
+   * Size of the shared file in bytes. Default: 25 MiB, as EnSight's clients, or with `frameSize`
+   * two whole frames plus headers (never below 25 MiB).
+   */
   size?: number;
+  /** The largest frame expected: sizes the file, and a file too small for it is FRAME_TOO_LARGE. */
+  frameSize?: { width: number; height: number };
   /** Where the private directory holding the file is made. Default `/dev/shm`, else the temp dir. */
   directory?: string;
+  /** Each block the server got wrong (skipped; reading goes on). */
+  onError?: (error: ShmemError) => void;
 }
 
 /**
@@ -44,7 +51,13 @@ export class ShmemImageReader {
 
   /** Creates the shared file; throws (typed `ShmemError`) when the addon or the file is refused. */
   static create(options: ShmemReaderOptions = {}): ShmemImageReader {
-    return new ShmemImageReader(ShmemConsumer.create({ size: options.size, directory: options.directory }));
+    let size = options.size;
+    if (options.frameSize) {
+      const { width, height } = options.frameSize;
+      size ??= fileSizeForFrame(width, height);
+      checkFrameFits(size, width, height);
+    }
+    return new ShmemImageReader(ShmemConsumer.create({ size, directory: options.directory, onError: options.onError }));
   }
 
   /** The file EnSight is told to map. */
@@ -52,7 +65,10 @@ export class ShmemImageReader {
     return this.consumer.path;
   }
 
-  /** Takes over the buffers the producer initialised (state 4 -> 0); false if it has not. */
+  /**
+   * Takes over the buffers the producer initialised (state 4 -> 0); false while header 1 is not
+   * located, which is also what a server that initialises to state 0 looks like until it publishes.
+   */
   attach(): boolean {
     return this.consumer.attach();
   }

@@ -60,7 +60,8 @@ export class ShmemImageSink implements ImageSink {
     const file = StreamFile.open(filename);
     let producer: ShmemProducer | undefined;
     try {
-      producer = ShmemProducer.open(filename);
+      // The fill below never keeps a block's view: one view per buffer, not one per block.
+      producer = ShmemProducer.open(filename, { detachViews: false });
       file.confirmSame();
       return new ShmemImageSink(producer, file, options);
     } catch (err) {

@@ -1,8 +1,34 @@
 /**
  * The consumer (client) side of the shared-memory image stream. See `mod.ts` for the overview.
  */
+import { setImmediate } from 'node:timers';
 import { ShmemError } from './errors.ts';
-import { addon, INFO, type NativeConsumer } from './native.ts';
+import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
+
+/**
+ * How long a consumer whose frames are always ready may keep the event loop before `lock()` lets
+ * it turn once (timers, I/O, RPC replies): a consumer never starves its own process, and one that
+ * waits for frames anyway pays nothing.
+ */
+const EVENT_LOOP_TURN_MS = 4;
+
+/** Codes of a block that failed validation: handed back unread, the stream goes on. */
+const BAD_BLOCK_CODES = new Set(['BAD_ARGS', 'FRAME_TOO_LARGE']);
+
+function isBadBlock(error: unknown): error is ShmemError {
+  return error instanceof ShmemError && BAD_BLOCK_CODES.has(error.code);
+}
+
+/**
+ * Consecutive blocks numbered behind the last frame after which the server is taken to have
+ * restarted its numbering without re-initialising the file (a state-0 server shows no restart).
+ */
+const RESTART_AFTER_STALE_BLOCKS = 16;
+
+/** Serial-number order of u32 frame numbers ("always increase, may skip", and may wrap). */
+function frameAfter(a: number, b: number): boolean {
+  return ((a - b) | 0) > 0;
+}
 
 export interface ConsumerOptions {
   /**
@@ -17,6 +43,14 @@ export interface ConsumerOptions {
    * or detachable ArrayBuffers get copies either way; `false` forces copies.
    */
   zeroCopy?: boolean;
+  /**
+   * Detach each `Frame.pixels` view at unlock (default true): a view kept past its frame then
+   * reads as empty. `false` makes one view per buffer of the mapping, once, and hands out
+   * Uint8Arrays over it: no per-frame view to create (an external ArrayBuffer costs ~60 µs in
+   * Bun), but a view kept after unlock shows whatever the producer writes next (still mapped
+   * memory, never freed memory). For code that reads a frame only while it holds it.
+   */
+  detachViews?: boolean;
   /** Flip rows top-to-bottom in copy-outs (`copyTo`, `readFrame`); the EnSight FLIPVERTICAL flag. */
   flipVertical?: boolean;
   /**
@@ -25,6 +59,31 @@ export interface ConsumerOptions {
    * wakes (ours) is seen at once. An idle consumer wakes 500 times a second, well under 1 % CPU.
    */
   pollIntervalMs?: number;
+  /**
+   * Called with each block the server got wrong (a header that does not validate): the block was
+   * handed back unread and reading goes on. The last one is also in `stats().lastError`.
+   */
+  onError?: (error: ShmemError) => void;
+}
+
+/**
+ * What `stats()` reports. From the native side: `blocksLocked`; `blocksRejected` (headers that
+ * failed validation, handed back unread); `attached` (both buffers located and served); `layout`
+ * (where header 1 was found: `'plain'` at 24 + (size-48)/2, `'aligned64'` with that n rounded down
+ * to 64; null until found); `initialState` (4 or 0, how the server initialised the buffers; null
+ * until known).
+ */
+export interface ConsumerStats extends NativeConsumerStats {
+  /** Whole frames `readFrame`/`readFrameSync` returned. */
+  framesRead: number;
+  /** Frames dropped with rows missing: a newer frame began (or a wait ended) before they were whole. */
+  framesIncomplete: number;
+  /** Frames dropped because their blocks disagreed on width or height. */
+  framesMixed: number;
+  /** Blocks dropped because their frame is older than one already begun or delivered. */
+  blocksStale: number;
+  /** The last bad block's error (see `onError`), or null. */
+  lastError: ShmemError | null;
 }
 
 export interface CopyOptions {
@@ -63,6 +122,8 @@ export class Frame {
   readonly offset: number;
   readonly numScanlines: number;
   /** @internal */ readonly buffer: number;
+  /** @internal Server (re)initialisations seen when this block was locked: numbering restarts with one. */
+  readonly epoch: number;
   #consumer: ShmemConsumer;
   #generation: number;
   #view: Uint8Array | undefined;
@@ -77,6 +138,7 @@ export class Frame {
     this.height = info[INFO.Height]!;
     this.offset = info[INFO.Offset]!;
     this.numScanlines = info[INFO.NumScanlines]!;
+    this.epoch = info[INFO.Epoch]!;
   }
 
   /** The block holds the whole frame. */
@@ -102,7 +164,7 @@ export class Frame {
    */
   get pixels(): Uint8Array {
     this.#check();
-    this.#view ??= this.#native().view(this.buffer);
+    this.#view ??= this.#consumer.viewOf(this.buffer, this.byteLength);
     return this.#view;
   }
 
@@ -148,6 +210,12 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   readonly #info: Uint32Array;
   readonly #generation = [0, 0];
   readonly #locked = [false, false];
+  readonly #onError: ((error: ShmemError) => void) | undefined;
+  readonly #views: BlockViews;
+  readonly #assembly: Assembly;
+  #lastError: ShmemError | null = null;
+  /** When the event loop last had a turn while this consumer read (see EVENT_LOOP_TURN_MS). */
+  #lastTurn = performance.now();
   #closed = false;
   #path: string;
 
@@ -155,6 +223,9 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     this.native = native;
     this.#info = info;
     this.flipVertical = options.flipVertical ?? false;
+    this.#onError = options.onError;
+    this.#views = new BlockViews(native, options.detachViews ?? true);
+    this.#assembly = new Assembly(this.flipVertical);
     this.#path = native.path();
   }
 
@@ -197,7 +268,10 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   get fileSize(): number {
     return this.#open().fileSize();
   }
-  /** A producer initialised the stream and we took it over (state 4 -> 0). */
+  /**
+   * Both buffers are located and served: header 1 was found (state 4 at either reading, or a
+   * published block there) and taken over. Never true with one buffer only.
+   */
   get attached(): boolean {
     return this.#open().stats().attached;
   }
@@ -205,7 +279,11 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     return this.#closed;
   }
 
-  /** Attaches to buffers the producer initialised (done by every lock and wait as well). */
+  /**
+   * Attaches to buffers the producer initialised and looks for header 1 (done by every lock and
+   * wait as well). True once both buffers are served; a server that initialises to state 0 shows
+   * nothing to attach to until it publishes, and is read all the same.
+   */
   attach(): boolean {
     return this.#open().attach();
   }
@@ -229,11 +307,16 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    */
   async lock(options: WaitOptions = {}): Promise<Frame | null> {
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
+    // Frames always ready would resolve every lock in a microtask: let the event loop turn now
+    // and then, so timers and I/O of this process keep running however fast frames come.
+    if (performance.now() - this.#lastTurn >= EVENT_LOOP_TURN_MS) await this.#turnEventLoop();
     for (;;) {
-      const frame = this.tryLock();
+      const frame = this.#tryLockSkippingBad();
       if (frame) return frame;
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
-      if (!(await this.#open().waitReady(remaining))) return null;
+      const ready = await this.#open().waitReady(remaining);
+      this.#lastTurn = performance.now(); // the waiter's answer came as a task of its own
+      if (!ready) return null;
     }
   }
 
@@ -271,12 +354,11 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    */
   async readFrame(target?: Uint8Array, options: WaitOptions = {}): Promise<FrameImage | null> {
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
-    const assembly = new Assembly(this.flipVertical, target);
     for (;;) {
       const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
       const frame = await this.lock({ timeoutMs: remaining });
       if (!frame) return null;
-      const image = assembly.add(frame);
+      const image = this.#assembly.add(frame, target);
       if (image) return image;
     }
   }
@@ -284,19 +366,25 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   /** `readFrame` blocking the calling thread (workers, benchmarks). */
   readFrameSync(target?: Uint8Array, options: WaitOptions = {}): FrameImage | null {
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
-    const assembly = new Assembly(this.flipVertical, target);
     for (;;) {
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
-      const frame = this.waitLock(remaining);
+      let frame: Frame | null;
+      try {
+        frame = this.waitLock(remaining);
+      } catch (error) {
+        if (!isBadBlock(error)) throw error;
+        this.#noteBadBlock(error);
+        continue;
+      }
       if (!frame) return null;
-      const image = assembly.add(frame);
+      const image = this.#assembly.add(frame, target);
       if (image) return image;
     }
   }
 
-  /** Counters: blocks locked, hostile headers rejected, whether attached. */
-  stats(): { blocksLocked: number; blocksRejected: number; attached: boolean } {
-    return this.#open().stats();
+  /** Counters (see `ConsumerStats`). */
+  stats(): ConsumerStats {
+    return { ...this.#open().stats(), ...this.#assembly.counts, lastError: this.#lastError };
   }
 
   /**
@@ -320,11 +408,41 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     return !this.#closed && this.#locked[buffer] === true && this.#generation[buffer] === generation;
   }
 
+  /** @internal A view of the locked block in `buffer` (`length` bytes). */
+  viewOf(buffer: number, length: number): Uint8Array {
+    return this.#views.of(buffer, length);
+  }
+
   /** @internal */
   unlockBuffer(buffer: number): void {
     this.#locked[buffer] = false;
     this.#generation[buffer]!++;
     this.#open().unlock(buffer);
+  }
+
+  #tryLockSkippingBad(): Frame | null {
+    for (;;) {
+      try {
+        return this.tryLock();
+      } catch (error) {
+        if (!isBadBlock(error)) throw error;
+        this.#noteBadBlock(error);
+      }
+    }
+  }
+
+  #noteBadBlock(error: ShmemError): void {
+    this.#lastError = error;
+    this.#onError?.(error);
+  }
+
+  #turnEventLoop(): Promise<void> {
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.#lastTurn = performance.now();
+        resolve();
+      }),
+    );
   }
 
   #result(status: number): Frame | null {
@@ -340,39 +458,100 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   }
 }
 
-/** Collects the blocks of one frame into a whole-frame image. */
+/**
+ * Collects the blocks of one frame into a whole-frame image, across `readFrame` calls. Blocks may
+ * come in any order; the frame is whole when every row is covered. Every block of a frame must
+ * agree on width and height (else the frame is dropped as mixed); a block of a newer frame drops
+ * an unfinished one (incomplete); blocks of frames older than the one begun or delivered are
+ * dropped (stale). Nothing partial or mixed is ever returned.
+ */
 class Assembly {
+  readonly counts = { framesRead: 0, framesIncomplete: 0, framesMixed: 0, blocksStale: 0 };
+  /** The frame being assembled: -1 when none. */
   #frameNumber = -1;
-  #nextOffset = 0;
-  #target: Uint8Array | undefined;
+  #width = 0;
+  #height = 0;
+  #rowsCovered = 0;
+  #covered = new Uint8Array(0);
+  #image: Uint8Array | undefined;
+  /** The last frame returned or dropped as mixed: blocks of it or older are stale. */
+  #done: number | undefined;
+  #epoch = -1;
+  #staleInARow = 0;
 
-  constructor(
-    readonly flip: boolean,
-    target: Uint8Array | undefined,
-  ) {
-    this.#target = target;
-  }
+  constructor(readonly flip: boolean) {}
 
-  /** Takes (and unlocks) a block; returns the image once its frame is complete. */
-  add(frame: Frame): FrameImage | null {
+  /** Takes (and unlocks) a block; returns the image once its frame is whole. */
+  add(frame: Frame, target: Uint8Array | undefined): FrameImage | null {
     try {
-      if (frame.offset === 0) {
-        this.#frameNumber = frame.frameNumber;
-        this.#nextOffset = 0;
-      }
-      if (frame.frameNumber !== this.#frameNumber || frame.offset !== this.#nextOffset) {
-        this.#frameNumber = -1; // a block of a frame whose start we missed: skip to the next frame
-        return null;
-      }
-      const bytes = frame.width * frame.height * 3;
-      if (!this.#target || this.#target.byteLength < bytes) this.#target = new Uint8Array(bytes);
-      frame.copyTo(this.#target, { flipVertical: this.flip, placeInFrame: true });
-      this.#nextOffset += frame.numScanlines;
-      if (!frame.isLastBlock) return null;
-      const pixels = this.#target.byteLength === bytes ? this.#target : this.#target.subarray(0, bytes);
-      return { frameNumber: frame.frameNumber, width: frame.width, height: frame.height, pixels };
+      return this.#add(frame, target);
     } finally {
       frame.unlock();
     }
+  }
+
+  #add(frame: Frame, target: Uint8Array | undefined): FrameImage | null {
+    const { frameNumber, width, height } = frame;
+    if (frame.epoch !== this.#epoch || this.#staleInARow >= RESTART_AFTER_STALE_BLOCKS) {
+      // The server (re)initialised the file, or keeps sending numbers behind ours: it restarted
+      // its numbering. Order holds within one run of the server only.
+      if (this.#frameNumber !== -1) this.counts.framesIncomplete++;
+      this.#epoch = frame.epoch;
+      this.#frameNumber = -1;
+      this.#done = undefined;
+      this.#staleInARow = 0;
+    }
+    if (this.#done !== undefined && !frameAfter(frameNumber, this.#done)) {
+      this.counts.blocksStale++;
+      this.#staleInARow++;
+      return null;
+    }
+    this.#staleInARow = 0;
+    if (this.#frameNumber !== -1) {
+      if (frameNumber === this.#frameNumber) {
+        if (width !== this.#width || height !== this.#height) {
+          this.counts.framesMixed++;
+          this.#done = frameNumber; // the rest of this frame's blocks are stale
+          this.#frameNumber = -1;
+          return null;
+        }
+      } else if (frameAfter(frameNumber, this.#frameNumber)) {
+        this.counts.framesIncomplete++;
+        this.#frameNumber = -1;
+      } else {
+        this.counts.blocksStale++;
+        return null;
+      }
+    }
+    const bytes = width * height * 3;
+    if (this.#frameNumber === -1) {
+      this.#frameNumber = frameNumber;
+      this.#width = width;
+      this.#height = height;
+      this.#rowsCovered = 0;
+      if (this.#covered.length < height) this.#covered = new Uint8Array(height);
+      else this.#covered.fill(0, 0, height);
+      this.#image = target && target.byteLength >= bytes ? target : new Uint8Array(bytes);
+    }
+    const image = this.#image!;
+    frame.copyTo(image, { flipVertical: this.flip, placeInFrame: true });
+    const covered = this.#covered;
+    for (let row = frame.offset, end = frame.offset + frame.numScanlines; row < end; row++) {
+      if (covered[row] === 0) {
+        covered[row] = 1;
+        this.#rowsCovered++;
+      }
+    }
+    if (this.#rowsCovered < height) return null;
+    this.#frameNumber = -1;
+    this.#done = frameNumber;
+    this.counts.framesRead++;
+    let pixels = image.byteLength === bytes ? image : image.subarray(0, bytes);
+    // Begun in an earlier call's buffer (that call timed out mid-frame): hand it over in this one's.
+    if (target && target !== image && target.byteLength >= bytes) {
+      target.set(pixels);
+      pixels = target.byteLength === bytes ? target : target.subarray(0, bytes);
+    }
+    return { frameNumber, width, height, pixels };
   }
 }

@@ -10,8 +10,11 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { ShmemError } from './errors.ts';
 
-/** Where tryLock/claim report a block: [buffer, frameNumber, width, height, offset, numScanlines]. */
-export const INFO = { Buffer: 0, FrameNumber: 1, Width: 2, Height: 3, Offset: 4, NumScanlines: 5, Slots: 6 } as const;
+/**
+ * Where tryLock/claim report a block: [buffer, frameNumber, width, height, offset, numScanlines,
+ * epoch] (epoch: how many server (re)initialisations the consumer took over; 0 for a producer).
+ */
+export const INFO = { Buffer: 0, FrameNumber: 1, Width: 2, Height: 3, Offset: 4, NumScanlines: 5, Epoch: 6, Slots: 7 } as const;
 
 export interface NativeConsumer {
   path(): string;
@@ -22,10 +25,19 @@ export interface NativeConsumer {
   waitLock(timeoutMs: number): number;
   waitReady(timeoutMs: number): Promise<boolean>;
   view(buffer: number): Uint8Array;
+  payloadWindow(buffer: number): ArrayBuffer | undefined;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;
   unlock(buffer: number): number;
-  stats(): { blocksLocked: number; blocksRejected: number; attached: boolean };
+  stats(): NativeConsumerStats;
   close(): void;
+}
+
+export interface NativeConsumerStats {
+  blocksLocked: number;
+  blocksRejected: number;
+  attached: boolean;
+  layout: 'plain' | 'aligned64' | null;
+  initialState: 0 | 4 | null;
 }
 
 export interface NativeProducer {
@@ -43,6 +55,7 @@ export interface NativeProducer {
   ): number;
   claim(frameNumber: number, width: number, height: number, offset: number, waitMs: number): number;
   view(buffer: number): Uint8Array;
+  payloadWindow(buffer: number): ArrayBuffer | undefined;
   fillFrom(buffer: number, source: Uint8Array, sourceOffset: number): void;
   publish(buffer: number): void;
   abandon(buffer: number): void;
@@ -64,6 +77,32 @@ export interface NativeAddon {
   NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number }) => NativeProducer;
   defaultFileSize: number;
   pollIntervalMs: number;
+  /** Mappings the SIGBUS guard covers in this process now (tests). */
+  guardedMappings(): number;
+}
+
+/**
+ * Views of held blocks for either side. Detaching (the default): one revocable view per block,
+ * detached when the block is handed over. Not detaching: one view per buffer of the mapping, made
+ * once, and a Uint8Array over it per block (see the `detachViews` options).
+ */
+export class BlockViews {
+  readonly #windows: Array<ArrayBuffer | undefined> = [undefined, undefined];
+
+  constructor(
+    private readonly native: Pick<NativeConsumer, 'view' | 'payloadWindow'>,
+    private readonly detach: boolean,
+  ) {}
+
+  /** A view of the block held in `buffer` (`length` bytes). */
+  of(buffer: number, length: number): Uint8Array {
+    if (!this.detach) {
+      let window = this.#windows[buffer];
+      if (!window || window.byteLength < length) window = this.#windows[buffer] = this.native.payloadWindow(buffer);
+      if (window) return new Uint8Array(window, 0, length);
+    }
+    return this.native.view(buffer);
+  }
 }
 
 const require = createRequire(import.meta.url);

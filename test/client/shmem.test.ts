@@ -2,7 +2,7 @@
 // (another process) maps it and writes every frame; every frame received is verified against the
 // emulator's per-row stamp. Unsubscribe and shutdown remove the file; a refused file falls back
 // to reverse gRPC and says why.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
@@ -115,6 +115,27 @@ t.test('a file too small for EnSight falls back too', async (t) => {
   t.match(sub.fallbackReason, /BAD_FILE_SIZE|size|small/i);
 });
 
+t.test('frameSize sizes the file for two whole frames; a shmemSize too small for it is FRAME_TOO_LARGE', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--stream-size', '3840x2160'] });
+  const c = await connectedClient(t, emulator);
+  const shmemDirectory = tempDir(t);
+  const it = c.images();
+  const frameSize = { width: 3840, height: 2160 };
+  t.strictSame(await c.subscribeImages({ useShmem: true, shmemDirectory, frameSize }), { transport: 'shmem' });
+  t.equal(statSync(sharedFile(c)).size, 49_770_496, 'two 24,883,200-byte frames, 2 KiB, whole pages');
+  await c.command('ensight.render()', { doEval: false });
+  const f = (await nextWithin(it, 20_000, 'a 4K frame')).value as ImageFrame;
+  t.match(f, { width: 3840, height: 2160, transport: 'shmem' });
+  verified(t, [f]);
+  await c.unsubscribe();
+  const small = await c.subscribeImages({ useShmem: true, shmemDirectory, shmemSize: 26_214_400, frameSize });
+  t.equal(small.transport, 'grpc');
+  t.match(small.fallbackReason, /FRAME_TOO_LARGE/);
+  const modest = await connectedClient(t, emulator);
+  t.strictSame(await modest.subscribeImages({ useShmem: true, shmemDirectory, frameSize: { width: 640, height: 480 } }), { transport: 'shmem' });
+  t.equal(statSync(sharedFile(modest)).size, 26_214_400, 'never below EnSight\'s 25 MiB default');
+});
+
 t.test('shutdown unsubscribes the shared-memory subscription and removes the file', async (t) => {
   const emulator = await startEmulator(t);
   const c = await connectedClient(t, emulator);
@@ -125,4 +146,37 @@ t.test('shutdown unsubscribes the shared-memory subscription and removes the fil
   t.notOk(existsSync(file), 'the file is gone');
   const other = await connectedClient(t, emulator);
   t.equal(await other.command('1'), 1, 'the emulator is still serving');
+});
+
+t.test('a slow consumer at max frame rate leaves the event loop free: timers keep time, commands complete', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '640x480'] });
+  const c = await connectedClient(t, emulator);
+  let frames = 0;
+  c.onImage(() => {
+    frames++;
+    const until = performance.now() + 5; // 5 ms of work per frame, holding the thread
+    while (performance.now() < until);
+  });
+  t.equal((await c.subscribeImages({ useShmem: true })).transport, 'shmem');
+  let worstDelay = 0;
+  let ticks = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worstDelay = Math.max(worstDelay, now - last - 10);
+    last = now;
+    ticks++;
+  }, 10);
+  const results: unknown[] = [];
+  try {
+    const started = performance.now();
+    while (performance.now() - started < 3000) results.push(await c.command('1+1'));
+  } finally {
+    clearInterval(timer);
+  }
+  await c.unsubscribe();
+  t.ok(frames > 10, `the consumer was busy with frames (${frames})`);
+  t.ok(results.length > 0 && results.every((r) => r === 2), `${results.length} commands completed`);
+  t.ok(ticks > 10, `the timer ran (${ticks} ticks)`);
+  t.ok(worstDelay <= 250, `worst timer delay ${worstDelay.toFixed(0)} ms (bound 250 ms)`);
 });

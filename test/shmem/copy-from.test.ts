@@ -8,7 +8,8 @@ t.test('copyFrom fills each block from its rows of the source frame', async (t) 
   using consumer = ShmemConsumer.create({ directory: tempDir(t) });
   using producer = ShmemProducer.open(consumer.path);
   consumer.attach();
-  for (const [w, h] of [[640, 480], [3840, 2160]] as const) {
+  // Frame numbers always increase (EnSight's headers): a repeated one would be a stale duplicate.
+  for (const [frameNumber, w, h] of [[7, 640, 480], [8, 3840, 2160]] as const) {
     const frame = new Uint8Array(w * h * 3);
     for (let i = 0; i < frame.length; i += 4093) frame[i] = (i / 4093) & 0xff;
     frame[frame.length - 1] = 0xab;
@@ -21,7 +22,7 @@ t.test('copyFrom fills each block from its rows of the source frame', async (t) 
         done = true;
       }
     })();
-    const result = producer.writeFrame(7, w, h, (block) => {
+    const result = producer.writeFrame(frameNumber, w, h, (block) => {
       blocks++;
       block.copyFrom(frame, block.offset * w * 3);
     }, { waitMs: 1000 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import t from '../harness/mod.ts';
-import { ShmemConsumer, ShmemError, ShmemProducer } from '../../src/shmem/mod.ts';
+import { ShmemConsumer, ShmemError, ShmemProducer, zeroCopyAvailable } from '../../src/shmem/mod.ts';
 import { fillPattern, firstMismatch } from './fixtures/pattern.ts';
 
 // Tests that touch the file from JS keep it under the temp directory: Deno refuses fs calls on
@@ -147,4 +147,62 @@ t.test('an idle consumer sleeps: far below a busy loop while waiting ~1 s', asyn
   t.ok(asyncShare < 0.2, `async wait used ${(asyncShare * 100).toFixed(1)} % of a core`);
   const syncShare = await cpuShareWhile(() => consumer.waitLock(1000));
   t.ok(syncShare < 0.2, `sync wait used ${(syncShare * 100).toFixed(1)} % of a core`);
+});
+
+t.test('detachViews: false makes one view per buffer of the mapping, correct for every frame, dropped at close', async (t) => {
+  const consumer = ShmemConsumer.create({ size: 64 * 1024, directory, detachViews: false });
+  const producer = ShmemProducer.open(consumer.path, { detachViews: false });
+  t.teardown(() => producer.close());
+  consumer.attach();
+  const buffersSeen = new Map<number, ArrayBufferLike>();
+  const lentBuffers = new Set<ArrayBufferLike>();
+  let sameView = true;
+  let wrong = 0;
+  for (let f = 1; f <= 6; f++) {
+    const result = producer.writeFrame(f, 40, 30, (block) => {
+      lentBuffers.add(block.pixels.buffer);
+      fillPattern(f, block.pixels);
+    });
+    t.equal(result, 'ok');
+    const frame = consumer.tryLock()!;
+    const view = frame.pixels;
+    if (firstMismatch(f, view) !== -1 || view.byteLength !== 40 * 30 * 3) wrong++;
+    const known = buffersSeen.get(frame.buffer);
+    if (known && known !== view.buffer) sameView = false;
+    buffersSeen.set(frame.buffer, view.buffer);
+    frame.unlock();
+    t.equal(view.byteLength, 40 * 30 * 3, 'not detached at unlock');
+    t.throws(() => frame.pixels, { code: 'NOT_LOCKED' }, 'the frame itself is still dead after unlock');
+  }
+  t.equal(wrong, 0, 'every frame read right through the shared views');
+  if (zeroCopyAvailable()) {
+    t.ok(sameView, 'frames in one buffer share its view');
+    t.equal(buffersSeen.size, 2, 'both buffers used');
+    t.equal(lentBuffers.size, 2, 'the producer lent one view per buffer');
+  }
+  const kept = [...buffersSeen.values()];
+  consumer.close();
+  if (zeroCopyAvailable()) t.ok(kept.every((b) => b.byteLength === 0), 'the views are detached at close');
+});
+
+t.test('a restarted producer numbers frames afresh: readFrame follows it after the re-initialisation', async (t) => {
+  const { consumer, producer } = pair(64 * 1024);
+  t.teardown(() => consumer.close());
+  const pixels = new Uint8Array(20 * 10 * 3);
+  const got: number[] = [];
+  const publishAndRead = async (p: ShmemProducer, from: number, to: number) => {
+    for (let f = from; f <= to; f++) {
+      fillPattern(f, pixels);
+      t.equal(p.putFrame(f, 20, 10, pixels), 'ok');
+      const image = await consumer.readFrame(undefined, { timeoutMs: 5000 });
+      if (image && firstMismatch(image.frameNumber, image.pixels) === -1) got.push(image.frameNumber);
+    }
+  };
+  await publishAndRead(producer, 5, 8);
+  producer.close();
+  const restarted = ShmemProducer.open(consumer.path); // initialises the file again: state 4
+  t.teardown(() => restarted.close());
+  consumer.attach();
+  await publishAndRead(restarted, 1, 3);
+  t.strictSame(got, [5, 6, 7, 8, 1, 2, 3]);
 });
