@@ -23,6 +23,7 @@ export interface ShmemReaderOptions {
 export class ShmemImageReader {
   private stopped = false;
   private loop: Promise<void> | undefined;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(readonly consumer: ShmemConsumer) {}
 
@@ -51,7 +52,8 @@ export class ShmemImageReader {
     this.loop = (async () => {
       try {
         while (!this.stopped) {
-          const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS });
+          // The wait alone does not hold the host program open, see holdProcess.
+          const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS, keepAlive: false });
           if (image && !this.stopped) onFrame(image);
         }
         onEnd();
@@ -62,12 +64,25 @@ export class ShmemImageReader {
   }
 
   /**
+   * Keeps the process alive while `hold` (someone awaits a frame) and the reader runs; otherwise
+   * the reader does not, so a program that is done exits without calling shutdown().
+   */
+  holdProcess(hold: boolean): void {
+    if (hold && !this.stopped) this.keepAlive ??= setInterval(() => {}, 1 << 30);
+    else {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
+  }
+
+  /**
    * Stops reading, then unmaps and removes the file and its directory. The wait in progress ends
    * first (at most {@link STOP_CHECK_MS}): closing the consumer under a wait that is handing its
    * result back to JavaScript can deadlock Deno.
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.holdProcess(false);
     await this.loop;
     this.consumer.close();
   }

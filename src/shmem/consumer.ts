@@ -49,6 +49,11 @@ export interface FrameImage {
 export interface WaitOptions {
   /** Give up after this many milliseconds (resolve/return null). Default: wait forever. */
   timeoutMs?: number;
+  /**
+   * Whether the pending wait keeps the process alive (as a pending timer does). False for a
+   * background reader that must not hold the host program open once it is done. Default true.
+   */
+  keepAlive?: boolean;
 }
 
 /**
@@ -233,7 +238,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       const frame = this.tryLock();
       if (frame) return frame;
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
-      if (!(await this.#open().waitReady(remaining))) return null;
+      if (!(await this.#open().waitReady(remaining, options.keepAlive ?? true))) return null;
     }
   }
 
@@ -274,7 +279,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     const assembly = new Assembly(this.flipVertical, target);
     for (;;) {
       const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      const frame = await this.lock({ timeoutMs: remaining });
+      const frame = await this.lock({ timeoutMs: remaining, keepAlive: options.keepAlive });
       if (!frame) return null;
       const image = assembly.add(frame);
       if (image) return image;

@@ -21,7 +21,7 @@ export interface NativeConsumer {
   attach(): boolean;
   tryLock(): number;
   waitLock(timeoutMs: number): number;
-  waitReady(timeoutMs: number): Promise<boolean>;
+  waitReady(timeoutMs: number, keepAlive: boolean): Promise<boolean>;
   view(buffer: number): Uint8Array;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;
   unlock(buffer: number): number;
