@@ -60,15 +60,32 @@ function removeAll(): void {
   live.clear();
 }
 
+/**
+ * Listeners of the `signal-exit` package (used by many tools) per signal: like ours, they run
+ * exit hooks and re-raise only when no one else listens, so they are not the program's own
+ * handling (counting them as such, each side would wait for the other and the signal would do
+ * nothing). Version 4 keeps its count on `globalThis`, version 3 on `process`.
+ */
+function signalExitListeners(): number {
+  const p = process as unknown as Record<string | symbol, unknown>;
+  const count = (emitter: unknown): number => {
+    const n = (emitter as { count?: unknown } | undefined)?.count;
+    return typeof n === 'number' ? n : 0;
+  };
+  const g = globalThis as unknown as Record<symbol, unknown>;
+  return count(g[Symbol.for('signal-exit emitter')]) + count(p.__signal_exit_emitter__);
+}
+
 function onSignal(signal: CleanupSignal): void {
   // Another listener is the program's own: it decides what the signal means (and may go on
   // using the subscription); the exit hook cleans up when it exits.
-  if (process.listenerCount(signal) > 1) return;
+  if (process.listenerCount(signal) - 1 - signalExitListeners() > 0) return;
   removeAll();
   unhook();
   // With no listener left the runtime restores the default action: the process dies of the signal.
   process.kill(process.pid, signal);
-  // A runtime that kept catching it: exit as the default action would have.
+  // Still here: another listener (signal-exit) or the runtime caught it; exit as the default
+  // action would have.
   process.exit(128 + (constants.signals[signal] ?? 0));
 }
 
