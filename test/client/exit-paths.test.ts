@@ -22,7 +22,7 @@ t.test('exit paths', async (t) => {
       const result = await program.exit();
       t.not(result, 'killed', 'the program ended');
       if (result === 'killed') return;
-      t.equal(result.code, mode === 'exit' ? 0 : 1, `exit status ${result.code}`);
+      t.equal(result.status, mode === 'exit' ? 0 : 1, `exit status ${result.status}`);
       leftBehind(t, program.file);
     });
   }
@@ -33,15 +33,15 @@ t.test('exit paths', async (t) => {
     t.not(result, 'killed', 'the program exited by itself');
     if (result === 'killed') return;
     t.match(result.stdout, /read five frames/, 'after reading its five frames');
-    t.equal(result.code, 0, 'with status 0');
+    t.equal(result.status, 0, 'with status 0');
     leftBehind(t, program.file);
   });
 
   await t.test('a new client sweeps what a SIGKILLed process left, and nothing else', async (t) => {
     const shmemDirectory = tempDir(t);
     const program = await startProgram(t, emulator, 'wait', shmemDirectory);
-    program.child.process.kill('SIGKILL');
-    await program.child.done;
+    program.kill('SIGKILL');
+    await program.exit();
     t.ok(existsSync(program.file), 'SIGKILL leaves the file behind');
     // Neighbours the sweep must not touch: a live process's directory, a directory holding
     // something else, a link where a directory is expected, and a link inside a stale directory.
