@@ -282,14 +282,16 @@ class AsyncWaiter {
     return waiter;
   }
 
-  Napi::Value wait(Napi::Env env, int64_t deadline_ns) {
+  // keep_alive: the pending wait holds the event loop open (as a timer does); false for a
+  // background reader that must not keep the host program alive once it is done.
+  Napi::Value wait(Napi::Env env, int64_t deadline_ns, bool keep_alive) {
     if (deferred_) {
       make_error(env, Status::kLocked, "a waitReady() is already pending on this consumer").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     deferred_ = std::make_unique<Napi::Promise::Deferred>(env);
     Napi::Promise promise = deferred_->Promise();
-    tsfn_.Ref(env);
+    if (keep_alive) tsfn_.Ref(env);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       deadline_ns_ = deadline_ns;
@@ -497,7 +499,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     const Status status = consumer_->wait_lock(deadline_after(ms_arg_to_ns(info, 0, -1)), &block);
     return lock_result(info.Env(), status, block);
   }
-  // waitReady(timeoutMs): Promise<boolean>, true once a block is ready to lock.
+  // waitReady(timeoutMs, keepAlive = true): Promise<boolean>, true once a block is ready to lock.
   Napi::Value wait_ready(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!open(env)) return env.Undefined();
@@ -506,7 +508,8 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
       waiter_ = AsyncWaiter::start(env, consumer_, &status);
       if (!waiter_) return status_result(env, status, "starting the waiter thread");
     }
-    return waiter_->wait(env, deadline_after(ms_arg_to_ns(info, 0, -1)));
+    const bool keep_alive = !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+    return waiter_->wait(env, deadline_after(ms_arg_to_ns(info, 0, -1)), keep_alive);
   }
 
   bool locked_block(const Napi::CallbackInfo& info, Block* block) {

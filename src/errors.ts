@@ -56,23 +56,44 @@ function lastLine(text: string): string {
 
 interface GrpcServiceError {
   code: number;
-  details?: string;
+  details: string;
   message: string;
 }
 
+/** The highest status code gRPC defines (UNAUTHENTICATED). */
+const LAST_GRPC_STATUS = 16;
+
+/**
+ * What grpc-js reports: a status code gRPC defines and its `details`. A numeric `code` alone is
+ * not enough: an aborted call's DOMException carries the legacy DOM code 20 (ABORT_ERR), and Node's
+ * system errors carry codes of their own.
+ */
 function isGrpcError(err: unknown): err is GrpcServiceError {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number';
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, details, name } = err as { code?: unknown; details?: unknown; name?: unknown };
+  return (
+    typeof code === 'number' &&
+    Number.isInteger(code) &&
+    code >= 0 &&
+    code <= LAST_GRPC_STATUS &&
+    typeof details === 'string' &&
+    name !== 'AbortError' &&
+    name !== 'TimeoutError'
+  );
 }
 
 /** Turn what grpc-js rejected with into an {@link EnSightRpcError}; anything else passes through. */
 export function toEnSightError(method: string, err: unknown): Error {
   if (err instanceof EnSightError) return err;
-  if (isGrpcError(err)) return new EnSightRpcError(method, err.code, err.details ?? err.message, { cause: err });
+  if (isGrpcError(err)) return new EnSightRpcError(method, err.code, err.details, { cause: err });
   return err instanceof Error ? err : new EnSightError(String(err), 'UNKNOWN');
 }
 
-/** The reason an AbortSignal was aborted, as an error to reject with. */
-export function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new EnSightError('The operation was aborted', 'ABORTED');
+/**
+ * The reason an AbortSignal was aborted, to reject with as is: the `AbortError` DOMException of
+ * `abort()`, the `TimeoutError` of `AbortSignal.timeout()`, or whatever the caller passed to
+ * `abort(reason)` (as `fetch` and grpc-js users expect).
+ */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
 }

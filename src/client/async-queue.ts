@@ -6,9 +6,13 @@
  * missed instead of the process growing without limit.
  */
 import { abortReason } from '../errors.ts';
+import { RingBuffer } from './ring-buffer.ts';
+
+/** Told when a consumer starts (true) or stops (false) waiting for the next item. */
+export type WaitingListener = (waiting: boolean) => void;
 
 export class AsyncQueue<T> implements AsyncIterableIterator<T> {
-  private readonly items: T[] = [];
+  private readonly items: RingBuffer<T>;
   private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   private closed = false;
   private failure: unknown;
@@ -16,10 +20,12 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   dropped = 0;
 
   constructor(
-    private readonly capacity: number,
+    capacity: number,
     private readonly onReturn?: () => void,
     signal?: AbortSignal,
+    private readonly onWaiting?: WaitingListener,
   ) {
+    this.items = new RingBuffer<T>(capacity);
     signal?.addEventListener('abort', () => this.fail(abortReason(signal)), { once: true });
     if (signal?.aborted) this.fail(abortReason(signal));
   }
@@ -27,26 +33,25 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   push(item: T): void {
     if (this.closed) return;
     if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w.resolve({ value: item, done: false });
+      this.settle().resolve({ value: item, done: false });
       return;
     }
-    if (this.items.length >= this.capacity) {
-      this.items.shift();
-      this.dropped++;
-    }
-    this.items.push(item);
+    if (this.items.push(item)) this.dropped++;
+  }
+
+  /** Takes the waiting consumer, telling the listener it no longer waits. */
+  private settle(): NonNullable<AsyncQueue<T>['waiter']> {
+    const w = this.waiter as NonNullable<AsyncQueue<T>['waiter']>;
+    this.waiter = undefined;
+    this.onWaiting?.(false);
+    return w;
   }
 
   /** End the iteration once the queued items are consumed. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.waiter && this.items.length === 0) {
-      this.waiter.resolve({ value: undefined, done: true });
-      this.waiter = undefined;
-    }
+    if (this.waiter && this.items.size === 0) this.settle().resolve({ value: undefined, done: true });
   }
 
   /** End the iteration with an error (after queued items are consumed). */
@@ -54,14 +59,11 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.closed) return;
     this.failure = err;
     this.closed = true;
-    if (this.waiter) {
-      this.waiter.reject(err);
-      this.waiter = undefined;
-    }
+    if (this.waiter) this.settle().reject(err);
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
+    if (this.items.size > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
     if (this.closed) {
       if (this.failure !== undefined) {
         const err = this.failure;
@@ -72,11 +74,13 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     }
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
+      this.onWaiting?.(true);
     });
   }
 
   return(): Promise<IteratorResult<T>> {
-    this.items.length = 0;
+    this.items.clear();
+    if (this.waiter) this.settle().resolve({ value: undefined, done: true });
     this.failure = undefined;
     this.close();
     this.onReturn?.();
@@ -91,11 +95,23 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 /** Fan-out of one source to any number of independent iterators. */
 export class Broadcaster<T> {
   private readonly queues = new Set<AsyncQueue<T>>();
+  private waitingCount = 0;
+  /** Told whenever the number of iterators waiting for an item changes. */
+  onWaitersChanged: ((waiting: number) => void) | undefined;
 
   constructor(private readonly capacity: number) {}
 
+  /** How many iterators are waiting for the next item right now. */
+  get waiting(): number {
+    return this.waitingCount;
+  }
+
   subscribe(signal?: AbortSignal): AsyncQueue<T> {
-    const queue: AsyncQueue<T> = new AsyncQueue<T>(this.capacity, () => this.queues.delete(queue), signal);
+    const onWaiting = (waiting: boolean) => {
+      this.waitingCount += waiting ? 1 : -1;
+      this.onWaitersChanged?.(this.waitingCount);
+    };
+    const queue: AsyncQueue<T> = new AsyncQueue<T>(this.capacity, () => this.queues.delete(queue), signal, onWaiting);
     this.queues.add(queue);
     return queue;
   }

@@ -32,6 +32,10 @@ import {
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import { queuedFrameViews, shmemFrameViews, type FrameViews } from './frame-views.ts';
+import { receiveLimit, resolveLimits, type ClientLimits } from './limits.ts';
+import { RingBuffer } from './ring-buffer.ts';
+import { ServerWatch } from './server-watch.ts';
+import { removeOnExit, sweepStaleSharedFiles } from './shmem-files.ts';
 import { ServerProcess, type LaunchOptions } from './launcher.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 import { ResumableStream, type StreamGap } from './resumable-stream.ts';
@@ -62,8 +66,30 @@ export interface EnSightGRPCOptions {
   tls?: TlsMaterial;
   /** Host the reverse subscription server listens on and tells EnSight to call. Default `127.0.0.1`. */
   subscriptionHost?: string;
-  /** Extra grpc-js channel options over `DEFAULT_CHANNEL_OPTIONS` (a 64 MiB HTTP/2 window); yours win, message limits are always lifted. */
+  /**
+   * Extra grpc-js channel options over `DEFAULT_CHANNEL_OPTIONS` (a 64 MiB HTTP/2 window) and the
+   * receive limit set from `maxReplyBytes`; yours win.
+   */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Largest message accepted from EnSight: a unary reply (a raw render, a GLB), a stream message,
+   * a published frame. A larger one fails its call with `RESOURCE_EXHAUSTED` before it is
+   * buffered. Default 256 MiB (admits an 8192×8192 raw RGB render).
+   */
+  maxReplyBytes?: number;
+  /** Largest image frame assembled from chunks; a larger one fails with `BAD_FRAME`. Default 256 MiB. */
+  maxFrameBytes?: number;
+  /**
+   * Event tags queued for {@link EnSightGRPC.getEvent} while nobody reads them; beyond it the oldest
+   * are dropped (counted in `stats().eventsDropped`). Default 10 000.
+   */
+  maxQueuedEvents?: number;
+  /**
+   * Deadline in milliseconds of every unary call that sets no `timeoutMs`; past it the call
+   * rejects with `DEADLINE_EXCEEDED`. Default: none, like EnSight's own client (a server that
+   * never answers is waited for until the call is aborted).
+   */
+  defaultTimeoutMs?: number;
   /**
    * Redial when the connection is lost (exponential backoff with jitter), then reopen the image and
    * event streams and renew the gRPC subscriptions. Default false, as EnSight's client.
@@ -85,6 +111,8 @@ export interface ClientStats {
   streamsResumed: number;
   /** Frames cut off by a lost connection, see {@link StreamGap.framesLost}. */
   framesLostInReconnect: number;
+  /** Event tags dropped from the {@link EnSightGRPC.getEvent} queue because it was full (the oldest go). */
+  eventsDropped: number;
 }
 
 /** How often a redial is attempted at most while EnSight comes up (connect's own retries). */
@@ -191,7 +219,8 @@ export class EnSightGRPC implements AsyncDisposable {
   private readonly maxReconnectAttempts: number;
   private readonly onConnectionState: ((state: ConnectionState) => void) | undefined;
   private readonly onStreamResumed: ((gap: StreamGap) => void) | undefined;
-  private readonly counters: ClientStats = { reconnects: 0, streamsResumed: 0, framesLostInReconnect: 0 };
+  private readonly counters: ClientStats = { reconnects: 0, streamsResumed: 0, framesLostInReconnect: 0, eventsDropped: 0 };
+  private readonly limits: ClientLimits;
   /** The last SubscribeEvents / SubscribeImages requests (gRPC or shared memory), renewed after a reconnect. */
   private readonly subscriptionRequests = new Map<'SubscribeEvents' | 'SubscribeImages', object>();
   private connectError: unknown;
@@ -202,12 +231,16 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private readonly frameHub = new FrameHub();
   private imageStream: ResumableStream<ImageReply> | undefined;
-  private readonly eventQueue: string[] = [];
+  private readonly eventQueue: RingBuffer<string>;
   private readonly eventFeed = new Broadcaster<string>(10_000);
   private eventCallback: ((tag: string) => void) | undefined;
   private eventStream: ResumableStream<EventReply> | undefined;
   private subscriptionServer: SubscriptionServer | undefined;
   private shmemReader: ShmemImageReader | undefined;
+  /** Stops the exit hook removing the shared file (it was removed already). */
+  private releaseSharedFile: (() => void) | undefined;
+  /** Notices a dead EnSight while only subscriptions are open (no call would fail), see ServerWatch. */
+  private serverWatch: ServerWatch | undefined;
   private subscribedImages = false;
   private subscribedEvents = false;
 
@@ -226,6 +259,9 @@ export class EnSightGRPC implements AsyncDisposable {
     this.maxReconnectAttempts = options.reconnect ? (options.maxReconnectAttempts ?? 3) : 0;
     this.onConnectionState = options.onConnectionState;
     this.onStreamResumed = options.onStreamResumed;
+    this.limits = resolveLimits(options);
+    this.eventQueue = new RingBuffer<string>(this.limits.maxQueuedEvents);
+    this.frameHub.onWaitersChanged((waiting) => this.shmemReader?.holdProcess(waiting > 0));
   }
 
   // ---- connection settings (EnSight's getters and setters) ------------------------------------
@@ -318,7 +354,7 @@ export class EnSightGRPC implements AsyncDisposable {
         initialConnectionAttempts: Infinity,
         maxReconnectAttempts: this.maxReconnectAttempts,
         reconnectBackoff: { maxDelayMs: CONNECT_RETRY_MAX_DELAY_MS },
-        channelOptions: { ...this.extraChannelOptions, ...options.channelOptions },
+        channelOptions: { ...receiveLimit(this.limits), ...this.extraChannelOptions, ...options.channelOptions },
         signal: options.signal ? AbortSignal.any([options.signal, serverExited.signal]) : serverExited.signal,
         ...(this.onConnectionState ? { onConnectionState: this.onConnectionState } : {}),
       });
@@ -328,7 +364,7 @@ export class EnSightGRPC implements AsyncDisposable {
       return false;
     }
     this.connectError = undefined;
-    this.rpc = new RpcChannel(channel);
+    this.rpc = new RpcChannel(channel, this.limits.defaultTimeoutMs);
     this.connected = true;
     channel.addEventListener('reconnected', () => void this.renewSubscriptions(channel));
     channel.addEventListener('closed', () => this.channelClosed(channel));
@@ -361,7 +397,44 @@ export class EnSightGRPC implements AsyncDisposable {
     const rpc = this.rpc;
     this.rpc = undefined;
     this.connected = false;
+    this.stopServerWatch();
     rpc?.close();
+  }
+
+  /**
+   * Without `reconnect`, an open subscription watches for EnSight's death (with `reconnect` the
+   * channel watches itself and renews the subscriptions).
+   */
+  private watchServer(): void {
+    if (this.serverWatch || this.maxReconnectAttempts > 0 || !this.rpc) return;
+    this.serverWatch = new ServerWatch(this.rpc.channel, (err) => this.serverGone(err));
+  }
+
+  private stopServerWatch(): void {
+    this.serverWatch?.stop();
+    this.serverWatch = undefined;
+  }
+
+  /** EnSight is gone under open subscriptions: end them with `UNAVAILABLE` and disconnect. */
+  private serverGone(err: EnSightError): void {
+    this.serverWatch = undefined;
+    this.connectError = err;
+    const reader = this.shmemReader;
+    this.shmemReader = undefined;
+    this.subscribedImages = false;
+    this.subscribedEvents = false;
+    // Ended before the channel closes, so that iterators see why rather than a generic loss.
+    if (!this.imageStream) this.frameHub.end(err);
+    if (!this.eventStream) this.eventFeed.end(err);
+    this.closeChannel();
+    void this.stopSharedImages(reader);
+  }
+
+  private async stopSharedImages(reader: ShmemImageReader | undefined): Promise<void> {
+    if (!reader) return;
+    await reader.stop();
+    this.releaseSharedFile?.();
+    this.releaseSharedFile = undefined;
   }
 
   /** The channel closed on its own (reconnecting gave up or was aborted): the client is disconnected. */
@@ -529,7 +602,7 @@ export class EnSightGRPC implements AsyncDisposable {
     if (this.imageStream) return;
     const rpc = this.channel();
     const request = { flipVertical: options.flipVertical ?? false, chunk: options.chunk ?? false };
-    const assembler = new FrameAssembler();
+    const assembler = new FrameAssembler(this.limits.maxFrameBytes);
     const stream: ResumableStream<ImageReply> = new ResumableStream<ImageReply>(rpc.channel, this.maxReconnectAttempts > 0, {
       method: 'GetImageStream',
       stream: 'images',
@@ -548,11 +621,14 @@ export class EnSightGRPC implements AsyncDisposable {
         return cutOff;
       },
       resumed: (gap) => this.streamResumed(gap),
-      ended: (err) =>
+      ended: (err) => {
+        const truncated = assembler.partial;
+        assembler.reset();
         this.endImageStream(
           stream,
-          err ?? (assembler.partial ? new EnSightError('the image stream ended in the middle of a frame', 'TRUNCATED_FRAME') : undefined),
-        ),
+          err ?? (truncated ? new EnSightError('the image stream ended in the middle of a frame', 'TRUNCATED_FRAME') : undefined),
+        );
+      },
     });
     this.imageStream = stream;
   }
@@ -665,7 +741,7 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private putEvent(tag: string): void {
     if (this.eventCallback) this.eventCallback(tag);
-    else this.eventQueue.push(tag);
+    else if (this.eventQueue.push(tag)) this.counters.eventsDropped++;
     this.eventFeed.publish(tag);
   }
 
@@ -686,7 +762,10 @@ export class EnSightGRPC implements AsyncDisposable {
     this.endEventStream(stream);
   }
 
-  /** Remove and return the oldest queued event tag, or null when there is none. */
+  /**
+   * Remove and return the oldest queued event tag, or null when there is none. The queue holds at
+   * most `maxQueuedEvents` tags; older ones are dropped (`stats().eventsDropped`).
+   */
   getEvent(): string | null {
     return this.eventQueue.shift() ?? null;
   }
@@ -708,10 +787,14 @@ export class EnSightGRPC implements AsyncDisposable {
     if (!this.subscriptionServer) {
       await requireDenoPermissions('the subscription server EnSight calls back', [{ name: 'net', host: this.subscriptionHost }]);
     }
-    this.subscriptionServer ??= await SubscriptionServer.start(this.subscriptionHost, {
-      onImage: (frame) => this.frameHub.put({ ...frame, transport: 'subscription' }),
-      onEvent: (tag) => this.putEvent(tag),
-    });
+    this.subscriptionServer ??= await SubscriptionServer.start(
+      this.subscriptionHost,
+      {
+        onImage: (frame) => this.frameHub.put({ ...frame, transport: 'subscription' }),
+        onEvent: (tag) => this.putEvent(tag),
+      },
+      this.limits,
+    );
     return this.subscriptionServer;
   }
 
@@ -728,6 +811,7 @@ export class EnSightGRPC implements AsyncDisposable {
       options,
     );
     this.subscribedEvents = true;
+    this.watchServer();
   }
 
   /**
@@ -761,6 +845,7 @@ export class EnSightGRPC implements AsyncDisposable {
       options,
     );
     this.subscribedImages = true;
+    this.watchServer();
     return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
   }
 
@@ -771,11 +856,14 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private async subscribeSharedImages(options: SubscribeImagesOptions & CallOptions): Promise<void> {
     if (this.shmemReader) throw new EnSightError('this client already has a shared-memory subscription', 'ALREADY_SUBSCRIBED');
+    // What processes killed before they could clean up left behind.
+    sweepStaleSharedFiles(options.shmemDirectory);
     const reader = ShmemImageReader.create({
       size: options.shmemSize,
       directory: options.shmemDirectory,
       ...(options.frameSize ? { frameSize: options.frameSize } : {}),
     });
+    const releaseSharedFile = removeOnExit(reader.filename, () => reader.consumer.close());
     try {
       // Remembered like the gRPC subscriptions: after a reconnect, a restarted EnSight is asked to
       // map the same file again; it re-initialises the buffers and the reader re-attaches.
@@ -796,10 +884,14 @@ export class EnSightGRPC implements AsyncDisposable {
       reader.attach();
     } catch (err) {
       await reader.stop();
+      releaseSharedFile();
       throw err;
     }
     this.shmemReader = reader;
+    this.releaseSharedFile = releaseSharedFile;
     this.subscribedImages = true;
+    reader.holdProcess(this.frameHub.waiting > 0);
+    this.watchServer();
     reader.start(
       (image) => this.frameHub.put({ ...image, transport: 'shmem' }),
       (err) => {
@@ -822,8 +914,9 @@ export class EnSightGRPC implements AsyncDisposable {
       this.shmemReader = undefined;
       this.subscribedEvents = false;
       this.subscribedImages = false;
+      this.stopServerWatch();
       // EnSight has unmapped the file (Unsubscribe answered) before it is removed.
-      await reader?.stop();
+      await this.stopSharedImages(reader);
       await server?.close();
       if (!this.imageStream) this.frameHub.end();
       if (!this.eventStream) this.eventFeed.end();

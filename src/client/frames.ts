@@ -28,51 +28,85 @@ const RGB = 3;
 /**
  * Joins the `ImageReply` chunks of one frame (`pixels` concatenated until `final`).
  * An unchunked frame is passed through without a copy.
+ *
+ * What is buffered is bounded by the frame's declared size (width × height × 3), itself bounded by
+ * `maxFrameBytes`: a chunk that would exceed it (a server that never sends `final`, or lies about
+ * the size) fails the frame with `BAD_FRAME` and frees what was buffered.
  */
 export class FrameAssembler {
   private parts: Uint8Array[] = [];
   private bytes = 0;
+  private begun = false;
   private width = 0;
   private height = 0;
+  private declared = 0;
+
+  constructor(private readonly maxFrameBytes: number = Number.MAX_SAFE_INTEGER) {}
 
   /** Feed one message; returns the frame when it completes it. Throws on an inconsistent frame. */
   push(reply: ImageReply): { width: number; height: number; pixels: Uint8Array } | undefined {
-    if (this.parts.length === 0) {
-      this.width = reply.width;
-      this.height = reply.height;
+    if (!this.begun) {
+      this.start(reply);
     } else if (reply.width !== this.width || reply.height !== this.height) {
+      const was = `${this.width}x${this.height}`;
+      this.reset();
+      throw new EnSightError(`image chunks disagree on the frame size (${reply.width}x${reply.height} after ${was})`, 'BAD_FRAME');
+    }
+    const pixels = reply.pixels ?? new Uint8Array(0);
+    if (this.bytes + pixels.byteLength > this.declared) {
+      const { width, height, declared } = this;
+      const got = this.bytes + pixels.byteLength;
       this.reset();
       throw new EnSightError(
-        `image chunks disagree on the frame size (${reply.width}x${reply.height} after ${this.width}x${this.height})`,
+        `image frame of ${width}x${height} sent at least ${got} bytes of pixels, more than the ${declared} it declares`,
         'BAD_FRAME',
       );
     }
-    const pixels = reply.pixels ?? new Uint8Array(0);
-    this.parts.push(pixels);
+    if (pixels.byteLength > 0) this.parts.push(pixels);
     this.bytes += pixels.byteLength;
     if (!reply.final) return undefined;
-    const { width, height } = this;
+    const { width, height, declared } = this;
     const joined =
       this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts, this.bytes);
-    const expected = width * height * RGB;
     this.reset();
-    if (width <= 0 || height <= 0 || joined.byteLength !== expected) {
-      throw new EnSightError(
-        `image frame of ${width}x${height} carried ${joined.byteLength} bytes of pixels, expected ${expected}`,
-        'BAD_FRAME',
-      );
+    if (joined.byteLength !== declared) {
+      throw new EnSightError(`image frame of ${width}x${height} carried ${joined.byteLength} bytes of pixels, expected ${declared}`, 'BAD_FRAME');
     }
     return { width, height, pixels: joined };
   }
 
+  private start(reply: ImageReply): void {
+    const { width, height } = reply;
+    if (!(Number.isSafeInteger(width) && Number.isSafeInteger(height) && width > 0 && height > 0)) {
+      throw new EnSightError(`image frame of ${width}x${height}: no such image size`, 'BAD_FRAME');
+    }
+    const declared = width * height * RGB;
+    if (declared > this.maxFrameBytes) {
+      throw new EnSightError(
+        `image frame of ${width}x${height} (${declared} bytes) is larger than maxFrameBytes (${this.maxFrameBytes})`,
+        'BAD_FRAME',
+      );
+    }
+    this.begun = true;
+    this.width = width;
+    this.height = height;
+    this.declared = declared;
+  }
+
   /** Whether a frame was begun and not finished (a stream that ends here was truncated). */
   get partial(): boolean {
-    return this.parts.length > 0;
+    return this.begun;
+  }
+
+  /** Bytes of pixels held for the frame being assembled. */
+  get buffered(): number {
+    return this.bytes;
   }
 
   reset(): void {
     this.parts = [];
     this.bytes = 0;
+    this.begun = false;
   }
 }
 
@@ -101,6 +135,16 @@ export class FrameHub {
 
   onFrame(callback: ((frame: ImageFrame) => void) | undefined): void {
     this.callback = callback;
+  }
+
+  /** How many iterators are waiting for a frame right now. */
+  get waiting(): number {
+    return this.broadcaster.waiting;
+  }
+
+  /** Told whenever {@link waiting} changes. */
+  onWaitersChanged(listener: (waiting: number) => void): void {
+    this.broadcaster.onWaitersChanged = listener;
   }
 
   iterate(signal?: AbortSignal): AsyncQueue<ImageFrame> {

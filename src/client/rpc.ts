@@ -14,7 +14,11 @@ export interface CallOptions {
 }
 
 export class RpcChannel {
-  constructor(readonly channel: DialedChannel) {}
+  constructor(
+    readonly channel: DialedChannel,
+    /** Deadline of a unary call that sets none (the client's `defaultTimeoutMs`); undefined: none. */
+    private readonly defaultTimeoutMs?: number,
+  ) {}
 
   private method(definition: grpc.ServiceDefinition, name: string): grpc.MethodDefinition<unknown, unknown> {
     const m = definition[name];
@@ -22,8 +26,15 @@ export class RpcChannel {
     return m as grpc.MethodDefinition<unknown, unknown>;
   }
 
-  unary<Res>(definition: grpc.ServiceDefinition, name: string, request: object, o: CallOptions = {}): Promise<Res> {
-    return this.channel.unary<Res>(this.method(definition, name), request, o);
+  /** Rejects with the signal's reason when `o.signal` aborted it, whatever the reason is. */
+  async unary<Res>(definition: grpc.ServiceDefinition, name: string, request: object, o: CallOptions = {}): Promise<Res> {
+    const options = o.timeoutMs === undefined && this.defaultTimeoutMs !== undefined ? { ...o, timeoutMs: this.defaultTimeoutMs } : o;
+    try {
+      return await this.channel.unary<Res>(this.method(definition, name), request, options);
+    } catch (err) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      throw err;
+    }
   }
 
   serverStream<Res>(definition: grpc.ServiceDefinition, name: string, request: object, o: CallOptions = {}): grpc.ClientReadableStream<Res> {

@@ -46,6 +46,7 @@ export class ShmemImageReader {
   private lease: (ShmemLease & { returned: Promise<void> }) | undefined;
   private parked: (() => void) | undefined;
   private loopDone = false;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(readonly consumer: ShmemConsumer) {}
 
@@ -88,7 +89,8 @@ export class ShmemImageReader {
             await this.lease.returned;
             continue;
           }
-          const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS });
+          // The wait alone does not hold the host program open, see holdProcess.
+          const image = await this.consumer.readFrame(undefined, { timeoutMs: STOP_CHECK_MS, keepAlive: false });
           if (image && !this.stopped) onFrame(image);
         }
         onEnd();
@@ -131,12 +133,25 @@ export class ShmemImageReader {
   }
 
   /**
+   * Keeps the process alive while `hold` (someone awaits a frame) and the reader runs; otherwise
+   * the reader does not, so a program that is done exits without calling shutdown().
+   */
+  holdProcess(hold: boolean): void {
+    if (hold && !this.stopped) this.keepAlive ??= setInterval(() => {}, 1 << 30);
+    else {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
+  }
+
+  /**
    * Stops reading, then unmaps and removes the file and its directory. The wait in progress ends
    * first (at most {@link STOP_CHECK_MS}): closing the consumer under a wait that is handing its
    * result back to JavaScript can deadlock Deno.
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.holdProcess(false);
     const lease = this.lease;
     lease?.giveBack();
     await this.loop;

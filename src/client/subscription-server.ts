@@ -14,7 +14,11 @@ import {
   type GenericResponse,
   type ImageReply,
 } from '../protocol/mod.ts';
+import { EnSightError } from '../errors.ts';
 import { FrameAssembler } from './frames.ts';
+import type { ClientLimits } from './limits.ts';
+
+export type SubscriptionLimits = Pick<ClientLimits, 'maxReplyBytes' | 'maxFrameBytes'>;
 
 export interface SubscriptionHandlers {
   onImage(frame: { width: number; height: number; pixels: Uint8Array }): void;
@@ -42,10 +46,11 @@ export class SubscriptionServer {
   ) {}
 
   /** Listen on `host`, an ephemeral port, plaintext (as EnSight's own client does). */
-  static async start(host: string, handlers: SubscriptionHandlers): Promise<SubscriptionServer> {
+  static async start(host: string, handlers: SubscriptionHandlers, limits: SubscriptionLimits): Promise<SubscriptionServer> {
     const secret = randomBytes(24).toString('base64url');
     const secretBytes = Buffer.from(secret);
-    const server = new grpc.Server(UNLIMITED_MESSAGES);
+    // A message larger than maxReplyBytes fails its call (RESOURCE_EXHAUSTED) before it is buffered.
+    const server = new grpc.Server({ ...UNLIMITED_MESSAGES, 'grpc.max_receive_message_length': limits.maxReplyBytes });
     server.addService(EnSightSubscriptionDefinition, {
       PublishEvent(
         call: grpc.ServerUnaryCall<EventReply, GenericResponse>,
@@ -63,24 +68,27 @@ export class SubscriptionServer {
           call.destroy();
           return callback(REFUSED);
         }
-        const assembler = new FrameAssembler();
+        const assembler = new FrameAssembler(limits.maxFrameBytes);
         let failed: Error | undefined;
+        // A malformed frame ends the call at once: whatever the publisher sends after it is not read.
+        const fail = (err: Error) => {
+          failed = err;
+          assembler.reset();
+          handlers.onError?.(err);
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
+        };
         call.on('data', (reply: ImageReply) => {
           if (failed) return;
           try {
             const frame = assembler.push(reply);
             if (frame) handlers.onImage(frame);
           } catch (err) {
-            failed = err as Error;
-            handlers.onError?.(failed);
+            fail(err as Error);
           }
         });
         call.on('end', () => {
-          if (!failed && assembler.partial) {
-            failed = new Error('PublishImage ended in the middle of a frame');
-            handlers.onError?.(failed);
-          }
-          if (failed) callback({ code: grpc.status.INVALID_ARGUMENT, details: failed.message });
+          if (failed) return;
+          if (assembler.partial) fail(new EnSightError('PublishImage ended in the middle of a frame', 'TRUNCATED_FRAME'));
           else callback(null, { str: 'Image Published' });
         });
         call.on('error', () => assembler.reset());

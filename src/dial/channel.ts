@@ -323,9 +323,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     }
     const calls: ClientCalls = { open: new Set() };
     const client = new grpc.Client(parsed.target, credentials, {
+      // Unlimited unless the caller bounds what it receives (the client's maxReplyBytes).
+      ...UNLIMITED_MESSAGES,
       ...options.channelOptions,
       ...tlsOptions,
-      ...UNLIMITED_MESSAGES,
       interceptors: [this.interceptor(calls)],
     });
     calls.client = client;

@@ -41,7 +41,7 @@ export async function bounded<T>(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const listeners: Array<[AbortSignal, () => void]> = [];
   const stop = new Promise<never>((_, reject) => {
-    const fail = (err: Error) => {
+    const fail = (err: unknown) => {
       onGiveUp();
       reject(err);
     };

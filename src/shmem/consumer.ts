@@ -108,6 +108,11 @@ export interface FrameImage {
 export interface WaitOptions {
   /** Give up after this many milliseconds (resolve/return null). Default: wait forever. */
   timeoutMs?: number;
+  /**
+   * Whether the pending wait keeps the process alive (as a pending timer does). False for a
+   * background reader that must not hold the host program open once it is done. Default true.
+   */
+  keepAlive?: boolean;
 }
 
 /**
@@ -314,7 +319,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       const frame = this.#tryLockSkippingBad();
       if (frame) return frame;
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
-      const ready = await this.#open().waitReady(remaining);
+      const ready = await this.#open().waitReady(remaining, options.keepAlive ?? true);
       this.#lastTurn = performance.now(); // the waiter's answer came as a task of its own
       if (!ready) return null;
     }
@@ -356,7 +361,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
     for (;;) {
       const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-      const frame = await this.lock({ timeoutMs: remaining });
+      const frame = await this.lock({ timeoutMs: remaining, keepAlive: options.keepAlive });
       if (!frame) return null;
       const image = this.#assembly.add(frame, target);
       if (image) return image;

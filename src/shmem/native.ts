@@ -23,7 +23,7 @@ export interface NativeConsumer {
   attach(): boolean;
   tryLock(): number;
   waitLock(timeoutMs: number): number;
-  waitReady(timeoutMs: number): Promise<boolean>;
+  waitReady(timeoutMs: number, keepAlive: boolean): Promise<boolean>;
   view(buffer: number): Uint8Array;
   payloadWindow(buffer: number): ArrayBuffer | undefined;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;

@@ -39,6 +39,11 @@ export interface Child {
   done: Promise<ChildResult>;
 }
 
+/** The executable and arguments that run `script` with `args` in the current runtime. */
+export function scriptCommand(script: string, args: string[]): [string, string[]] {
+  return [process.execPath, commandFor(script, args)];
+}
+
 /** Starts the script at `script` (a path) with `args`. */
 export function startScript(script: string, args: string[]): Child {
   const child = spawn(process.execPath, commandFor(script, args), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
