@@ -262,8 +262,15 @@ class InfoArray {
 // Promise waits for a frame without blocking the event loop and without occupying a libuv pool
 // thread (four by default, shared with fs and dns). The thread only waits; locking stays on the JS
 // thread. The thread-safe function is ref'd only while a wait is pending, so an idle consumer does
-// not keep the process alive. The waiter deletes itself in the thread-safe function's finalizer,
-// after the last queued result was delivered, whatever happens to the JS object first.
+// not keep the process alive.
+//
+// Two owners end the waiter, in either order: the consumer object (shutdown(), from close() or its
+// destructor) and the thread-safe function's finalizer. The finalizer normally runs after
+// shutdown's Release(), once the last queued result was delivered; but when the environment is
+// torn down (the program returned without close()), Node-API finalizes the thread-safe function
+// and collects the consumer object in no set order, so the finalizer may come first. Whichever
+// comes first stops and joins the thread; the second deletes. Both run on the JS thread, so the
+// count needs no atomics.
 class AsyncWaiter;
 void deliver_wait_result(Napi::Env env, Napi::Function, AsyncWaiter* self, int* result);
 using WaiterTsfn = Napi::TypedThreadSafeFunction<AsyncWaiter, int, deliver_wait_result>;
@@ -276,7 +283,9 @@ class AsyncWaiter {
     waiter->tsfn_.Unref(env);
     if (pthread_create(&waiter->thread_, nullptr, &AsyncWaiter::run, waiter) != 0) {
       *status = Status::kThreadCreateError;
-      waiter->tsfn_.Release();  // finalize deletes the waiter
+      waiter->joined_ = true;   // no thread to stop
+      waiter->owners_ = 1;      // nobody else holds it: the finalizer deletes it
+      waiter->tsfn_.Release();
       return nullptr;
     }
     return waiter;
@@ -304,20 +313,18 @@ class AsyncWaiter {
   // JS thread: stops the thread (waking it from the futex), rejects a pending wait, and lets the
   // thread-safe function finalize (which deletes this).
   void shutdown(Napi::Env env, Consumer* consumer, bool env_alive) {
-    cancel_.store(true, std::memory_order_release);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+    stop_thread(consumer);
+    if (!tsfn_finalized_) {
+      if (deferred_ && env_alive) {
+        deferred_->Reject(make_error(env, Status::kUnconnected, "the stream was closed while waiting").Value());
+        tsfn_.Unref(env);
+      }
+      deferred_.reset();
+      tsfn_.Release();  // its finalizer drops the other owner's share
+    } else {
+      deferred_.reset();  // the environment is gone: nothing to settle
     }
-    wake_.notify_one();
-    consumer->wake_all();
-    pthread_join(thread_, nullptr);
-    if (deferred_ && env_alive) {
-      deferred_->Reject(make_error(env, Status::kUnconnected, "the stream was closed while waiting").Value());
-      tsfn_.Unref(env);
-    }
-    deferred_.reset();
-    tsfn_.Release();
+    drop_owner();
   }
 
  private:
@@ -344,7 +351,31 @@ class AsyncWaiter {
     }
   }
 
-  static void finalize(Napi::Env, void*, AsyncWaiter* self) { delete self; }
+  // The thread-safe function is gone; at environment teardown this may precede shutdown(), while
+  // the consumer object (and so the Consumer the thread waits on) is still alive.
+  static void finalize(Napi::Env, void*, AsyncWaiter* self) {
+    self->tsfn_finalized_ = true;
+    self->stop_thread(self->consumer_);
+    self->drop_owner();
+  }
+
+  // Wakes the thread from the futex or its condition variable and joins it; once only.
+  void stop_thread(Consumer* consumer) {
+    if (joined_) return;
+    cancel_.store(true, std::memory_order_release);  // read by wait_ready's loop; release pairs with its acquire
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    consumer->wake_all();
+    pthread_join(thread_, nullptr);
+    joined_ = true;
+  }
+
+  void drop_owner() {
+    if (--owners_ == 0) delete this;
+  }
 
   Consumer* consumer_;
   WaiterTsfn tsfn_;
@@ -356,6 +387,9 @@ class AsyncWaiter {
   int64_t deadline_ns_ = 0;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<Napi::Promise::Deferred> deferred_;  // JS thread only
+  int owners_ = 2;                  // the consumer object and the thread-safe function; JS thread only
+  bool joined_ = false;             // JS thread only
+  bool tsfn_finalized_ = false;     // JS thread only
 };
 
 void deliver_wait_result(Napi::Env env, Napi::Function, AsyncWaiter* self, int* result) {
