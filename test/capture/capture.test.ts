@@ -85,23 +85,36 @@ t.test('a slow sink and a one-frame queue drop frames, counted, never stalling',
 });
 
 t.test('a frame-size change mid-capture starts a new segment', async (t) => {
-  const emulator = await startEmulator(t, { flags: ['--stream-size', '64x48', '--frame-rate', '40'] });
+  // Frames come only when the test renders them (frame rate 0), so the size change lands between
+  // frames the capture has recorded, however slow the machine: a free-running source could finish
+  // the capture before the resize command came through (seen on a loaded machine).
+  const emulator = await startEmulator(t, { flags: ['--stream-size', '64x48'] });
   const control = await connectedClient(t, emulator);
   // EnSight's Python starts on the first command (seconds on a loaded machine): before, not mid-capture.
   await control.command('1+1');
   const out = tempDir(t, 'capture-resize-');
-  let resized: Promise<unknown> | undefined;
-  const s = await capture({
+  let recorded = 0;
+  let finished = false;
+  const capturing = capture({
     out,
     address: emulator.address,
     token: emulator.token,
-    frames: 16,
+    frames: 12,
     progressIntervalMs: 20,
-    onProgress: (p) => {
-      if (p.recorded >= 4) resized ??= control.command('ensight.stream_size(80, 40)', { doEval: false });
-    },
-  });
-  await resized;
+    onProgress: (p) => (recorded = p.recorded),
+  }).finally(() => (finished = true));
+  // Renders one frame at a time until `enough` (or the capture has its frames): a frame rendered
+  // before the capture subscribed is simply not seen, and the next one is.
+  const renderUntil = async (enough: () => boolean) => {
+    while (!finished && !enough()) {
+      await control.command('ensight.anim.step(1)', { doEval: false });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  await renderUntil(() => recorded >= 4);
+  await control.command('ensight.stream_size(80, 40)', { doEval: false });
+  await renderUntil(() => false);
+  const s = await capturing;
   t.match(s, { status: 'complete', exitCode: 0 });
   t.equal(s.source.address, emulator.address);
   t.equal(s.segments.length, 2, 'two segments');
