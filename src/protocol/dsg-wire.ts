@@ -27,7 +27,7 @@ export class DsgWireError extends EnSightError {
 }
 
 /** True on the hosts the DSG decoder supports. */
-export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN_HOST: boolean = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function requireLittleEndian(): void {
   if (!LITTLE_ENDIAN_HOST) {

@@ -11,8 +11,11 @@ import * as root from '../../src/mod.ts';
 const top = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
 
-/** Error classes that never reach a user: the emulator's internal gRPC status carrier. */
-const INTERNAL_ERRORS = new Set(['StatusError']);
+/**
+ * Error classes that never reach a user: the emulator's internal gRPC status carrier, and its
+ * signals that a RunPython caller went away or a render was cancelled (each ends as a status).
+ */
+const INTERNAL_ERRORS = new Set(['StatusError', 'PythonCallerGone', 'RenderInterrupted']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
