@@ -7,16 +7,22 @@
 import * as grpc from '@grpc/grpc-js';
 import { clearInterval, setInterval } from 'node:timers';
 import { EnSightError, EnSightRpcError, abortReason, toEnSightError } from '../errors.ts';
-import { pem, tlsChannel } from '../client/target.ts';
-import { DynamicSceneGraphServiceDefinition, UNLIMITED_MESSAGES } from '../protocol/mod.ts';
+import {
+  AUTHENTICATE_PATH,
+  AuthServiceDefinition,
+  DynamicSceneGraphServiceDefinition,
+  UNLIMITED_MESSAGES,
+  type AuthenticateResponse,
+} from '../protocol/mod.ts';
 import type { DialAddress } from './address.ts';
-import { AUTHENTICATE_PATH, AuthServiceDefinition, BearerToken, type AuthenticateResponse } from './auth.ts';
+import { BearerToken } from './auth.ts';
 import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from './call.ts';
 import { DialError, isRetryable } from './errors.ts';
 import { isExchanged, type Credentials, type ResolvedDialOptions } from './options.ts';
 import { probeTls } from './probe.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 import { backoffDelay, bounded, deadlineExceeded, sleep } from './timing.ts';
+import { tlsBuffers, tlsChannel } from './tls.ts';
 
 /** A grpc-js client and the calls in flight on it. */
 interface ClientCalls {
@@ -306,12 +312,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     let tlsOptions: grpc.ChannelOptions = {};
     let secure = false;
     if (parsed.kind === 'tcp' && !options.insecure && !parsed.plaintextScheme) {
-      const { tls } = options;
-      const material = {
-        ...(tls?.ca !== undefined ? { ca: pem(tls.ca) } : {}),
-        ...(tls?.cert !== undefined ? { cert: pem(tls.cert) } : {}),
-        ...(tls?.key !== undefined ? { key: pem(tls.key) } : {}),
-      };
+      const material = tlsBuffers(options.tls);
       const serverName = this.tlsServerName(parsed.host);
       const verdict = await probeTls({ host: parsed.host, port: parsed.port, address: this.address, serverName, ...material }, limits);
       if (verdict === 'tls') {

@@ -31,7 +31,7 @@ import {
   type SubscribeEventOptions,
   type SubscribeImageOptions,
 } from '../protocol/mod.ts';
-import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
+import { AuthServiceDefinition, type AuthenticateRequest } from '../protocol/mod.ts';
 import { AnimSaveJobs } from './anim-save.ts';
 import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { DsgStreams, type DsgStats } from './dsg.ts';
