@@ -46,7 +46,7 @@ export {
   type TlsFiles,
 } from './options.ts';
 export { emulatorCommand, launchEmulator, type EmulatorCommand, type LaunchOptions, type LaunchedEmulator } from './launch.ts';
-export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from './frame-stamp.ts';
+export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from '../frame-stamp/mod.ts';
 export { AccessTokens, type EmulatorAuth } from './auth.ts';
 export { PYTHON_DIED, PYTHON_RAISED, type PythonEffect } from './python.ts';
 export { MAX_CHUNK_BYTES, type EventSink, type ImageSink, type SinkStats } from './sinks.ts';

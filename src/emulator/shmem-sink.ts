@@ -7,7 +7,7 @@
  * producer waits that long for a buffer instead.
  */
 import { ShmemError, ShmemProducer, type PutResult } from '../shmem/mod.ts';
-import { stampRows } from './frame-stamp.ts';
+import { stampRows } from '../frame-stamp/mod.ts';
 import type { StreamFrame } from './frames.ts';
 import type { PublishLog } from './publish-log.ts';
 import type { ImageSink, SinkStats } from './sinks.ts';
