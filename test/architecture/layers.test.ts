@@ -17,7 +17,7 @@ import t from '../harness/mod.ts';
  * emulator to record from. The root `mod.ts` is the package's face and may import anything.
  */
 export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
-  ['errors.ts'],
+  ['errors.ts', 'trace.ts'],
   ['protocol', 'shmem', 'gltf', 'frame-stamp'],
   ['dial'],
   ['client'],
