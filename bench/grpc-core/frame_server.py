@@ -4,7 +4,7 @@
 
 The bench's gRPC rows against the emulator are bounded by its grpc-js server; this one sends
 with gRPC's C core, as EnSight does, so a row against it measures the client. Frames carry the
-stamp of src/emulator/frame-stamp.ts (clients verify them) and are sent pre-encoded (the
+stamp of src/frame-stamp/mod.ts (clients verify them) and are sent pre-encoded (the
 ImageReply wire bytes are packed in one call, pixels and all), whole or in 1,000,000 byte
 chunks as the request asks.
 

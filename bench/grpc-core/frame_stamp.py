@@ -1,4 +1,4 @@
-"""The stamp of src/emulator/frame-stamp.ts, in Python, for frames of one uniform picture.
+"""The stamp of src/frame-stamp/mod.ts, in Python, for frames of one uniform picture.
 
 Per row r of an RGB frame: bytes 0..3 frame number (u32 LE), 4..5 r & 0xffff (u16 LE), the
 picture, then the FNV-1a checksum (u32 LE) over the row's picture bytes followed by its head,
@@ -55,7 +55,7 @@ class StampedFrames:
 
 
 def verify(pixels, width, height):
-    """src/emulator/frame-stamp.ts verifyFrame: (True, frame number) or (False, reason)."""
+    """src/frame-stamp/mod.ts verifyFrame: (True, frame number) or (False, reason)."""
     row_bytes = width * 3
     if len(pixels) != row_bytes * height:
         return False, "%d bytes is not %dx%dx3" % (len(pixels), width, height)

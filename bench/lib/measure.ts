@@ -10,10 +10,10 @@
  * - idle: the producer is paced well below what the transport sustains, so each frame meets a
  *   consumer asleep in its wait; these latencies (idle_p50/idle_p99) include waking it.
  * Latency is producer publish → the consumer's code has the whole frame, both read from
- * CLOCK_MONOTONIC (src/clock.ts), joined by frame number with the emulator's publish log.
+ * CLOCK_MONOTONIC (src/shmem/clock.ts), joined by frame number with the emulator's publish log.
  */
 import process from 'node:process';
-import { monotonicNs } from '../../src/clock.ts';
+import { monotonicNs } from '../../src/shmem/clock.ts';
 
 export interface FrameSize {
   width: number;

@@ -8,7 +8,7 @@
  * copied), so a slow disk or encoder costs frames, never unbounded memory.
  */
 import type { FrameView } from '../client/frame-views.ts';
-import { verifyFrame } from '../emulator/frame-stamp.ts';
+import { verifyFrame } from '../frame-stamp/mod.ts';
 import type { CaptureSummary, FrameGap } from './sidecar.ts';
 import type { FrameSink, QueuedFrame, Segment } from './sink.ts';
 
@@ -144,7 +144,7 @@ export class Recorder {
   /**
    * An unrecorded frame's number in the numbering the source has been using: while frames are
    * stamped, row 0's stamp (frame number in its head, low 16 bits repeated in its tail; layout
-   * in `emulator/frame-stamp.ts`), else the transport's.
+   * in `frame-stamp/mod.ts`), else the transport's.
    */
   private peekNumber(frame: FrameView, timestampMs: number): RecordedFrame {
     const { width } = frame;

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Buffer } from 'node:buffer';
 import { createServer } from 'node:net';
 import { abortReason, EnSightError, EnSightPythonError, toEnSightError } from '../errors.ts';
+import { trace, traceOn } from '../trace.ts';
 import { dial, type ConnectionState, type Credentials, type DialedChannel } from '../dial/mod.ts';
 import {
   AnimStatus,
@@ -830,6 +831,7 @@ export class EnSightGRPC implements AsyncDisposable {
         // EnSight's client gives up here; we fall back to reverse gRPC and say why.
         if (options.signal?.aborted) throw err;
         fallbackReason = err instanceof Error ? err.message : String(err);
+        if (traceOn.shmem) trace('shmem', `image subscription falls back to reverse gRPC: ${fallbackReason}`);
       }
     }
     const server = await this.ensureSubscriptionServer();

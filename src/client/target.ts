@@ -3,24 +3,14 @@
  * mutual TLS when TCP is asked for, plaintext TCP only when TLS is explicitly disabled.
  */
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync, existsSync } from 'node:fs';
+import type { Buffer } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import process from 'node:process';
+import { pem, readTlsFile, tlsChannel, type TlsMaterial } from '../dial/tls.ts';
 import { EnSightError } from '../errors.ts';
 
-/** PEM material for mutual TLS. Anything not given is found as EnSight's client finds it. */
-export interface TlsMaterial {
-  /** CA that signed the server's certificate. */
-  ca?: string | Uint8Array;
-  /** The client's certificate (EnSight requires one: mutual TLS). */
-  cert?: string | Uint8Array;
-  /** The client certificate's private key. */
-  key?: string | Uint8Array;
-  /** Expected server name in the server's certificate, when it differs from `host`. */
-  serverName?: string;
-}
+export type { TlsMaterial } from '../dial/tls.ts';
 
 export interface TargetOptions {
   host: string;
@@ -74,47 +64,6 @@ export function resolveTarget(o: TargetOptions): ResolvedTarget {
   return { address, transport: 'tcp', tls: true, ...tlsChannel(o.host, material, o.tls?.serverName) };
 }
 
-export interface TlsIdentity {
-  /** The ServerName to send; undefined: the host itself. */
-  serverName: string | undefined;
-  /** Set for an IP host: the certificate is verified against the IP, not the ServerName sent. */
-  checkServerIdentity: ((name: string, cert: PeerCertificate) => Error | undefined) | undefined;
-}
-
-/**
- * TLS forbids an IP address as ServerName (RFC 6066): Bun refuses it outright, Node warns. For an
- * IP host a DNS placeholder is sent as the name, and the certificate is still verified against
- * the IP itself.
- */
-export function tlsIdentity(host: string, serverName: string | undefined): TlsIdentity {
-  const ipHost = !serverName && isIP(host) ? host : undefined;
-  return {
-    serverName: serverName ?? (ipHost ? IP_HOST_SNI_PLACEHOLDER : undefined),
-    checkServerIdentity: ipHost ? (_name, cert) => checkServerIdentity(ipHost, cert) : undefined,
-  };
-}
-
-/** grpc-js credentials and channel options for TLS to `host` (grpc-js routes the name override through our check). */
-export function tlsChannel(
-  host: string,
-  material: { ca?: Buffer; cert?: Buffer; key?: Buffer },
-  serverName: string | undefined,
-): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
-  const identity = tlsIdentity(host, serverName);
-  const verify = identity.checkServerIdentity ? { checkServerIdentity: identity.checkServerIdentity } : {};
-  return {
-    credentials: grpc.credentials.createSsl(material.ca ?? null, material.key ?? null, material.cert ?? null, verify),
-    channelOptions: identity.serverName ? { 'grpc.ssl_target_name_override': identity.serverName } : {},
-  };
-}
-
-/** The ServerName sent when dialling an IP address; never used to verify the certificate. */
-const IP_HOST_SNI_PLACEHOLDER = 'localhost';
-
-export function pem(value: string | Uint8Array): Buffer {
-  return typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
 /**
  * The client certificate, key and CA, in EnSight's order of preference:
  * explicit options, `$ANSYS_GRPC_CERTIFICATES/{client.crt,client.key,ca.crt}`,
@@ -139,7 +88,7 @@ export function loadTlsMaterial(explicit: TlsMaterial): { ca: Buffer; cert: Buff
         'TLS_MATERIAL_MISSING',
       );
     }
-    return readFileSync(path);
+    return readTlsFile(path, which, (message) => new EnSightError(message, 'TLS_MATERIAL_MISSING'));
   };
   return { ca: pick('ca'), cert: pick('cert'), key: pick('key') };
 }

@@ -7,16 +7,23 @@
 import * as grpc from '@grpc/grpc-js';
 import { clearInterval, setInterval } from 'node:timers';
 import { EnSightError, EnSightRpcError, abortReason, toEnSightError } from '../errors.ts';
-import { pem, tlsChannel } from '../client/target.ts';
-import { DynamicSceneGraphServiceDefinition, UNLIMITED_MESSAGES } from '../protocol/mod.ts';
+import { trace, traceOn } from '../trace.ts';
+import {
+  AUTHENTICATE_PATH,
+  AuthServiceDefinition,
+  DynamicSceneGraphServiceDefinition,
+  UNLIMITED_MESSAGES,
+  type AuthenticateResponse,
+} from '../protocol/mod.ts';
 import type { DialAddress } from './address.ts';
-import { AUTHENTICATE_PATH, AuthServiceDefinition, BearerToken, type AuthenticateResponse } from './auth.ts';
+import { BearerToken } from './auth.ts';
 import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from './call.ts';
 import { DialError, isRetryable } from './errors.ts';
 import { isExchanged, type Credentials, type ResolvedDialOptions } from './options.ts';
 import { probeTls } from './probe.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 import { backoffDelay, bounded, deadlineExceeded, sleep } from './timing.ts';
+import { tlsBuffers, tlsChannel } from './tls.ts';
 
 /** A grpc-js client and the calls in flight on it. */
 interface ClientCalls {
@@ -306,14 +313,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     let tlsOptions: grpc.ChannelOptions = {};
     let secure = false;
     if (parsed.kind === 'tcp' && !options.insecure && !parsed.plaintextScheme) {
-      const { tls } = options;
-      const material = {
-        ...(tls?.ca !== undefined ? { ca: pem(tls.ca) } : {}),
-        ...(tls?.cert !== undefined ? { cert: pem(tls.cert) } : {}),
-        ...(tls?.key !== undefined ? { key: pem(tls.key) } : {}),
-      };
+      const material = tlsBuffers(options.tls);
       const serverName = this.tlsServerName(parsed.host);
       const verdict = await probeTls({ host: parsed.host, port: parsed.port, address: this.address, serverName, ...material }, limits);
+      if (traceOn.dial) trace('dial', `TLS probe of ${this.address}: ${verdict}`);
       if (verdict === 'tls') {
         ({ credentials, channelOptions: tlsOptions } = tlsChannel(parsed.host, material, serverName));
         secure = true;
@@ -336,6 +339,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
       if (isExchanged(this.credentials)) {
         // A new connection may lead to a new server (restarted, failed over): its own token.
         this.token.set(await bounded(this.authenticate(client, deadline), { ...limits, what: `authenticating with ${this.address}` }));
+        if (traceOn.dial) trace('dial', `${this.address}: bearer token fetched (connection ${this.generations + 1})`);
       }
       return { client, calls, secure, generation: ++this.generations };
     } catch (err) {
@@ -355,6 +359,9 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
   private checkDowngrade(): void {
     const withCredentials = this.credentials !== undefined;
     const allowed = withCredentials ? this.options.allowInsecureWithCredsDowngrade : this.options.allowInsecureDowngrade;
+    if (traceOn.dial) {
+      trace('dial', `${this.address} is plaintext: downgrade ${allowed ? 'allowed' : 'refused'}${withCredentials ? ' (with credentials)' : ''}`);
+    }
     if (allowed) return;
     throw new DialError(
       `Requested address ${this.address} is insecure${withCredentials ? ' and will not send credentials' : ''}`,
@@ -396,7 +403,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
             next(metadata, {
               onReceiveStatus: (status, passOn) => {
                 calls.open.delete(call);
-                if (bearer !== undefined && status.code === grpc.status.UNAUTHENTICATED) this.token.refused(bearer);
+                if (bearer !== undefined && status.code === grpc.status.UNAUTHENTICATED) {
+                  if (traceOn.dial) trace('dial', `${this.address} refused the bearer token on ${callOptions.method_definition.path}: the next call fetches another`);
+                  this.token.refused(bearer);
+                }
                 passOn(asConnectionLoss(status));
               },
             });
@@ -409,7 +419,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
             startWith(undefined);
             return;
           }
-          this.token.get(() => this.authenticate(calls.client as grpc.Client, Date.now() + this.options.timeoutMs)).then(
+          this.token.get(() => {
+            if (traceOn.dial) trace('dial', `${this.address}: fetching a bearer token for ${callOptions.method_definition.path}`);
+            return this.authenticate(calls.client as grpc.Client, Date.now() + this.options.timeoutMs);
+          }).then(
             (token) => {
               metadata.set('authorization', `Bearer ${token}`);
               startWith(token);
@@ -496,6 +509,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
       attempts++;
       const delayMs = backoffDelay(attempts, options.initialDelayMs, options.maxDelayMs);
       this.emit({ type: 'reconnecting', attempt: attempts, delayMs, cause: lastError });
+      if (traceOn.dial) trace('dial', `reconnecting to ${this.address}: attempt ${attempts} in ${delayMs} ms (${errorText(lastError)})`);
       try {
         await sleep(delayMs, stop);
         const connection = await this.connectOnce(Date.now() + options.timeoutMs, [stop]);
@@ -504,6 +518,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           return;
         }
         this.install(connection);
+        if (traceOn.dial) trace('dial', `reconnected to ${this.address} after ${attempts} attempt${attempts === 1 ? '' : 's'}`);
         this.emit({ type: 'reconnected', attempt: attempts });
         return;
       } catch (err) {
@@ -516,6 +531,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
         if (!isRetryable(err)) break;
       }
     }
+    if (traceOn.dial) trace('dial', `gave up reconnecting to ${this.address} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${errorText(lastError)}`);
     this.emit({ type: 'gave-up', attempts, lastError });
     await this.close(`gave up reconnecting after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${errorText(lastError)}`);
   }

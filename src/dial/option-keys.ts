@@ -4,9 +4,9 @@
  * running to the 10 s default. So every other key is refused with `INVALID_ARGUMENT`, naming what
  * to use instead where there is something.
  */
-import type { TlsMaterial } from '../client/target.ts';
 import { DialError } from './errors.ts';
 import type { Credentials, DialOptions } from './options.ts';
+import type { TlsMaterial } from './tls.ts';
 
 /**
  * The accepted keys, one per {@link DialOptions} property: the mapped type makes the compiler

@@ -2,10 +2,10 @@
  * {@link DialOptions}: one options object for {@link dial}, read once, frozen, never written to.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { TlsMaterial } from '../client/target.ts';
 import type { ConnectionState } from './state.ts';
 import { DialError } from './errors.ts';
 import { checkDialOptionKeys } from './option-keys.ts';
+import type { TlsMaterial } from './tls.ts';
 
 /**
  * The credential kinds. `api-key`, `robot-secret` and `robot-location-secret` are exchanged

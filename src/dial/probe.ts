@@ -10,9 +10,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { connect, type ConnectionOptions } from 'node:tls';
-import { tlsIdentity } from '../client/target.ts';
 import { DialError } from './errors.ts';
 import { bounded } from './timing.ts';
+import { tlsIdentity } from './tls.ts';
 
 export type ProbeVerdict = 'tls' | 'plaintext';
 

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { AUTHENTICATE_PATH, type AuthenticateRequest, type AuthenticateResponse } from '../dial/auth.ts';
+import { AUTHENTICATE_PATH, type AuthenticateRequest, type AuthenticateResponse } from '../protocol/mod.ts';
 import { StatusError } from './status.ts';
 
 export interface EmulatorAuth {

@@ -33,7 +33,7 @@ import {
   type SubscribeImageOptions,
   protoDirectory,
 } from '../protocol/mod.ts';
-import { AuthServiceDefinition, type AuthenticateRequest } from '../dial/auth.ts';
+import { AuthServiceDefinition, type AuthenticateRequest } from '../protocol/mod.ts';
 import { AnimSaveJobs } from './anim-save.ts';
 import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { DsgStreams, type DsgStats } from './dsg.ts';

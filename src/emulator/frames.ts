@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { PNG } from 'pngjs';
 import { Rasterizer, type RenderSettings } from './render.ts';
-import { pictureRowHashes, stampFrame } from './frame-stamp.ts';
+import { pictureRowHashes, stampFrame } from '../frame-stamp/mod.ts';
 import type { Pose } from './scene.ts';
 
 /** The most pictures kept; a 1080p picture is 6 MB. */
@@ -29,7 +29,7 @@ export interface StreamFrame {
   readonly frameNumber: number;
   /** The clean picture the frame shows (shared with the cache: never modify it). */
   readonly picture: Uint8Array;
-  /** The picture's row hashes, for `stampRows` (see frame-stamp.ts). */
+  /** The picture's row hashes, for `stampRows` (see src/frame-stamp/mod.ts). */
   readonly rowHashes: Uint32Array;
   retain(): void;
   release(): void;
@@ -54,7 +54,7 @@ export class FrameSource {
   private readonly rasterizer = new Rasterizer();
   private readonly pictures = new Map<string, Uint8Array>();
   private readonly idle: Uint8Array[] = [];
-  /** Per picture, the checksum state of its rows: stamping then costs O(rows) (see frame-stamp.ts). */
+  /** Per picture, the checksum state of its rows: stamping then costs O(rows) (see src/frame-stamp/mod.ts). */
   private readonly rowHashes = new WeakMap<Uint8Array, Uint32Array>();
 
   /** The row hashes of a cached picture, computed on its first stamped frame. */

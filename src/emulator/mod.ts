@@ -53,7 +53,7 @@ export {
   type TlsFiles,
 } from './options.ts';
 export { emulatorCommand, launchEmulator, type EmulatorCommand, type LaunchOptions, type LaunchedEmulator } from './launch.ts';
-export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from './frame-stamp.ts';
+export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from '../frame-stamp/mod.ts';
 export { AccessTokens, type EmulatorAuth } from './auth.ts';
 export { PYTHON_DIED, PYTHON_RAISED, type PythonEffect } from './python.ts';
 export { SHMEM_MIN_FILE_BYTES } from './shmem-file-policy.ts';

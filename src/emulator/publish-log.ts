@@ -6,12 +6,12 @@
  * frame over (the shared-memory publish, the first gRPC write). Records go to a preallocated ring
  * (the newest {@link PUBLISH_LOG_CAPACITY}) and are written to the file, replacing it, on every
  * Unsubscribe, when free-running frames are stopped, and at stop. The reader joins them with its own "seen" times by frame number
- * ({@link readPublishLog}); both sides read the same clock (src/clock.ts).
+ * ({@link readPublishLog}); both sides read the same clock (src/shmem/clock.ts).
  *
  * File format: 16-byte records, little-endian: u64 ns, u32 frame number, u32 transport.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { monotonicNs } from '../clock.ts';
+import { monotonicNs } from '../shmem/clock.ts';
 
 export const PUBLISH_LOG_CAPACITY = 1 << 18;
 export const PUBLISH_TRANSPORTS = ['shmem', 'stream', 'subscription'] as const;

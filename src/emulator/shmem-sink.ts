@@ -13,7 +13,7 @@
  * deleted the file (link count 0), or it has taken no frame for `reapMs` while frames came.
  */
 import { ShmemError, ShmemProducer, type PutResult } from '../shmem/mod.ts';
-import { stampRows } from './frame-stamp.ts';
+import { stampRows } from '../frame-stamp/mod.ts';
 import type { StreamFrame } from './frames.ts';
 import type { PublishLog } from './publish-log.ts';
 import type { ImageSink, SinkStats } from './sinks.ts';

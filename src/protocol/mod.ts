@@ -5,6 +5,15 @@
  * @module
  */
 export * from './messages.ts';
+export {
+  AUTHENTICATE_PATH,
+  AUTH_PACKAGE,
+  AUTH_PROTO_FILE,
+  AuthServiceDefinition,
+  authRoot,
+  type AuthenticateRequest,
+  type AuthenticateResponse,
+} from './auth.ts';
 export { DsgWireError, LITTLE_ENDIAN_HOST, decodeSceneUpdate, encodeSceneUpdate } from './dsg-wire.ts';
 export { PROTO_FILES, PROTO_PACKAGE, messageType, protoDirectory, protoRoot, serviceType } from './root.ts';
 export {

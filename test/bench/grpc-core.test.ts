@@ -3,7 +3,7 @@
 // reads and verifies them too. Skipped, saying why, where Debian's python3-grpcio is missing.
 import t from '../harness/mod.ts';
 import { EnSightGRPC } from '../../src/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { CoreFrameServer, PyEnSightPeer, pythonGrpcMissing } from '../../bench/grpc-core/processes.ts';
 
 const missing = pythonGrpcMissing();

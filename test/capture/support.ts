@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import process from 'node:process';
 import { PNG } from 'pngjs';
 import type { TestApi } from '../harness/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import type { CaptureSummary, SegmentSummary } from '../../src/capture/mod.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -27,14 +27,16 @@ t.test('command: json and rawEval', async (t) => {
 });
 
 t.test('command: exec keeps state in one persistent interpreter', async (t) => {
-  t.equal(await client.command('counter = 41', { doEval: false }), undefined);
-  await client.command('counter += 1', { doEval: false });
-  t.equal(await client.command('counter'), 42);
+  t.equal(await client.command('exec_counter = 41', { doEval: false }), undefined);
+  await client.command('exec_counter += 1', { doEval: false });
+  t.equal(await client.command('exec_counter'), 42);
   await client.command('def twice(x):\n    return 2 * x', { doEval: false });
   t.equal(await client.command('twice(21)'), 42);
 });
 
 t.test('command: a Python exception is a typed error with the traceback', async (t) => {
+  // State of its own, set before the errors, read after them: no other subtest's.
+  await client.command('survivor = 7', { doEval: false });
   const err = await client.command('1 / 0').catch((e: unknown) => e);
   t.ok(err instanceof EnSightPythonError, 'EnSightPythonError');
   const e = err as EnSightPythonError;
@@ -44,7 +46,7 @@ t.test('command: a Python exception is a typed error with the traceback', async 
   t.match(e.message, /ZeroDivisionError/);
   t.equal(e.command, '1 / 0');
   await t.rejects(client.command('raise ValueError("nope")', { doEval: false }), { remoteError: /ValueError: nope/ });
-  t.equal(await client.command('counter'), 42, 'the interpreter survives errors');
+  t.equal(await client.command('survivor'), 7, 'the interpreter survives errors');
 });
 
 t.test('command: abortable', async (t) => {

@@ -6,7 +6,7 @@ import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import { FrameReleasedError, type EnSightGRPC, type FrameView, type ImageFrame } from '../../src/mod.ts';
 import { zeroCopyAvailable } from '../../src/shmem/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { connectedClient, startEmulator } from '../support/emulator.ts';
 
 /** Verifies a frame's stamp through the view; returns the stamped number (or -1, counted as bad). */

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { connectedClient, nextWithin, startEmulator, tempDir } from '../support/emulator.ts';
 
 function sharedFile(c: EnSightGRPC): string {

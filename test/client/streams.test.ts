@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { connectedClient, eventually, nextWithin, startEmulator } from '../support/emulator.ts';
 
 const emulator = await startEmulator(t);

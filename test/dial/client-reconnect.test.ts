@@ -4,7 +4,7 @@
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import { EnSightGRPC, type ConnectionState, type EnSightGRPCOptions, type ImageFrame, type StreamGap } from '../../src/mod.ts';
-import { verifyFrame } from '../../src/emulator/frame-stamp.ts';
+import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { eventually, nextWithin } from '../support/emulator.ts';
 import { FixedEmulator } from './support.ts';
 

@@ -1,7 +1,6 @@
 // DialOptions and addresses: parsing, validation, defaults, and the caller's object left alone.
 import t from '../harness/mod.ts';
-import { DialError, DialOptions, dial, parseDialAddress, withApiKey } from '../../src/mod.ts';
-import { looksLikePlaintextServer } from '../../src/dial/probe.ts';
+import { DialError, DialOptions, dial, looksLikePlaintextServer, parseDialAddress, withApiKey } from '../../src/mod.ts';
 import { resolveDialOptions } from '../../src/dial/options.ts';
 import { backoffDelay } from '../../src/dial/timing.ts';
 import { tcpServer } from './support.ts';

@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { TestApi } from '../harness/mod.ts';
-import { AuthServiceDefinition, type AuthenticateRequest } from '../../src/dial/auth.ts';
+import { AuthServiceDefinition, type AuthenticateRequest } from '../../src/protocol/mod.ts';
 import { EnSightServiceDefinition } from '../../src/protocol/mod.ts';
 import type { TestCertificates } from '../support/certs.ts';
 

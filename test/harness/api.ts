@@ -10,8 +10,9 @@ export interface TestOptions {
 }
 
 /**
- * An expected-error pattern: a class (checked with instanceof), a RegExp (tested against the
- * message), or an object whose fields are compared one by one (RegExp values test strings).
+ * An expected-error pattern, as tap applies it: a RegExp tests the message; anything else is a
+ * {@link TestApi.match} pattern for the error itself: a class (instanceof, and for an error tap
+ * also wants the class's name inside the error's `name`), or an object whose fields are matched.
  */
 export type ErrorPattern = (abstract new (...args: never[]) => unknown) | RegExp | Record<string, unknown>;
 
@@ -22,9 +23,13 @@ export interface TestApi {
   notOk(value: unknown, message?: string): boolean;
   equal(found: unknown, wanted: unknown, message?: string): boolean;
   not(found: unknown, notWanted: unknown, message?: string): boolean;
-  /** Deep structural equality (strict for primitives). */
+  /** Deep structural equality: tcompare's `strict` (no coercion, same constructors). */
   strictSame(found: unknown, wanted: unknown, message?: string): boolean;
-  /** `found` has at least the fields of `pattern`; RegExp values test strings. */
+  /**
+   * tcompare's `match`: `found` has at least the fields of `pattern`, compared loosely (`1`
+   * matches `'1'`, `null` matches `undefined`); a RegExp tests the string form, a string is a
+   * substring of a string, a constructor is a type check, arrays match on the pattern's length.
+   */
   match(found: unknown, pattern: unknown, message?: string): boolean;
   pass(message?: string): boolean;
   fail(message?: string): boolean;

@@ -5,9 +5,17 @@
  * `test()` returns a promise for the subtest's end. The root test ends once its queue has been
  * idle for a macrotask; it then prints the plan and a `N passed, N failed` line, and sets the exit
  * code. A file that leaves sockets or timers open after its last test is reported and ended.
+ *
+ * The comparisons are tap's own: `match` and `strictSame` call tcompare (the library tap's
+ * assertions are built on, plain JavaScript that runs in Bun and Deno), and `equal`, `throws` and
+ * `rejects` wrap it the way @tapjs/asserts does. A hand-written look-alike was stricter than tap
+ * (no loose equality of primitives, `null` against `undefined`) and looser elsewhere (errors
+ * matched a class without tap's name check, Maps and Sets matched anything);
+ * test/minitap/conformance.test.ts runs the same assertions through both.
  */
-import { isDeepStrictEqual, inspect } from 'node:util';
+import { inspect } from 'node:util';
 import process from 'node:process';
+import { match, strict } from 'tcompare';
 import type { ErrorPattern, TestApi, TestOptions } from './api.ts';
 
 type TestFn = (t: TestApi) => unknown | Promise<unknown>;
@@ -18,28 +26,26 @@ interface Counts {
   skip: number;
 }
 
-function matches(found: unknown, pattern: unknown): boolean {
-  if (pattern instanceof RegExp) return typeof found === 'string' ? pattern.test(found) : pattern.test(String(found));
-  if (typeof pattern === 'string' && typeof found === 'string') return found.includes(pattern);
-  if (typeof pattern === 'function') {
-    if (pattern === String) return typeof found === 'string';
-    if (pattern === Number) return typeof found === 'number';
-    if (pattern === Boolean) return typeof found === 'boolean';
-    return found instanceof (pattern as new () => unknown);
-  }
-  if (pattern !== null && typeof pattern === 'object') {
-    if (found === null || (typeof found !== 'object' && typeof found !== 'function')) return false;
-    const f = found as Record<string, unknown>;
-    return Object.entries(pattern as Record<string, unknown>).every(([k, v]) => matches(f[k], v));
-  }
-  return found === pattern || isDeepStrictEqual(found, pattern);
+/** How @tapjs/asserts applies an expected-error pattern: a RegExp tests the message, anything else is a `match`. */
+function errorPattern(err: unknown, wanted: ErrorPattern): { found: unknown; pattern: unknown } {
+  const isRegExp = Object.prototype.toString.call(wanted) === '[object RegExp]';
+  return { found: isRegExp ? (err as { message?: unknown } | null | undefined)?.message : err, pattern: wanted };
 }
 
-function errorMatches(err: unknown, wanted: ErrorPattern | undefined): boolean {
-  if (wanted === undefined) return true;
-  if (wanted instanceof RegExp) return wanted.test(err instanceof Error ? err.message : String(err));
-  if (typeof wanted === 'function') return err instanceof (wanted as abstract new () => unknown);
-  return matches(err, wanted);
+/** tap shows an error's name like any field, so an object pattern can ask for it. */
+function exposeName(err: unknown): void {
+  const e = err as { name?: unknown } | null | undefined;
+  if (e?.name) Object.defineProperty(e, 'name', { value: `${e.name}`, enumerable: true, configurable: true, writable: true });
+}
+
+class Unfinished extends Error {
+  constructor() {
+    super('a test function must return a promise (make it async): there is no t.end()');
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function yamlBlock(indent: string, diag: Record<string, unknown>): string {
@@ -117,7 +123,11 @@ export class MiniTap implements TestApi {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const body = (async () => {
-        await fn(child);
+        const returned = fn(child);
+        // tap ends a test when the promise its function returns settles, and only then (there is
+        // no t.end() in our API): a function that returns anything else leaves tap's test unfinished.
+        if (!isThenable(returned)) throw new Unfinished();
+        await returned;
         await child.queue;
       })();
       const limit = options.timeout
@@ -138,7 +148,9 @@ export class MiniTap implements TestApi {
         error ??= err;
       }
     }
-    if (error !== undefined) {
+    if (error instanceof Unfinished) {
+      child.report(false, 'test unfinished', { error: error.message });
+    } else if (error !== undefined) {
       child.report(false, 'test threw', { error: error instanceof Error ? (error.stack ?? error.message) : error });
     }
     console.log(`${child.indent}1..${child.asserts}`);
@@ -181,17 +193,20 @@ export class MiniTap implements TestApi {
   notOk(value: unknown, message = 'should be falsy'): boolean {
     return this.report(!value, message, { found: value });
   }
+  // tap compares with ===: NaN is not equal to itself, -0 equals 0.
   equal(found: unknown, wanted: unknown, message = 'should be equal'): boolean {
-    return this.report(Object.is(found, wanted), message, { found, wanted });
+    return this.report(found === wanted, message, { found, wanted, compare: '===' });
   }
   not(found: unknown, notWanted: unknown, message = 'should not be equal'): boolean {
-    return this.report(!Object.is(found, notWanted), message, { found, notWanted });
+    return this.report(found !== notWanted, message, { found, notWanted, compare: '!==' });
   }
   strictSame(found: unknown, wanted: unknown, message = 'should be equivalent strictly'): boolean {
-    return this.report(isDeepStrictEqual(found, wanted), message, { found, wanted });
+    const { match: ok, diff } = strict(found, wanted);
+    return this.report(ok, message, { diff });
   }
   match(found: unknown, pattern: unknown, message = 'should match pattern'): boolean {
-    return this.report(matches(found, pattern), message, { found, pattern });
+    const { match: ok, diff } = match(found, pattern);
+    return this.report(ok, message, { diff });
   }
   pass(message = 'passing test'): boolean {
     return this.report(true, message);
@@ -203,7 +218,10 @@ export class MiniTap implements TestApi {
     try {
       fn();
     } catch (err) {
-      const ok = this.report(errorMatches(err, wanted), message, { found: err, wanted });
+      exposeName(err);
+      if (wanted === undefined) return this.report(true, message) && err instanceof Error ? err : true;
+      const { found, pattern } = errorPattern(err, wanted);
+      const ok = this.match(found, pattern, message);
       return ok && err instanceof Error ? err : ok;
     }
     return this.report(false, message, { found: 'no error thrown', wanted });
@@ -216,7 +234,10 @@ export class MiniTap implements TestApi {
     try {
       await (typeof p === 'function' ? p() : p);
     } catch (err) {
-      return this.report(errorMatches(err, wanted), message, { found: err, wanted });
+      exposeName(err);
+      if (wanted === undefined) return this.report(true, message);
+      const { found, pattern } = errorPattern(err, wanted);
+      return this.match(found, pattern, message);
     }
     return this.report(false, message, { found: 'resolved', wanted });
   }
@@ -225,7 +246,9 @@ export class MiniTap implements TestApi {
       await (typeof p === 'function' ? p() : p);
       return this.report(true, message);
     } catch (err) {
-      return this.report(false, message, { found: err });
+      // As tap's t.error(): the failure is named after the error.
+      const name = err instanceof Error ? err.message || message : err == null ? message : 'non-Error error encountered';
+      return this.report(false, name, { found: err });
     }
   }
   teardown(fn: () => unknown): void {

@@ -44,9 +44,11 @@ export function scriptCommand(script: string, args: string[]): [string, string[]
   return [process.execPath, commandFor(script, args)];
 }
 
-/** Starts the script at `script` (a path) with `args`. */
-export function startScript(script: string, args: string[]): Child {
-  const child = spawn(process.execPath, commandFor(script, args), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the script at `script` (a path) with `args`; `env` is added to (undefined: removed from) this process's environment. */
+export function startScript(script: string, args: string[], env: Record<string, string | undefined> = {}): Child {
+  const childEnv = { ...process.env, ...env };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete childEnv[key];
+  const child = spawn(process.execPath, commandFor(script, args), { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));

@@ -2,6 +2,10 @@
  * Verifiable stream frames: every frame the emulator streams carries its frame number and a
  * checksum in each row, so a reader can prove it got one whole frame and not a mix of two.
  *
+ * A module of its own at the bottom of the tree, importing nothing: the emulator stamps, and
+ * capture, the benchmarks and the tests verify, none of them by reaching into another. It is not
+ * in `protocol`: EnSight itself never stamps frames; this is the emulator's convention.
+ *
  * The scheme, per row `r` of an RGB frame (3 bytes a pixel, rows packed, width ≥ 4):
  *
  * ```

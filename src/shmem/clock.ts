@@ -4,7 +4,7 @@
  * all three runtimes; without the addon, Node's hrtime (libuv reads the same clock on Linux).
  */
 import process from 'node:process';
-import { monotonicNowNs } from './shmem/mod.ts';
+import { monotonicNowNs } from './mod.ts';
 
 let read: () => bigint = () => {
   try {
