@@ -9,15 +9,15 @@ import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
 
 /**
- * The layers, lowest first. Peers on one layer know nothing of each other. `errors.ts` sits below
- * everything (every layer throws its errors); the wire protocol, the shared-memory transport,
+ * The layers, lowest first. Peers on one layer know nothing of each other. `errors.ts` (with
+ * `trace.ts` and `version.ts`) sits below everything (every layer throws its errors); the wire protocol, the shared-memory transport,
  * the glTF writer and the frame stamp need nothing but it. dial connects; the client speaks
  * EnSight's API over dial; the scene is built from the client's DSG stream; the emulator serves
  * the protocol (and writes glTF, stamps frames); capture records from a client and can launch an
  * emulator to record from. The root `mod.ts` is the package's face and may import anything.
  */
 export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
-  ['errors.ts', 'trace.ts'],
+  ['errors.ts', 'trace.ts', 'version.ts'],
   ['protocol', 'shmem', 'gltf', 'frame-stamp'],
   ['dial'],
   ['client'],
