@@ -10,7 +10,7 @@ import { protoDirectory } from './root.ts';
 import { serviceDefinition } from './services.ts';
 
 export const AUTH_PACKAGE = 'proto.rpc.v1';
-export const AUTH_PROTO_FILE = join('rpc', 'v1', 'auth.proto');
+export const AUTH_PROTO_FILE: string = join('rpc', 'v1', 'auth.proto');
 
 function loadAuthRoot(): protobuf.Root {
   const root = new protobuf.Root();
