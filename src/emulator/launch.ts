@@ -10,11 +10,12 @@ import { protoDirectory } from '../protocol/mod.ts';
 import type { EmulatorAddress } from './emulator.ts';
 
 /**
- * Deno's permissions for the emulator, each named: net for gRPC, read/write for Unix sockets,
- * certificates and AnimSave files, run for python3, env for the token, sys and ffi for gRPC's
- * and the native addon's needs.
+ * Deno's permissions for the emulator: all of them. It runs Python for its callers (`--allow-run`
+ * alone already grants as much as `--allow-all`), and its shared-memory file policy must lstat
+ * every component of a client's path and fstat the file: Deno refuses JavaScript any access under
+ * `/dev` (where clients put the file, `/dev/shm`) without `--allow-all`.
  */
-const DENO_PERMISSIONS = ['--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys'];
+const DENO_PERMISSIONS = ['--allow-all'];
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const STDERR_KEPT = 64 * 1024;
