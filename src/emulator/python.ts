@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
+import { errorText } from '../errors.ts';
 import { protoDirectory } from '../protocol/mod.ts';
 
 /** `PythonReply.error` when the Python code raised; `value` holds the traceback. */
@@ -188,7 +189,7 @@ export class PythonInterpreter {
       try {
         outcome = parseReply(body);
       } catch (err) {
-        outcome = died(`the interpreter broke its protocol: ${(err as Error).message}`);
+        outcome = died(`the interpreter broke its protocol: ${errorText(err)}`);
       }
       this.settle(outcome);
     }
