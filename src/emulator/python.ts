@@ -54,7 +54,11 @@ export interface PythonCaller {
   onGone(listener: () => void): void;
 }
 
-/** The call was not run: its caller had gone (deadline passed, cancelled) before its turn. */
+/**
+ * The call was not run: its caller had gone (deadline passed, cancelled) before its turn. A plain
+ * Error, not an EnSightError: it never leaves the emulator, whose RunPython handler turns it into
+ * the CANCELLED or DEADLINE_EXCEEDED status the caller sees.
+ */
 export class PythonCallerGone extends Error {
   override name = 'PythonCallerGone';
 }
