@@ -1,6 +1,9 @@
 /**
  * {@link EnSightEmulator}: an EnSight stand-in serving `EnSightService` and
- * `DynamicSceneGraphService`, and calling clients back over `EnSightSubscription`.
+ * `DynamicSceneGraphService`, and calling clients back over `EnSightSubscription`. This file holds
+ * its state (scene, frames, sinks, subscriptions) and what drives it (renders, the free-running
+ * spin, Python's effects, shutdown); the call handlers are in services.ts, and where and how the
+ * gRPC server listens in server.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
