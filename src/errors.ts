@@ -7,83 +7,96 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
-/** gRPC's status names, as `EnSightRpcError.code` (and dial) report them. */
-export type GrpcStatusName =
-  | 'OK'
-  | 'CANCELLED'
-  | 'UNKNOWN'
-  | 'INVALID_ARGUMENT'
-  | 'DEADLINE_EXCEEDED'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'PERMISSION_DENIED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'FAILED_PRECONDITION'
-  | 'ABORTED'
-  | 'OUT_OF_RANGE'
-  | 'UNIMPLEMENTED'
-  | 'INTERNAL'
-  | 'UNAVAILABLE'
-  | 'DATA_LOSS'
-  | 'UNAUTHENTICATED';
+/** gRPC's status names, in status-number order, as `EnSightRpcError.code` (and dial) report them. */
+export const GRPC_STATUS_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+] as const;
+
+export type GrpcStatusName = (typeof GRPC_STATUS_NAMES)[number];
 
 /**
  * Every code an {@link EnSightError} can carry, by the part of the library that reports it.
- * The README's error table lists the same codes (a test holds the two together).
+ * The README's error table lists the same codes in the same order (test/errors/vocabulary.test.ts
+ * holds the two together, and checks that every code thrown under src/ is here).
  */
-export type EnSightErrorCode =
-  | GrpcStatusName
+export const ENSIGHT_ERROR_CODES = [
+  /** gRPC status names: a failed call (`EnSightRpcError`), dial, argument checks. */
+  ...GRPC_STATUS_NAMES,
   /** The client (`EnSightGRPC`): used before `connect()`, lost connection, frames, subscriptions. */
-  | 'NOT_CONNECTED'
-  | 'CONNECTION_LOST'
-  | 'SERVER_EXITED'
-  | 'LAUNCH_FAILED'
-  | 'TLS_MATERIAL_MISSING'
-  | 'PYTHON_ERROR'
-  | 'BAD_JSON'
-  | 'UNPARSABLE_RESULT'
-  | 'BAD_FRAME'
-  | 'TRUNCATED_FRAME'
-  | 'FRAME_RELEASED'
-  | 'FRAMES_BUSY'
-  | 'ALREADY_STARTED'
-  | 'ALREADY_SUBSCRIBED'
-  | 'NOT_SUBSCRIBED'
+  'NOT_CONNECTED',
+  'CONNECTION_LOST',
+  'SERVER_EXITED',
+  'LAUNCH_FAILED',
+  'TLS_MATERIAL_MISSING',
+  'PYTHON_ERROR',
+  'BAD_JSON',
+  'UNPARSABLE_RESULT',
+  'BAD_FRAME',
+  'TRUNCATED_FRAME',
+  'FRAME_RELEASED',
+  'FRAMES_BUSY',
+  'ALREADY_STARTED',
+  'ALREADY_SUBSCRIBED',
+  'NOT_SUBSCRIBED',
   /** dial(). */
-  | 'INVALID_ADDRESS'
-  | 'INSECURE_ADDRESS'
-  | 'CERTIFICATE_ERROR'
-  | 'TLS_ERROR'
-  | 'CHANNEL_CLOSED'
-  | 'RECONNECTING'
+  'INVALID_ADDRESS',
+  'INSECURE_ADDRESS',
+  'CERTIFICATE_ERROR',
+  'TLS_ERROR',
+  'CHANNEL_CLOSED',
+  'RECONNECTING',
   /** The shared-memory transport: the status names of EnSight's reference C API. */
-  | 'UNCONNECTED'
-  | 'BAD_ARGS'
-  | 'NOT_LOCKED'
-  | 'BAD_FILE_SIZE'
-  | 'UNABLE_TO_OPEN_FILE'
-  | 'UNABLE_TO_MAP_FILE'
-  | 'MEMORY_ALLOC_ERROR'
-  | 'THREAD_CREATE_ERROR'
-  | 'IS_SERVER'
-  | 'IS_NOTSERVER'
-  | 'FRAME_TOO_LARGE'
-  | 'LOCKED'
+  'UNCONNECTED',
+  'BAD_ARGS',
+  'NOT_LOCKED',
+  'BAD_FILE_SIZE',
+  'UNABLE_TO_OPEN_FILE',
+  'UNABLE_TO_MAP_FILE',
+  'MEMORY_ALLOC_ERROR',
+  'THREAD_CREATE_ERROR',
+  'IS_SERVER',
+  'IS_NOTSERVER',
+  'FRAME_TOO_LARGE',
+  'LOCKED',
   /** The dynamic scene graph: wire decoding and scene assembly. */
-  | 'DSG_MALFORMED'
-  | 'BIG_ENDIAN_HOST'
-  | 'ARRAY_TOO_LARGE'
-  | 'ARRAY_TYPE_MISMATCH'
-  | 'CHUNK_OUT_OF_BOUNDS'
-  | 'INVALID_OPTION'
-  | 'MISSING_MEMBER'
-  | 'NO_STREAM'
-  | 'SCENE_TOO_LARGE'
+  'DSG_MALFORMED',
+  'BIG_ENDIAN_HOST',
+  'ARRAY_TOO_LARGE',
+  'ARRAY_TYPE_MISMATCH',
+  'CHUNK_OUT_OF_BOUNDS',
+  'INVALID_OPTION',
+  'MISSING_MEMBER',
+  'NO_STREAM',
+  'SCENE_TOO_LARGE',
+  /** glTF: a GLB container that cannot be read (`readGlb`). */
+  'GLB_MALFORMED',
+  /** The emulator: its command line and its start. */
+  'EMULATOR_USAGE',
+  'EMULATOR_START',
   /** ensight-capture. */
-  | 'CAPTURE_USAGE'
-  | 'CAPTURE_OUTPUT'
-  | 'CAPTURE_SOURCE'
-  | 'CAPTURE_ENCODER';
+  'CAPTURE_USAGE',
+  'CAPTURE_OUTPUT',
+  'CAPTURE_SOURCE',
+  'CAPTURE_ENCODER',
+] as const;
+
+export type EnSightErrorCode = (typeof ENSIGHT_ERROR_CODES)[number];
 
 export class EnSightError extends Error {
   override name = 'EnSightError';

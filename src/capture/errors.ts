@@ -1,7 +1,7 @@
 /**
  * What `ensight-capture` can fail with, and the exit code each failure means.
  */
-import { EnSightError } from '../errors.ts';
+import { EnSightError, errorText } from '../errors.ts';
 
 /**
  * The CLI's exit codes. The library reports the same outcomes in
@@ -28,18 +28,21 @@ export type CaptureErrorCode = 'CAPTURE_USAGE' | 'CAPTURE_OUTPUT' | 'CAPTURE_SOU
 
 /**
  * A capture that could not be done or continued. `CAPTURE_USAGE`: bad options;
- * `CAPTURE_OUTPUT`: the output cannot be written (`path`, `osCode` such as `ENOSPC`, `EACCES`);
- * `CAPTURE_SOURCE`: no connection, or no frames; `CAPTURE_ENCODER`: a PNG encoder thread or
- * ffmpeg (`--format mp4|mkv`) failed, or ffmpeg is not installed.
+ * `CAPTURE_OUTPUT`: the output cannot be written (`path`, and `osCode` such as `ENOSPC`,
+ * `EACCES`); `CAPTURE_SOURCE`: no connection, or no frames; `CAPTURE_ENCODER`: a PNG encoder
+ * thread or ffmpeg (`--format mp4|mkv`) failed, or ffmpeg is not installed.
  */
 export class CaptureError extends EnSightError {
   override name = 'CaptureError';
-  constructor(
-    message: string,
-    override readonly code: CaptureErrorCode,
-    readonly details: { path?: string; osCode?: string; cause?: unknown } = {},
-  ) {
-    super(message, code, { cause: details.cause });
+  declare readonly code: CaptureErrorCode;
+  /** The file or directory that could not be written (or encoded to), where there is one. */
+  readonly path: string | undefined;
+  /** The OS's error code for it (`ENOSPC`, `EACCES`, `EEXIST`, …), where the OS gave one. */
+  readonly osCode: string | undefined;
+  constructor(message: string, code: CaptureErrorCode, options: { path?: string; osCode?: string; cause?: unknown } = {}) {
+    super(message, code, { cause: options.cause });
+    this.path = options.path;
+    this.osCode = options.osCode;
   }
 
   get exitCode(): number {
@@ -52,7 +55,7 @@ export class CaptureError extends EnSightError {
 export function outputError(what: string, path: string, err: unknown): CaptureError {
   const osCode = (err as { code?: unknown } | undefined)?.code;
   const code = typeof osCode === 'string' ? osCode : undefined;
-  const why = code ? (OS_REASONS[code] ?? code) : err instanceof Error ? err.message : String(err);
+  const why = code ? (OS_REASONS[code] ?? code) : errorText(err);
   return new CaptureError(`cannot ${what} ${path}: ${why}`, 'CAPTURE_OUTPUT', { path, osCode: code, cause: err });
 }
 

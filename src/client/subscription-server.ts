@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   EnSightSubscriptionDefinition,
   UNLIMITED_MESSAGES,
@@ -14,6 +14,7 @@ import {
   type GenericResponse,
   type ImageReply,
 } from '../protocol/mod.ts';
+import { sameSecret } from '../protocol/secrets.ts';
 import { EnSightError } from '../errors.ts';
 import { FrameAssembler } from './frames.ts';
 import type { ClientLimits } from './limits.ts';
@@ -28,10 +29,7 @@ export interface SubscriptionHandlers {
 }
 
 function secretMatches(metadata: grpc.Metadata, secret: Buffer): boolean {
-  const sent = metadata.get('shared_secret')[0];
-  if (sent === undefined) return false;
-  const bytes = Buffer.from(sent);
-  return bytes.length === secret.length && timingSafeEqual(bytes, secret);
+  return sameSecret(metadata.get('shared_secret')[0], secret);
 }
 
 const REFUSED = { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong shared_secret' };

@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { errorText } from '../errors.ts';
 import { AnimStatus, type AnimQueryProgressReply, type AnimSaveRequest } from '../protocol/mod.ts';
 import { encodePng, type FrameSource } from './frames.ts';
 import type { Pose } from './scene.ts';
@@ -107,7 +108,7 @@ export class AnimSaveJobs {
       job.status = AnimStatus.COMPLETE;
     } catch (err) {
       job.status = AnimStatus.WRITE_ERROR;
-      job.errorMessage = `cannot write ${request.filename}: ${(err as Error).message}`;
+      job.errorMessage = `cannot write ${request.filename}: ${errorText(err)}`;
     } finally {
       await rawFile?.close().catch(() => {});
     }

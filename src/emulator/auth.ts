@@ -4,9 +4,9 @@
  * `authorization: Bearer <token>`. Lets the client's dial() be tested against a real server.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Buffer } from 'node:buffer';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { AUTHENTICATE_PATH, type AuthenticateRequest, type AuthenticateResponse } from '../protocol/mod.ts';
+import { sameSecret } from '../protocol/secrets.ts';
 import { StatusError } from './status.ts';
 
 export interface EmulatorAuth {
@@ -20,12 +20,6 @@ export interface EmulatorAuth {
 
 const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000;
 const BEARER = /^Bearer (.+)$/;
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 export class AccessTokens {
   private readonly expiries = new Map<string, number>();

@@ -5,7 +5,8 @@
  * SIGTERM, then exits 0. A bad command line or a failed start exits 2 with the reason on stderr.
  */
 import process from 'node:process';
-import { EmulatorStartError, EnSightEmulator, readyLine } from './emulator.ts';
+import { EnSightEmulator, readyLine } from './emulator.ts';
+import { EmulatorStartError } from './server.ts';
 import { EmulatorUsageError, HELP_TEXT, parseEmulatorArgs, type ParsedArgs } from './options.ts';
 import { VERSION } from '../version.ts';
 

@@ -1,63 +1,42 @@
 /**
  * {@link EnSightEmulator}: an EnSight stand-in serving `EnSightService` and
- * `DynamicSceneGraphService`, and calling clients back over `EnSightSubscription`.
+ * `DynamicSceneGraphService`, and calling clients back over `EnSightSubscription`. This file holds
+ * its state (scene, frames, sinks, subscriptions) and what drives it (renders, the free-running
+ * spin, Python's effects, shutdown); the call handlers are in services.ts, and where and how the
+ * gRPC server listens in server.ts.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Buffer } from 'node:buffer';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import process from 'node:process';
+import { EnSightError } from '../errors.ts';
 import {
-  CmdType,
-  DSG_API_VERSION,
+  AuthServiceDefinition,
   DynamicSceneGraphServiceDefinition,
   EnSightServiceDefinition,
-  EventChannelType,
-  GeometryType,
-  ImageChannelType,
-  RenderType,
   UNLIMITED_MESSAGES,
-  type AnimQueryProgressRequest,
-  type AnimSaveRequest,
-  type EventStreamRequest,
-  type GenericResponse,
-  type GeometryRequest,
-  type ImageStreamRequest,
-  type Prefix,
-  type PythonRequest,
-  type RenderRequest,
-  type SceneClientCommand,
-  type SceneUpdateCommand,
-  type SubscribeEventOptions,
-  type SubscribeImageOptions,
   protoDirectory,
+  type AuthenticateRequest,
 } from '../protocol/mod.ts';
-import { AuthServiceDefinition, type AuthenticateRequest } from '../protocol/mod.ts';
 import { AnimSaveJobs } from './anim-save.ts';
-import { AccessTokens, refuseUnauthenticated } from './auth.ts';
+import { AccessTokens } from './auth.ts';
 import { DsgStreams, type DsgStats } from './dsg.ts';
-import { FrameSource, encodePng } from './frames.ts';
-import { sceneGlb } from './glb.ts';
+import { FrameSource } from './frames.ts';
 import {
-  DEFAULT_SHMEM_REAP_MS,
   DEFAULT_STREAM_SIZE,
   DEFAULT_SUBSCRIPTIONS_PER_CLIENT,
   DEFAULT_SUBSCRIPTIONS_TOTAL,
-  DEFAULT_UDS_PATHNAME,
-  ENSIGHT_DEFAULT_PORT,
   type EmulatorOptions,
 } from './options.ts';
-import { PythonCallerGone, PythonInterpreter, type PythonCaller, type PythonEffect } from './python.ts';
+import { PythonInterpreter, type PythonEffect } from './python.ts';
 import { MAX_IMAGE_SIDE } from './render.ts';
-import { checkRenderSettings } from './render-request.ts';
 import { PART_NAME, SceneState, VARIABLE_NAME, spun, type Pose } from './scene.ts';
 import { DEFAULT_RENDER_BUDGET_BYTES, RenderWorker } from './render-worker.ts';
 import { PublishLog } from './publish-log.ts';
-import { ShmemImageSink } from './shmem-sink.ts';
-import { SinkHub, StreamEventSink, StreamImageSink } from './sinks.ts';
-import { StatusError, statusOf } from './status.ts';
-import { GrpcEventSubscription, GrpcImageSubscription, Subscriptions, subscriptionTarget } from './subscriptions.ts';
+import { listen, listenTarget, removeSocket, removeStaleSocket, requireToken, serverCredentials, shutDown } from './server.ts';
+import { ensightService, sceneGraphService, unary, type ServiceParts } from './services.ts';
+import { SinkHub } from './sinks.ts';
+import { Subscriptions } from './subscriptions.ts';
 
 /** The event tag suffix every re-render emits (EnSight's part-list change notice). */
 export const RENDER_EVENT = 'partlist?enum=PARTS&uid=221';
@@ -69,8 +48,6 @@ const SPIN_DEGREES = 3;
 const SPIN_IDLE_FACTOR = 3;
 /** How often shared-memory subscriptions are checked for a deleted file or a stuck consumer. */
 const REAP_INTERVAL_MS = 1000;
-/** How long stop() lets calls finish before cutting connections. */
-const GRACEFUL_SHUTDOWN_MS = 2000;
 
 export interface EmulatorAddress {
   /** A grpc-js target: `unix:/path.sock` or `127.0.0.1:<port>`. */
@@ -98,74 +75,6 @@ export interface EmulatorStats {
   authTokensIssued: number;
   /** Memory the renders queued or running in the render worker may use (see render-worker.ts). */
   renderBytesInUse: number;
-}
-
-/** The emulator could not start (bad certificates, address in use, …); the CLI exits 2. */
-export class EmulatorStartError extends Error {
-  override name = 'EmulatorStartError';
-}
-
-type UnaryHandler<Req, Res> = (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>;
-
-function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => handler(call.request, call))
-      .then(
-        (reply) => callback(null, reply),
-        (err: unknown) => callback(statusOf(err)),
-      );
-  };
-}
-
-/** A RunPython call as the interpreter sees it: gone once cancelled or past its deadline. */
-function pythonCaller(call: grpc.ServerUnaryCall<unknown, unknown>): PythonCaller & { dispose(): void } {
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  const timers: Array<ReturnType<typeof setTimeout>> = [];
-  return {
-    gone: () => (call.cancelled ? 'the call was cancelled' : Date.now() >= deadlineMs ? 'its deadline passed' : undefined),
-    onGone: (listener) => {
-      call.once('cancelled', listener);
-      // grpc-js does not tell every runtime's handler about a passed deadline: watch it too.
-      if (Number.isFinite(deadlineMs)) {
-        const timer = setTimeout(listener, Math.max(0, deadlineMs - Date.now()));
-        timer.unref?.();
-        timers.push(timer);
-      }
-    },
-    dispose: () => {
-      for (const timer of timers) clearTimeout(timer);
-    },
-  };
-}
-
-function sameToken(given: grpc.MetadataValue | undefined, token: Buffer): boolean {
-  if (given === undefined) return false;
-  const bytes = typeof given === 'string' ? Buffer.from(given, 'utf8') : given;
-  return bytes.length === token.length && timingSafeEqual(bytes, token);
-}
-
-/** Refuses every call whose `shared_secret` metadata is not the token. */
-function requireToken(token: string): grpc.ServerInterceptor {
-  const expected = Buffer.from(token, 'utf8');
-  return refuseUnauthenticated((_path, metadata) => {
-    const given = metadata.get('shared_secret')[0];
-    if (sameToken(given, expected)) return undefined;
-    return given === undefined ? 'missing shared_secret metadata' : 'wrong shared_secret';
-  });
-}
-
-/** Removes a stale socket left by a crashed server; refuses to delete anything that is not a socket. */
-function removeStaleSocket(path: string): void {
-  let stat;
-  try {
-    stat = lstatSync(path);
-  } catch {
-    return;
-  }
-  if (!stat.isSocket()) throw new EmulatorStartError(`${path} exists and is not a socket; not removing it`);
-  unlinkSync(path);
 }
 
 export class EnSightEmulator {
@@ -221,17 +130,13 @@ export class EnSightEmulator {
   }
 
   async start(): Promise<EmulatorAddress> {
-    if (this.server) throw new Error('EnSightEmulator: already started');
+    if (this.server) throw new EnSightError('EnSightEmulator: already started', 'ALREADY_STARTED');
     const { options } = this;
-    const credentials = this.serverCredentials();
-    const tcp = !!options.useTcpSockets;
-    let target: string;
-    if (tcp) {
-      target = `${options.allowNetworkConnections ? '0.0.0.0' : '127.0.0.1'}:${options.port ?? ENSIGHT_DEFAULT_PORT}`;
-    } else {
-      this.socketPath = `${options.udsPathname ?? DEFAULT_UDS_PATHNAME}.sock`;
-      removeStaleSocket(this.socketPath);
-      target = `unix:${this.socketPath}`;
+    const credentials = serverCredentials(options);
+    const { target, socketPath } = listenTarget(options);
+    if (socketPath) {
+      this.socketPath = socketPath;
+      removeStaleSocket(socketPath);
     }
     const server = new grpc.Server({
       ...UNLIMITED_MESSAGES,
@@ -242,22 +147,36 @@ export class EnSightEmulator {
     });
     const tokens = this.accessTokens;
     if (tokens) server.addService(AuthServiceDefinition, { Authenticate: unary((request: AuthenticateRequest) => tokens.authenticate(request)) });
-    server.addService(EnSightServiceDefinition, this.ensightService());
-    server.addService(DynamicSceneGraphServiceDefinition, this.sceneGraphService());
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
-    ).catch((err: Error) => {
-      server.forceShutdown();
-      throw new EmulatorStartError(`cannot listen on ${target}: ${err.message}`);
-    });
+    const parts = this.serviceParts();
+    server.addService(EnSightServiceDefinition, ensightService(parts));
+    server.addService(DynamicSceneGraphServiceDefinition, sceneGraphService(parts));
+    const port = await listen(server, target, credentials);
     this.server = server;
     this.reapTimer = setInterval(() => this.subscriptions.reap(), REAP_INTERVAL_MS);
     this.reapTimer.unref?.();
     if (options.frameRate) this.setFrameRate(options.frameRate);
     const token = this.madeToken ? { token: this.securityToken } : {};
-    return tcp
+    return socketPath === undefined
       ? { address: `127.0.0.1:${port}`, port, transport: 'tcp', tls: !options.disableTls, ...token }
       : { address: target, transport: 'uds', tls: false, ...token };
+  }
+
+  /** What the service handlers work on (see services.ts). */
+  private serviceParts(): ServiceParts {
+    return {
+      options: this.options,
+      scene: this.scene,
+      python: this.python,
+      renderer: this.renderer,
+      jobs: this.jobs,
+      hub: this.hub,
+      subscriptions: this.subscriptions,
+      dsg: this.dsg,
+      publishLog: this.publishLog,
+      stopping: () => this.stopping !== undefined,
+      applyEffect: (effect) => this.applyEffect(effect),
+      exitAfterReply: (cancelJobs) => this.exitAfterReply(cancelJobs),
+    };
   }
 
   /** Stops serving, ends every stream and subscription, stops Python; idempotent. */
@@ -408,26 +327,6 @@ export class EnSightEmulator {
     this.dsg.sceneChanged();
   }
 
-  private serverCredentials(): grpc.ServerCredentials {
-    const { options } = this;
-    if (!options.useTcpSockets || options.disableTls) return grpc.ServerCredentials.createInsecure();
-    if (!options.tls) {
-      throw new EmulatorStartError(
-        'TLS is on (no -grpc_disable_tls) but there are no certificates: set ANSYS_GRPC_CERTIFICATES or pass --tls-cert, --tls-key and --tls-ca',
-      );
-    }
-    const read = (what: string, path: string): Buffer => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new EmulatorStartError(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
-      }
-    };
-    const { cert, key, ca } = options.tls;
-    const requireClientCertificate = options.tlsClientAuth ?? true;
-    return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], requireClientCertificate);
-  }
-
   private beginShutdown(cancelJobs: boolean): Promise<void> {
     this.stopping ??= this.shutdown(cancelJobs);
     return this.stopping;
@@ -443,26 +342,8 @@ export class EnSightEmulator {
     this.dsg.endAll();
     await this.python.close();
     this.renderer.close();
-    const server = this.server;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, GRACEFUL_SHUTDOWN_MS);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-    }
-    if (this.socketPath) {
-      try {
-        unlinkSync(this.socketPath);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (this.server) await shutDown(this.server);
+    if (this.socketPath) removeSocket(this.socketPath);
     this.resolveClosed();
   }
 
@@ -491,116 +372,6 @@ export class EnSightEmulator {
         this.exitAfterReply(true);
         return;
     }
-  }
-
-  private ensightService(): grpc.UntypedServiceImplementation {
-    const cmdTypes: number[] = Object.values(CmdType);
-    return {
-      RunPython: unary(async (request: PythonRequest, call) => {
-        if (!cmdTypes.includes(request.type)) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown PythonRequest type ${request.type}`);
-        const caller = pythonCaller(call);
-        let outcome;
-        try {
-          outcome = await this.python.run(request.type, request.command, caller);
-        } catch (err) {
-          if (!(err instanceof PythonCallerGone)) throw err;
-          throw new StatusError(call.cancelled ? grpc.status.CANCELLED : grpc.status.DEADLINE_EXCEEDED, err.message);
-        } finally {
-          caller.dispose();
-        }
-        for (const effect of outcome.effects) {
-          try {
-            this.applyEffect(effect);
-          } catch (err) {
-            return { value: `${outcome.value}\nensight.${effect.op}: ${(err as Error).message}`, error: -1 };
-          }
-        }
-        return { value: outcome.value, error: outcome.error };
-      }),
-      RenderImage: unary(async (request: RenderRequest, call) => {
-        const settings = checkRenderSettings(request.imageWidth, request.imageHeight, request.imageAaPasses, request.includeHighlighting, false);
-        if (request.type !== RenderType.IMAGE_RAW && request.type !== RenderType.IMAGE_PNG) {
-          throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown RenderRequest type ${request.type}`);
-        }
-        const pixels = await this.renderer.render(this.scene.pose, settings, { gone: () => call.cancelled, onGone: (listener) => call.once('cancelled', listener) });
-        return { value: request.type === RenderType.IMAGE_RAW ? pixels : encodePng(pixels, settings.width, settings.height) };
-      }),
-      GetGeometry: unary((request: GeometryRequest) => {
-        if (request.type !== GeometryType.GEOMETRY_GLB) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown GeometryRequest type ${request.type}`);
-        return { value: sceneGlb(this.scene.pose) };
-      }),
-      Exit: unary(() => this.exitAfterReply(true)),
-      ExitCleanly: unary(async () => {
-        // Cleanly: running AnimSave jobs finish writing before the emulator goes.
-        await this.jobs.settle(false);
-        return this.exitAfterReply(false);
-      }),
-      GetEventStream: (call: grpc.ServerWritableStream<EventStreamRequest, unknown>) => {
-        this.attach(call, this.hub.events, new StreamEventSink(call, call.request.prefix));
-      },
-      GetImageStream: (call: grpc.ServerWritableStream<ImageStreamRequest, unknown>) => {
-        this.attach(call, this.hub.images, new StreamImageSink(call, call.request.flipVertical, call.request.chunk, this.publishLog));
-      },
-      SubscribeEvents: unary((request: SubscribeEventOptions, call): GenericResponse => {
-        if (request.type !== EventChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown event channel type ${request.type}`);
-        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
-        const owner = call.getPeer();
-        this.subscriptions.admit(request.prefix, 'events', owner);
-        this.subscriptions.subscribeEvents(request.prefix, new GrpcEventSubscription(target, request.prefix), owner);
-        return { str: `events of ${request.prefix} go to ${target.uri}` };
-      }),
-      SubscribeImages: unary((request: SubscribeImageOptions, call): GenericResponse => {
-        const owner = call.getPeer();
-        if (request.type === ImageChannelType.SHARED_MEM) {
-          const filename = request.options.filename ?? '';
-          this.subscriptions.admit(request.prefix, 'images', owner);
-          const sink = ShmemImageSink.open(filename, {
-            flipVertical: request.flipVertical,
-            waitMs: this.options.shmemWaitMs ?? 0,
-            reapMs: this.options.shmemReapMs ?? DEFAULT_SHMEM_REAP_MS,
-            log: this.publishLog,
-          });
-          this.subscriptions.subscribeImages(request.prefix, sink, owner);
-          return { str: `images of ${request.prefix} go to ${filename}` };
-        }
-        if (request.type !== ImageChannelType.GRPC) throw new StatusError(grpc.status.INVALID_ARGUMENT, `unknown image channel type ${request.type}`);
-        const target = subscriptionTarget(request.options, !!this.options.allowRemoteSubscribers);
-        this.subscriptions.admit(request.prefix, 'images', owner);
-        this.subscriptions.subscribeImages(request.prefix, new GrpcImageSubscription(target, request.flipVertical, request.chunk, this.publishLog), owner);
-        return { str: `images of ${request.prefix} go to ${target.uri}` };
-      }),
-      Unsubscribe: unary((request: Prefix): GenericResponse => {
-        const cancelled = this.subscriptions.unsubscribe(request.prefix);
-        this.publishLog?.flush();
-        return { str: cancelled ? `unsubscribed ${request.prefix}` : `no subscriptions for ${request.prefix}` };
-      }),
-      AnimSave: unary((request: AnimSaveRequest) => {
-        this.jobs.start(request);
-        return {};
-      }),
-      AnimQueryProgress: unary((request: AnimQueryProgressRequest) => this.jobs.query(request.id, request.cancel)),
-    };
-  }
-
-  /** Registers a stream's sink until the caller goes away. */
-  private attach<S extends { close(): void }>(call: grpc.ServerWritableStream<unknown, unknown>, sinks: Set<S>, sink: S): void {
-    if (this.stopping) {
-      call.end();
-      return;
-    }
-    sinks.add(sink);
-    const detach = () => sinks.delete(sink);
-    call.on('cancelled', detach);
-    call.on('close', detach);
-    // A write racing the caller's cancel fails; the sink is already detached by then.
-    call.on('error', detach);
-  }
-
-  private sceneGraphService(): grpc.UntypedServiceImplementation {
-    return {
-      GetAPIVersion: unary(() => ({ version: DSG_API_VERSION })),
-      GetSceneStream: (call: grpc.ServerDuplexStream<SceneClientCommand, SceneUpdateCommand>) => this.dsg.serve(call),
-    };
   }
 }
 

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { protoDirectory } from '../protocol/mod.ts';
 import type { EmulatorAddress } from './emulator.ts';
+import { EmulatorStartError } from './server.ts';
 
 /**
  * Deno's permissions for the emulator: all of them. It runs Python for its callers (`--allow-run`
@@ -39,11 +40,11 @@ export function emulatorCommand(): EmulatorCommand {
   // JavaScript in an installed package (Deno strips no types under node_modules).
   if (deno) return { command: deno.execPath(), args: ['run', ...DENO_PERMISSIONS, import.meta.url.endsWith('.ts') ? source : compiled] };
   if ((globalThis as { Bun?: unknown }).Bun) return { command: process.execPath, args: [source] };
-  if (!existsSync(compiled)) throw new Error(`ensight-emulator: ${compiled} is missing; run \`npm run build\` first`);
+  if (!existsSync(compiled)) throw new EmulatorStartError(`ensight-emulator: ${compiled} is missing; run \`npm run build\` first`);
   return { command: process.execPath, args: [compiled] };
 }
 
-export interface LaunchOptions {
+export interface EmulatorLaunchOptions {
   /** Added to (undefined: removed from) this process's environment. */
   env?: Record<string, string | undefined>;
   /** How long to wait for the ready line; default 30 s. */
@@ -62,7 +63,7 @@ function exited(child: ChildProcess): boolean {
 }
 
 /** Spawns `ensight-emulator <flags>` and resolves with its ready line. */
-export function launchEmulator(flags: readonly string[], options: LaunchOptions = {}): Promise<LaunchedEmulator> {
+export function launchEmulator(flags: readonly string[], options: EmulatorLaunchOptions = {}): Promise<LaunchedEmulator> {
   const { command, args } = emulatorCommand();
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
@@ -90,7 +91,7 @@ export function launchEmulator(flags: readonly string[], options: LaunchOptions 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      void stop().then(() => reject(new Error(`ensight-emulator ${why}${stderr ? `:\n${stderr.trim()}` : ''}`)));
+      void stop().then(() => reject(new EmulatorStartError(`ensight-emulator ${why}${stderr ? `:\n${stderr.trim()}` : ''}`)));
     };
     const timer = setTimeout(() => fail(`printed no ready line within ${timeoutMs} ms`), timeoutMs);
     child.once('error', (err) => fail(`could not start (${command}): ${err.message}`));

@@ -37,7 +37,8 @@
  *
  * @module
  */
-export { EnSightEmulator, EmulatorStartError, RENDER_EVENT, readyLine, type EmulatorAddress, type EmulatorStats } from './emulator.ts';
+export { EnSightEmulator, RENDER_EVENT, readyLine, type EmulatorAddress, type EmulatorStats } from './emulator.ts';
+export { EmulatorStartError } from './server.ts';
 export {
   DEFAULT_SHMEM_REAP_MS,
   DEFAULT_STREAM_SIZE,
@@ -52,7 +53,7 @@ export {
   type ParsedArgs,
   type TlsFiles,
 } from './options.ts';
-export { emulatorCommand, launchEmulator, type EmulatorCommand, type LaunchOptions, type LaunchedEmulator } from './launch.ts';
+export { emulatorCommand, launchEmulator, type EmulatorCommand, type EmulatorLaunchOptions, type LaunchedEmulator } from './launch.ts';
 export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from '../frame-stamp/mod.ts';
 export { AccessTokens, type EmulatorAuth } from './auth.ts';
 export { PYTHON_DIED, PYTHON_RAISED, type PythonEffect } from './python.ts';

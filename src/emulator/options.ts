@@ -3,6 +3,7 @@
  */
 import { join } from 'node:path';
 import process from 'node:process';
+import { EnSightError } from '../errors.ts';
 import type { EmulatorAuth } from './auth.ts';
 import { MAX_DSG_TRIANGLES } from './dsg.ts';
 
@@ -85,9 +86,13 @@ export interface EmulatorOptions {
   pythonOutput?: 'inherit' | 'ignore';
 }
 
-/** A command line the emulator cannot run with; the CLI exits 2 with its message. */
-export class EmulatorUsageError extends Error {
+/** A command line the emulator cannot run with (`EMULATOR_USAGE`); the CLI exits 2 with its message. */
+export class EmulatorUsageError extends EnSightError {
   override name = 'EmulatorUsageError';
+  declare readonly code: 'EMULATOR_USAGE';
+  constructor(message: string) {
+    super(message, 'EMULATOR_USAGE');
+  }
 }
 
 export const HELP_TEXT = `ensight-emulator: a stand-in for Ansys EnSight's gRPC server

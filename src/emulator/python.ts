@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
+import { errorText } from '../errors.ts';
 import { protoDirectory } from '../protocol/mod.ts';
 
 /** `PythonReply.error` when the Python code raised; `value` holds the traceback. */
@@ -53,7 +54,11 @@ export interface PythonCaller {
   onGone(listener: () => void): void;
 }
 
-/** The call was not run: its caller had gone (deadline passed, cancelled) before its turn. */
+/**
+ * The call was not run: its caller had gone (deadline passed, cancelled) before its turn. A plain
+ * Error, not an EnSightError: it never leaves the emulator, whose RunPython handler turns it into
+ * the CANCELLED or DEADLINE_EXCEEDED status the caller sees.
+ */
 export class PythonCallerGone extends Error {
   override name = 'PythonCallerGone';
 }
@@ -188,7 +193,7 @@ export class PythonInterpreter {
       try {
         outcome = parseReply(body);
       } catch (err) {
-        outcome = died(`the interpreter broke its protocol: ${(err as Error).message}`);
+        outcome = died(`the interpreter broke its protocol: ${errorText(err)}`);
       }
       this.settle(outcome);
     }

@@ -47,7 +47,11 @@ function halton(index: number, base: number): number {
   return result;
 }
 
-/** A render abandoned half-way (see {@link Rasterizer.render}). */
+/**
+ * A render abandoned half-way (see {@link Rasterizer.render}). A plain Error, not an EnSightError:
+ * it is the rasterizer's signal to whoever asked it to stop, and never reaches a caller of the
+ * emulator (in the render thread, any failure goes back as a status).
+ */
 export class RenderInterrupted extends Error {
   override name = 'RenderInterrupted';
 }

@@ -23,6 +23,7 @@ import { Buffer } from 'node:buffer';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { isAbsolute, sep } from 'node:path';
 import process from 'node:process';
+import { errorText } from '../errors.ts';
 import { StatusError } from './status.ts';
 
 /**
@@ -92,7 +93,7 @@ function walk(path: string): Stats {
     try {
       stat = lstatSync(prefix);
     } catch (err) {
-      refuse(path, `${prefix}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+      refuse(path, `${prefix}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : errorText(err)}`);
     }
     if (stat.isSymbolicLink()) refuse(path, `${prefix} is a symbolic link`);
   }
@@ -115,7 +116,7 @@ export class StreamFile {
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      refuse(path, `cannot open it: ${(err as Error).message}`);
+      refuse(path, `cannot open it: ${errorText(err)}`);
     }
     const file = new StreamFile(path, fd);
     try {
@@ -149,7 +150,7 @@ export class StreamFile {
     try {
       now = lstatSync(this.path);
     } catch (err) {
-      refuse(this.path, `it vanished while being mapped: ${(err as Error).message}`);
+      refuse(this.path, `it vanished while being mapped: ${errorText(err)}`);
     }
     const held = fstatSync(this.fd!);
     if (now.isSymbolicLink() || now.ino !== held.ino || now.dev !== held.dev) refuse(this.path, 'it was replaced while being mapped');

@@ -12,7 +12,8 @@
  * {@link ShmemImageSink.reapReason} tells the emulator when to drop the subscription: the client
  * deleted the file (link count 0), or it has taken no frame for `reapMs` while frames came.
  */
-import { ShmemError, ShmemProducer, type PutResult } from '../shmem/mod.ts';
+import { errorText } from '../errors.ts';
+import { ShmemProducer, type PutResult } from '../shmem/mod.ts';
 import { stampRows } from '../frame-stamp/mod.ts';
 import type { StreamFrame } from './frames.ts';
 import type { PublishLog } from './publish-log.ts';
@@ -69,7 +70,7 @@ export class ShmemImageSink implements ImageSink {
       file.close();
       if (err instanceof StatusError) throw err;
       // ShmemError's message already starts with its code.
-      const detail = err instanceof ShmemError || err instanceof Error ? err.message : String(err);
+      const detail = errorText(err);
       throw new StatusError(grpc.status.FAILED_PRECONDITION, `cannot use ${filename} for shared-memory images (${detail})`);
     }
   }
@@ -111,7 +112,7 @@ export class ShmemImageSink implements ImageSink {
     try {
       links = this.file.linkCount();
     } catch (err) {
-      return `its file cannot be checked: ${(err as Error).message}`;
+      return `its file cannot be checked: ${errorText(err)}`;
     }
     if (links === 0) return 'its file was deleted';
     if (this.refusingSince !== undefined && now - this.refusingSince >= this.options.reapMs) {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { EnSightError } from '../errors.ts';
 
 export const GLB_MAGIC = 0x46546c67;
 export const GLB_VERSION = 2;
@@ -15,9 +16,13 @@ export const CHUNK_BIN = 0x004e4942;
 /** glTF accessor component types and buffer-view targets. */
 export const GL = { FLOAT: 5126, UNSIGNED_INT: 5125, ARRAY_BUFFER: 34962, ELEMENT_ARRAY_BUFFER: 34963, LINES: 1, TRIANGLES: 4 } as const;
 
-/** A GLB that cannot be read: bad magic, version, chunk or length. */
-export class GlbError extends Error {
+/** A GLB that cannot be read: bad magic, version, chunk or length (`GLB_MALFORMED`). */
+export class GlbError extends EnSightError {
   override name = 'GlbError';
+  declare readonly code: 'GLB_MALFORMED';
+  constructor(message: string) {
+    super(message, 'GLB_MALFORMED');
+  }
 }
 
 function padded(length: number): number {

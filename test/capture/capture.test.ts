@@ -133,6 +133,7 @@ t.test('an output path that cannot be created is a clear error, before anything 
   await t.rejects(capture({ out: join(file, 'frames'), frames: 1 }), { code: 'CAPTURE_OUTPUT', message: /ENOTDIR/ });
   const err = await capture({ out: join(file, 'frames'), frames: 1 }).catch((e: unknown) => e);
   t.ok(err instanceof CaptureError && err.exitCode === 4, 'exit code 4');
+  t.match(err, { path: join(file, 'frames'), osCode: 'ENOTDIR' }, 'the path and the OS code as the error\'s own properties');
   await t.rejects(capture({ out: dir, frames: 0 }), { code: 'CAPTURE_USAGE' }, 'bad options are usage errors');
 });
 
