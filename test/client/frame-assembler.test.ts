@@ -3,6 +3,7 @@
 // chunks); a size disagreement, an oversized chunk, a short frame and a `final`-less stream that
 // outgrows its size fail with typed BAD_FRAME, and the assembler is clean for the next frame.
 import t from '../harness/mod.ts';
+import type { TestApi } from '../harness/mod.ts';
 import { EnSightError } from '../../src/errors.ts';
 import { FrameAssembler } from '../../src/client/frames.ts';
 import { stampFrame, verifyFrame } from '../../src/frame-stamp/mod.ts';
@@ -38,7 +39,7 @@ function feed(assembler: FrameAssembler, replies: ImageReply[]): Array<{ width: 
   return frames;
 }
 
-function badFrame(t: Parameters<Parameters<typeof t.test>[1]>[0], fn: () => unknown, message: RegExp, what: string): void {
+function badFrame(t: TestApi, fn: () => unknown, message: RegExp, what: string): void {
   const err = t.throws(fn, EnSightError, what);
   if (err instanceof EnSightError) {
     t.equal(err.code, 'BAD_FRAME', `${what}: code BAD_FRAME`);
