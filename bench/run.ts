@@ -4,14 +4,16 @@
  * memcpy of the same bytes in the same run.
  *
  *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE]
- *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…] [--help] [--version]
+ *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…] [--compare FILE]
+ *                    [--help] [--version]
  *
  * The table goes to stdout (`--json`: the rows as JSON instead), progress to stderr; JSON rows
  * and the SVG chart go to bench/results/latest.{json,svg} unless --json-file / --svg-file say
- * otherwise.
+ * otherwise. `--compare FILE` (another runtime's JSON rows) adds the Bun/Deno-vs-Node targets of
+ * the shared-memory rows.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import process from 'node:process';
@@ -22,7 +24,7 @@ import { TRANSPORTS, type FrameSourceControl } from './lib/transports.ts';
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
 import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
-import { svgChart, table, targets, type BenchRow } from './lib/report.ts';
+import { runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
 import { runDsgBench } from './dsg/bench.ts';
 import { VERSION } from '../src/version.ts';
 
@@ -37,6 +39,8 @@ interface Args {
   svg: string;
   sizes: FrameSize[];
   transports: string[] | undefined;
+  /** `--compare`: another runtime's JSON rows, for the runtime ratios. */
+  compare: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     svg: join(root, 'bench/results/latest.svg'),
     sizes: [{ width: 640, height: 480 }, { width: 1920, height: 1080 }, { width: 3840, height: 2160 }],
     transports: undefined,
+    compare: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -64,6 +69,7 @@ function parseArgs(argv: string[]): Args {
         return { width: Number(m[1]), height: Number(m[2]) };
       });
     } else if (flag === '--transports') args.transports = value().split(',');
+    else if (flag === '--compare') args.compare = value();
     else if (flag === '--help' || flag === '-h') usage();
     else if (flag === '--version') {
       console.log(`ensight-grpc bench ${VERSION}`);
@@ -77,7 +83,7 @@ function parseArgs(argv: string[]): Args {
 function usage(problem?: string): never {
   const text =
     'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE] ' +
-    '[--sizes WxH,…] [--transports a,b,…] [--help] [--version]\n' +
+    '[--sizes WxH,…] [--transports a,b,…] [--compare FILE] [--help] [--version]\n' +
     `transports: memcpy, ${[...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}\n`;
   if (problem) process.stderr.write(`bench: ${problem}\n${text}`);
   else process.stdout.write(text);
@@ -103,10 +109,25 @@ const progressLine = process.stderr.isTTY
   ? (text: string) => process.stderr.write(`\r\x1b[2K${text}`)
   : (text: string) => process.stderr.write(`${text}\n`);
 
+/** `--compare FILE`: another run's JSON rows, read before this run starts (a bad file fails at once). */
+function comparedRows(file: string): BenchRow[] {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    usage(`--compare ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(rows) || !rows.every((r) => typeof r?.transport === 'string' && typeof r?.runtime === 'string' && typeof r?.fps === 'number')) {
+    usage(`--compare ${file}: not the JSON rows of a bench run (--json-file)`);
+  }
+  return rows as BenchRow[];
+}
+
 /** memcpy of a frame's bytes: the physical limit of any transport that delivers them. */
 function memcpyFps(size: FrameSize, ms: number): number {
   const src = new Uint8Array(frameBytes(size)).fill(7);
   const dst = new Uint8Array(src.length);
+  dst.set(src); // first touch (page faults) is not the copy's cost
   let frames = 0;
   const t0 = performance.now();
   const until = t0 + ms;
@@ -123,8 +144,10 @@ async function main(): Promise<void> {
   const runtime = runningUnder();
   if (args.runtime && args.runtime !== runtime) delegate(args.runtime, argv);
   emulatorCommand(); // fails early, with advice, when the emulator is not built
+  const compared = args.compare === undefined ? undefined : comparedRows(args.compare);
   const throughputMs = args.quick ? 350 : 2000;
   const latencyMs = args.quick ? 250 : 1000;
+  const warmupMs = args.quick ? 300 : 1000;
   const transports = [...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].filter((t) => !args.transports || args.transports.includes(t.name));
   const total = args.sizes.length * (transports.length + 1);
   const rows: BenchRow[] = [];
@@ -151,6 +174,10 @@ async function main(): Promise<void> {
         };
         try {
           await source.configure(size, 'max');
+          // Not measured: the first frames through a new file or stream touch fresh memory (page
+          // faults, ~10 ms a MB on a loaded VM, 50 MB for a 4K file), grow HTTP/2 windows and
+          // warm up the JIT; a quick run would otherwise measure mostly that.
+          await open.run(new SeenLog(), performance.now() + warmupMs);
           const rate = await measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
           await source.stop();
           await open.run(new SeenLog(), performance.now() + 100); // drain frames still in flight
@@ -201,6 +228,7 @@ async function main(): Promise<void> {
   if (args.json) console.log(JSON.stringify(rounded, null, 1));
   else console.log(table(rounded));
   const checks = targets(rounded);
+  if (compared) checks.push(...runtimeTargets(rounded, compared));
   if (checks.length) {
     say('\ntargets (ratios within this run):');
     for (const c of checks) say(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);

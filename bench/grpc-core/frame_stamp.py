@@ -45,13 +45,24 @@ class StampedFrames:
         self.row_high = [(r >> 8) & 0xFF for r in range(height)]
         self.row_index = [r & 0xFFFF for r in range(height)]
 
+    @property
+    def size(self):
+        """Bytes of a packed frame (with prefix and suffix)."""
+        return self.layout.size
+
     def pack(self, frame_number):
-        """The frame's bytes (with prefix and suffix)."""
+        """The frame's bytes (with prefix and suffix), in a new bytes object."""
+        return self.layout.pack(self.prefix, *self._fields(frame_number), self.suffix)
+
+    def pack_into(self, buffer, frame_number):
+        """Writes the frame into `buffer` (a bytearray of at least `size` bytes), reused frame after frame."""
+        self.layout.pack_into(buffer, 0, self.prefix, *self._fields(frame_number), self.suffix)
+
+    def _fields(self, frame_number):
         a = fnv(self.picture_hash, struct.pack("<I", frame_number))
         p, m = FNV_PRIME, MASK
         checks = [((((a ^ lo) * p & m) ^ hi) * p) & m for lo, hi in zip(self.row_low, self.row_high)]
-        fields = chain.from_iterable(zip(repeat(frame_number), self.row_index, checks, repeat(frame_number & 0xFFFF)))
-        return self.layout.pack(self.prefix, *fields, self.suffix)
+        return chain.from_iterable(zip(repeat(frame_number), self.row_index, checks, repeat(frame_number & 0xFFFF)))
 
 
 def verify(pixels, width, height):

@@ -134,6 +134,29 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
   return checks;
 }
 
+/** Rows that read the shared-memory file (through the addon, the client, or plain fs reads). */
+const isSharedMemoryRow = (transport: string) => /^(shmem-|client-shmem|client-frames)/.test(transport);
+
+/**
+ * Issue 11's runtime target: on every shared-memory row, Bun (or Deno) at least 0.8× Node. The
+ * rows of one runtime come from `rows`, the other's from `other` (another run's JSON, `--compare`);
+ * the ratio is always the non-Node runtime over Node, whichever of the two this run is.
+ */
+export function runtimeTargets(rows: BenchRow[], other: BenchRow[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const row of rows) {
+    if (!isSharedMemoryRow(row.transport)) continue;
+    const peer = other.find((o) => o.transport === row.transport && o.width === row.width && o.height === row.height);
+    if (!peer || peer.runtime === row.runtime || !(row.runtime === 'node' || peer.runtime === 'node')) continue;
+    const [them, node] = row.runtime === 'node' ? [peer, row] : [row, peer];
+    const value = them.fps / node.fps;
+    if (!Number.isFinite(value) || value <= 0) continue;
+    const label = `${them.runtime[0]!.toUpperCase()}${them.runtime.slice(1)}/Node`;
+    checks.push({ what: `${label} fps, ${row.transport} ${row.width}x${row.height} (two runs)`, value, target: '≥ 0.8', met: value >= 0.8 });
+  }
+  return checks;
+}
+
 /**
  * Issue 11's targets: the user-facing frame API against raw zero-copy reads of the same
  * transport, and this client against the PyEnSight-style peer on the same C-core server.

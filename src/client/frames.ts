@@ -26,15 +26,21 @@ export interface ImageFrame {
 const RGB = 3;
 
 /**
- * Joins the `ImageReply` chunks of one frame (`pixels` concatenated until `final`).
- * An unchunked frame is passed through without a copy.
+ * Joins the `ImageReply` chunks of one frame (`pixels` in order until `final`). An unchunked frame
+ * is passed through without a copy; a chunked one is copied, chunk by chunk as it arrives, into
+ * one buffer of the frame's declared size (no list of chunks, no join at the end): a copy a
+ * byte, and each chunk's message buffer is garbage as soon as it is read.
  *
- * What is buffered is bounded by the frame's declared size (width × height × 3), itself bounded by
+ * What is held is the frame's declared size (width × height × 3), itself bounded by
  * `maxFrameBytes`: a chunk that would exceed it (a server that never sends `final`, or lies about
- * the size) fails the frame with `BAD_FRAME` and frees what was buffered.
+ * the size) fails the frame with `BAD_FRAME` and frees what was held; so does a `final` that
+ * leaves the frame short, or a chunk that disagrees on the frame's size.
  */
 export class FrameAssembler {
-  private parts: Uint8Array[] = [];
+  /** The frame being joined: allocated at its second chunk (a one-message frame needs none). */
+  private frame: Uint8Array | undefined;
+  /** The first chunk, held until the second shows the frame is chunked. */
+  private first: Uint8Array | undefined;
   private bytes = 0;
   private begun = false;
   private width = 0;
@@ -52,25 +58,34 @@ export class FrameAssembler {
       this.reset();
       throw new EnSightError(`image chunks disagree on the frame size (${reply.width}x${reply.height} after ${was})`, 'BAD_FRAME');
     }
-    const pixels = reply.pixels ?? new Uint8Array(0);
-    if (this.bytes + pixels.byteLength > this.declared) {
+    const pixels = reply.pixels ?? EMPTY;
+    const at = this.bytes;
+    if (at + pixels.byteLength > this.declared) {
       const { width, height, declared } = this;
-      const got = this.bytes + pixels.byteLength;
       this.reset();
       throw new EnSightError(
-        `image frame of ${width}x${height} sent at least ${got} bytes of pixels, more than the ${declared} it declares`,
+        `image frame of ${width}x${height} sent at least ${at + pixels.byteLength} bytes of pixels, more than the ${declared} it declares`,
         'BAD_FRAME',
       );
     }
-    if (pixels.byteLength > 0) this.parts.push(pixels);
-    this.bytes += pixels.byteLength;
+    if (pixels.byteLength > 0) {
+      if (this.frame) this.frame.set(pixels, at);
+      else if (!this.first) this.first = pixels;
+      else {
+        // Chunked after all: the frame gets its buffer, and the chunks go to their place in it.
+        this.frame = Buffer.allocUnsafe(this.declared);
+        this.frame.set(this.first, 0);
+        this.frame.set(pixels, at);
+        this.first = undefined;
+      }
+      this.bytes = at + pixels.byteLength;
+    }
     if (!reply.final) return undefined;
-    const { width, height, declared } = this;
-    const joined =
-      this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts, this.bytes);
+    const { width, height, declared, bytes } = this;
+    const joined = this.frame ?? this.first;
     this.reset();
-    if (joined.byteLength !== declared) {
-      throw new EnSightError(`image frame of ${width}x${height} carried ${joined.byteLength} bytes of pixels, expected ${declared}`, 'BAD_FRAME');
+    if (bytes !== declared || !joined) {
+      throw new EnSightError(`image frame of ${width}x${height} carried ${bytes} bytes of pixels, expected ${declared}`, 'BAD_FRAME');
     }
     return { width, height, pixels: joined };
   }
@@ -98,17 +113,20 @@ export class FrameAssembler {
     return this.begun;
   }
 
-  /** Bytes of pixels held for the frame being assembled. */
+  /** Bytes of pixels received for the frame being assembled. */
   get buffered(): number {
     return this.bytes;
   }
 
   reset(): void {
-    this.parts = [];
+    this.frame = undefined;
+    this.first = undefined;
     this.bytes = 0;
     this.begun = false;
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * The client's image slot: keeps the newest frame for `getImage()` (EnSight's client semantics)
