@@ -53,7 +53,7 @@ class Mapping {
   bool truncated() const { return truncated_.load(std::memory_order_acquire); }
   // fstat: BAD_FILE_SIZE if the file is now smaller than the layout we mapped (one syscall; used
   // on attach and when a wait times out, never per frame).
-  Status check_size();
+  [[nodiscard]] Status check_size();
 
   void retain() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // acq_rel: the last release must see every other holder's accesses finished before unmapping.

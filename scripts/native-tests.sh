@@ -17,7 +17,7 @@ fuzz_seconds="${FUZZ_SECONDS:-60}"
 cxx="${CXX:-g++}"
 mkdir -p "$out"
 
-core=("$root"/native/shmem_layout.cc "$root"/native/shmem_handoff.cc "$root"/native/shmem_file.cc "$root"/native/shmem_stream.cc)
+core=("$root"/native/shmem_layout.cc "$root"/native/shmem_handoff.cc "$root"/native/shmem_file.cc "$root"/native/shmem_stream.cc "$root"/native/shmem_copy.cc "$root"/native/shmem_waiter.cc)
 flags=(-std=c++20 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer)
 asan=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 tsan=(-fsanitize=thread -Wno-tsan)
