@@ -182,7 +182,9 @@ class Consumer : public StreamSide {
   // after it, meaningful to a thread that sees the reading.
   std::atomic<int> reading_{-1};
   std::atomic<int> initial_state_{-1};  // relaxed: reported, never steers a read
-  std::atomic<uint32_t> epoch_{0};
+  std::atomic<uint32_t> epoch_{0};  // relaxed: ordered by the 4 -> 0 CAS after it, see epoch()
+  // Relaxed: reported by attached(); set after the state change it reports (attach's CAS, or a
+  // lock of a published header 1), never read to decide what bytes to touch.
   std::atomic<bool> attached_[kBufferCount] = {};
   bool locked_[kBufferCount] = {};
   ConsumerStats stats_;
