@@ -15,6 +15,7 @@ namespace ensight::shmem::binding {
 // Slots of the info Uint32Array both classes report a block through (exported as `infoSlots`;
 // src/shmem/native.ts INFO holds the same numbers).
 enum InfoSlot { kInfoBuffer, kInfoFrameNumber, kInfoWidth, kInfoHeight, kInfoOffset, kInfoNumScanlines, kInfoEpoch, kInfoSlots };
+static_assert(kInfoSlots == 7, "the messages and src/shmem/native.ts INFO say 7 slots");
 
 // Views handed out per buffer, as weak references: unlock/publish detaches the ones still alive.
 // Each external view holds a reference on the Mapping (released by its finalizer), so memory a view
