@@ -1,15 +1,22 @@
 {
   # node-gyp build of the shared-memory image addon (what `npm install` runs through
-  # scripts/build-addon.mjs). The core (native/shmem_*.cc) has no Node-API in it; addon.cc binds it.
+  # scripts/build-addon.mjs). The core (native/shmem_*.cc) has no Node-API in it; the bindings
+  # (addon.cc, consumer_binding.cc, producer_binding.cc, binding_*.cc) are thin layers over it.
   "targets": [
     {
       "target_name": "ensight_shmem",
       "sources": [
         "native/addon.cc",
+        "native/consumer_binding.cc",
+        "native/producer_binding.cc",
+        "native/binding_support.cc",
+        "native/binding_views.cc",
         "native/shmem_layout.cc",
         "native/shmem_handoff.cc",
         "native/shmem_file.cc",
-        "native/shmem_stream.cc"
+        "native/shmem_stream.cc",
+        "native/shmem_copy.cc",
+        "native/shmem_waiter.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -25,8 +25,8 @@ namespace ensight::shmem {
 // One guarded mapping (declared in the header so a Mapping can hold its slot).
 struct GuardSlot {
   std::atomic<uintptr_t> begin{0};  // 0: free. Written last on register, first on unregister.
-  std::atomic<uintptr_t> end{0};
-  std::atomic<std::atomic<bool>*> truncated{nullptr};
+  std::atomic<uintptr_t> end{0};  // relaxed: published by the release store of begin
+  std::atomic<std::atomic<bool>*> truncated{nullptr};  // relaxed: likewise
 };
 
 namespace {

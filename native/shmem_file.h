@@ -53,7 +53,7 @@ class Mapping {
   bool truncated() const { return truncated_.load(std::memory_order_acquire); }
   // fstat: BAD_FILE_SIZE if the file is now smaller than the layout we mapped (one syscall; used
   // on attach and when a wait times out, never per frame).
-  Status check_size();
+  [[nodiscard]] Status check_size();
 
   void retain() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // acq_rel: the last release must see every other holder's accesses finished before unmapping.
@@ -80,7 +80,11 @@ class Mapping {
   std::string private_dir_;  // non-empty when we created it
   bool owns_file_ = false;
   GuardSlot* guard_slot_ = nullptr;  // ours in the SIGBUS guard's registry
+  // Set (release) by the SIGBUS handler once it has put zero pages over the mapping; read with
+  // acquire in truncated(), so a thread that sees the flag also sees the replaced mapping.
   std::atomic<bool> truncated_{false};
+  // Relaxed increments (a new holder already holds a reference through which it got here);
+  // acq_rel on release, see release().
   std::atomic<int> refs_{1};
 };
 

@@ -11,8 +11,10 @@
 namespace ensight::shmem {
 
 namespace {
-// Field offsets of the u32 geometry fields in a header.
-constexpr size_t kFrameNumber = 0, kWidth = 4, kHeight = 8, kOffset = 12, kNumScanlines = 16;
+// Field offsets of the u32 geometry fields in a header (pinned in shmem_layout.h).
+constexpr size_t kFrameNumber = offsetof(WireHeader, frame_number), kWidth = offsetof(WireHeader, width),
+                 kHeight = offsetof(WireHeader, height), kOffset = offsetof(WireHeader, offset),
+                 kNumScanlines = offsetof(WireHeader, num_scanlines);
 
 uint32_t load_field(const uint8_t* header, size_t at) {
   return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(header + at)))

@@ -46,6 +46,9 @@ enum class Status : int32_t {
   kLocked = -11,
 };
 
+// The statuses run without gaps from kUnconnected down to kLocked (the addon lists them so).
+static_assert(static_cast<int>(Status::kUnconnected) - static_cast<int>(Status::kLocked) == 15);
+
 // "BAD_FILE_SIZE" etc.: the names the JS API uses as ShmemError.code.
 const char* status_name(Status status);
 
@@ -57,9 +60,33 @@ enum BufferState : uint8_t {
   kInitial = 4,  // the server initialised the buffer; no client attached yet
 };
 
+// The BufferHeader as Ansys' header declares it (spec: "Shared-memory image transport"). Never
+// accessed through this type: the mapping is shared with a peer that may write at any time, so
+// every access is an atomic on one field (shmem_handoff.h). It exists to pin the offsets those
+// accesses use to the published declaration.
+struct WireHeader {
+  uint32_t frame_number;
+  uint32_t width;          // of the entire frame, pixels
+  uint32_t height;         // of the entire frame, pixels
+  uint32_t offset;         // first scanline of this block
+  uint32_t num_scanlines;  // scanlines in this payload
+  uint8_t buffer_state;
+  uint8_t pad[3];
+};
+
 inline constexpr size_t kHeaderSize = 24;
 inline constexpr size_t kStateOffset = 20;  // of buffer_state (and its 32-bit futex word) in a header
-// The five u32 geometry fields come first, buffer_state right after them, three pad bytes last.
+// The five u32 geometry fields come first, buffer_state right after them, three pad bytes last:
+// no padding anywhere, so the C declaration and our offsets agree on every ABI we build for.
+static_assert(sizeof(WireHeader) == kHeaderSize, "BufferHeader is 24 bytes");
+static_assert(alignof(WireHeader) == alignof(uint32_t), "headers are 4-aligned");
+static_assert(offsetof(WireHeader, frame_number) == 0);
+static_assert(offsetof(WireHeader, width) == 4);
+static_assert(offsetof(WireHeader, height) == 8);
+static_assert(offsetof(WireHeader, offset) == 12);
+static_assert(offsetof(WireHeader, num_scanlines) == 16);
+static_assert(offsetof(WireHeader, buffer_state) == kStateOffset, "buffer_state follows the five u32 fields");
+static_assert(offsetof(WireHeader, pad) == kStateOffset + 1, "three pad bytes end the header");
 static_assert(kStateOffset == 5 * sizeof(uint32_t), "buffer_state follows the five u32 fields");
 static_assert(kHeaderSize == kStateOffset + sizeof(uint32_t), "u8 buffer_state + u8 pad[3] end the header");
 static_assert(kStateOffset % alignof(uint32_t) == 0, "the state word is 4-aligned inside a header");

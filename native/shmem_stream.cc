@@ -69,11 +69,9 @@ int64_t sleep_for(int64_t deadline_ns, int64_t interval_ns) {
 
 // --- Producer --------------------------------------------------------------------------------
 
-Producer::Producer(Mapping* mapping) : mapping_(mapping) {
-  mapping_->retain();
+Producer::Producer(Mapping* mapping) : StreamSide(mapping) {
   for (size_t i = 0; i < kBufferCount; ++i) headers_.at[i] = mapping_->header(i);
 }
-Producer::~Producer() { mapping_->release(); }
 
 void Producer::initialise() {
   for (size_t i = 0; i < kBufferCount; ++i) {
@@ -158,8 +156,7 @@ Status Producer::put_frame(uint32_t frame_number, uint32_t width, uint32_t heigh
 
 // --- Consumer --------------------------------------------------------------------------------
 
-Consumer::Consumer(Mapping* mapping) : mapping_(mapping) {
-  mapping_->retain();
+Consumer::Consumer(Mapping* mapping) : StreamSide(mapping) {
   for (size_t r = 0; r < kReadingCount; ++r) {
     usable_[r] = layout_for_file_size(mapping_->layout().file_size, static_cast<Reading>(r), &candidates_[r]) == Status::kOk;
   }
@@ -167,7 +164,6 @@ Consumer::Consumer(Mapping* mapping) : mapping_(mapping) {
   if (usable_[0] && usable_[1] && candidates_[0].payload_size == candidates_[1].payload_size) usable_[1] = false;
 }
 
-Consumer::~Consumer() { mapping_->release(); }
 
 Layout Consumer::layout() const {
   const int r = reading();
@@ -239,7 +235,7 @@ void Consumer::detect_published() {
 
 void Consumer::unlock_all() {
   for (size_t i = 0; i < kBufferCount; ++i)
-    if (locked_[i]) unlock(static_cast<int>(i));
+    if (locked_[i]) static_cast<void>(unlock(static_cast<int>(i)));  // locked: unlock cannot fail
 }
 
 bool Consumer::attach() {

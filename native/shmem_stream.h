@@ -42,6 +42,24 @@ inline constexpr int64_t kMaxSpinNs = 200'000;
 // ready buffer to lock and which word to sleep on, so the consumer sleeps where the wake will come.
 size_t first_in_order(const BlockHeader& buffer0, const BlockHeader& buffer1);
 
+// What both sides hold: a reference on the mapping (taken at construction, dropped at
+// destruction), and the longest sleep of a wait between looks at the states.
+class StreamSide {
+ public:
+  StreamSide(const StreamSide&) = delete;
+  StreamSide& operator=(const StreamSide&) = delete;
+
+  void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
+  Mapping* mapping() const { return mapping_; }
+
+ protected:
+  explicit StreamSide(Mapping* mapping) : mapping_(mapping) { mapping_->retain(); }
+  ~StreamSide() { mapping_->release(); }
+
+  Mapping* mapping_;
+  int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
+};
+
 struct ProducerStats {
   uint64_t frames_published = 0;
   uint64_t frames_dropped = 0;      // NO_BUFFERAVAILABLE: consumer still holds the buffers
@@ -49,12 +67,9 @@ struct ProducerStats {
   uint64_t blocks_published = 0;
 };
 
-class Producer {
+class Producer : public StreamSide {
  public:
   explicit Producer(Mapping* mapping);  // takes a reference
-  ~Producer();
-  Producer(const Producer&) = delete;
-  Producer& operator=(const Producer&) = delete;
 
   // Writes both headers: zero geometry and state 4 (no client yet). A buffer a client holds
   // locked (3) is left to it; it comes back as 0 on unlock. Wakes waiters (a client waiting to
@@ -83,14 +98,12 @@ class Producer {
   [[nodiscard]] Status put_frame(uint32_t frame_number, uint32_t width, uint32_t height, const uint8_t* pixels, uint64_t size,
                    uint32_t flags, int64_t block_wait_ns, int64_t first_block_wait_ns = 0);
 
-  void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
   const ProducerStats& stats() const { return stats_; }
-  Mapping* mapping() const { return mapping_; }
+  // The layout this producer writes: the mapping's (the plain reading where usable).
+  const Layout& layout() const { return mapping_->layout(); }
 
  private:
-  Mapping* mapping_;
   Headers headers_;  // the mapping's layout: the plain reading where usable
-  int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
   bool initialised_ = false;
   ProducerStats stats_;
 };
@@ -100,15 +113,12 @@ struct ConsumerStats {
   uint64_t blocks_rejected = 0;  // headers that failed validation; handed back unread
 };
 
-class Consumer {
+// Destroying a Consumer leaves locks as they are: a buffer still locked stays the consumer's, so
+// memory a zero-copy view may still show is never handed back to the producer behind its back.
+// unlock_all() first to give everything back.
+class Consumer : public StreamSide {
  public:
   explicit Consumer(Mapping* mapping);  // takes a reference
-  // Leaves locks as they are: a buffer still locked stays the consumer's, so memory a zero-copy
-  // view may still show is never handed back to the producer behind its back. unlock_all() first
-  // to give everything back.
-  ~Consumer();
-  Consumer(const Consumer&) = delete;
-  Consumer& operator=(const Consumer&) = delete;
 
   // Takes over what the server initialised (4 -> 0) and locates header 1:
   // - initial state 4: header 1 is where a candidate reading shows state 4 over zero geometry
@@ -140,7 +150,7 @@ class Consumer {
   // handed back unread) for a hostile header; BAD_FILE_SIZE once the file was truncated.
   [[nodiscard]] Status try_lock(Block* block);
   // Hands a locked buffer back (3 -> 0) and wakes a producer waiting for it.
-  Status unlock(int buffer);
+  [[nodiscard]] Status unlock(int buffer);
   bool is_locked(int buffer) const;
   void unlock_all();
 
@@ -154,9 +164,7 @@ class Consumer {
   // Wakes everything sleeping on this stream's words in this process and others (used on close).
   void wake_all() const;
 
-  void set_poll_interval_ns(int64_t ns) { poll_interval_ns_ = ns; }
   const ConsumerStats& stats() const { return stats_; }
-  Mapping* mapping() const { return mapping_; }
 
  private:
   Headers headers() const;
@@ -166,17 +174,17 @@ class Consumer {
   void detect_initialised();
   void detect_published();
 
-  Mapping* mapping_;
   Layout candidates_[kReadingCount];
   bool usable_[kReadingCount] = {};
-  int64_t poll_interval_ns_ = kDefaultPollIntervalNs;
   // Which reading header 1 was found at (-1: not yet). Set once by a CAS, from whichever thread
   // runs attach() first; it only selects which bytes of the mapping are header 1 (each access to
   // them is an atomic with its own ordering), but release/acquire keeps attached_[1], written
   // after it, meaningful to a thread that sees the reading.
   std::atomic<int> reading_{-1};
   std::atomic<int> initial_state_{-1};  // relaxed: reported, never steers a read
-  std::atomic<uint32_t> epoch_{0};
+  std::atomic<uint32_t> epoch_{0};  // relaxed: ordered by the 4 -> 0 CAS after it, see epoch()
+  // Relaxed: reported by attached(); set after the state change it reports (attach's CAS, or a
+  // lock of a published header 1), never read to decide what bytes to touch.
   std::atomic<bool> attached_[kBufferCount] = {};
   bool locked_[kBufferCount] = {};
   ConsumerStats stats_;

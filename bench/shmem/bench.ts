@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { fileSizeForFrame, monotonicNowNs, readStamp, ShmemConsumer, type Frame } from '../../src/shmem/mod.ts';
+import { fileSizeForFrame, monotonicNowNs, readPublishTime, ShmemConsumer, type Frame } from '../../src/shmem/mod.ts';
 
 const seconds = Number(process.argv[2] ?? 2);
 const sizes: Array<[number, number]> = [
@@ -71,7 +71,7 @@ async function run(width: number, height: number, mode: Mode): Promise<Result> {
   const end = start + seconds * 1000;
   const note = (frame: Frame): void => {
     const seen = monotonicNowNs();
-    if (samples < latencies.length) latencies[samples++] = Number(seen - readStamp(frame.pixels)) / 1000;
+    if (samples < latencies.length) latencies[samples++] = Number(seen - readPublishTime(frame.pixels)) / 1000;
     if (frame.isLastBlock) frames++;
     frame.unlock();
   };
@@ -88,7 +88,7 @@ async function run(width: number, height: number, mode: Mode): Promise<Result> {
       const image = consumer.readFrameSync(target, { timeoutMs: 1000 });
       if (!image) break;
       const seen = monotonicNowNs();
-      if (samples < latencies.length) latencies[samples++] = Number(seen - readStamp(image.pixels)) / 1000;
+      if (samples < latencies.length) latencies[samples++] = Number(seen - readPublishTime(image.pixels)) / 1000;
       frames++;
     }
   }

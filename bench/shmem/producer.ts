@@ -6,7 +6,7 @@
  *   producer.ts PATH WIDTH HEIGHT SECONDS
  */
 import process from 'node:process';
-import { ShmemProducer, stampFrame } from '../../src/shmem/mod.ts';
+import { ShmemProducer, stampPublishTime } from '../../src/shmem/mod.ts';
 
 const [path, width, height, seconds] = [process.argv[2]!, ...process.argv.slice(3).map(Number)] as [string, number, number, number];
 const producer = ShmemProducer.open(path, { blockWaitMs: 200 });
@@ -22,7 +22,7 @@ for (let frame = 1; performance.now() < end; frame++) {
     (block) => {
       const start = block.offset * rowBytes;
       block.pixels.set(rendered.subarray(start, start + block.pixels.byteLength));
-      stampFrame(block.pixels);
+      stampPublishTime(block.pixels);
     },
     { waitMs: 200 },
   );

@@ -209,8 +209,8 @@ TEST_CASE("frames are dropped (counted) while the consumer holds both buffers, a
   CHECK(consumer.try_lock(&a) == Status::kOk && a.header.frame_number == 2);
   CHECK(consumer.try_lock(&b) == Status::kOk && b.header.frame_number == 4);
   CHECK(pattern::matches(4, 0, b.pixels, frame.size()));
-  consumer.unlock(a.buffer);
-  consumer.unlock(b.buffer);
+  CHECK(consumer.unlock(a.buffer) == Status::kOk);
+  CHECK(consumer.unlock(b.buffer) == Status::kOk);
 }
 
 TEST_CASE("a frame larger than n travels as ordered scanline blocks and reassembles, flipped too") {
@@ -224,11 +224,11 @@ TEST_CASE("a frame larger than n travels as ordered scanline blocks and reassemb
   CHECK(consumer.try_lock(&block) == Status::kOk);
   CHECK(block.header.offset == 0 && block.header.num_scanlines == 33 && !block.header.is_last_block());
   place_block_rows(block.header, block.pixels, out.data(), true);  // flip back
-  consumer.unlock(block.buffer);
+  CHECK(consumer.unlock(block.buffer) == Status::kOk);
   CHECK(consumer.try_lock(&block) == Status::kOk);
   CHECK(block.header.offset == 33 && block.header.num_scanlines == 7 && block.header.is_last_block());
   place_block_rows(block.header, block.pixels, out.data(), true);
-  consumer.unlock(block.buffer);
+  CHECK(consumer.unlock(block.buffer) == Status::kOk);
   CHECK(out == frame);
 }
 

@@ -9,7 +9,7 @@
  * {@link ShmemImageReader.consumer} directly.
  */
 import { EnSightError } from '../errors.ts';
-import { checkFrameFits, fileSizeForFrame, ShmemConsumer, type FrameImage, type ShmemError } from '../shmem/mod.ts';
+import { checkFrameFits, fileSizeForFrame, ShmemConsumer, type ShmemFrameCopy, type ShmemError } from '../shmem/mod.ts';
 
 /** How long one wait for a frame lasts: the producer's own wait between a frame's blocks (1 s). */
 const STOP_CHECK_MS = 1000;
@@ -80,7 +80,7 @@ export class ShmemImageReader {
    * lasts {@link STOP_CHECK_MS}, as long as a producer waits between blocks: shorter, and a slow
    * second block would cost the frame.
    */
-  start(onFrame: (image: FrameImage) => void, onEnd: (err?: unknown) => void): void {
+  start(onFrame: (image: ShmemFrameCopy) => void, onEnd: (err?: unknown) => void): void {
     this.loop = (async () => {
       try {
         while (!this.stopped) {

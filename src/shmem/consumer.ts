@@ -2,7 +2,10 @@
  * The consumer (client) side of the shared-memory image stream. See `mod.ts` for the overview.
  */
 import { setImmediate } from 'node:timers';
+import { checkBytes, checkMs, checkOptions, checkString, type OptionKind } from './args.ts';
+import { Assembly, type ShmemFrameCopy } from './assembly.ts';
 import { ShmemError } from './errors.ts';
+import { Frame } from './frame.ts';
 import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
 
 /**
@@ -19,15 +22,20 @@ function isBadBlock(error: unknown): error is ShmemError {
   return error instanceof ShmemError && BAD_BLOCK_CODES.has(error.code);
 }
 
-/**
- * Consecutive blocks numbered behind the last frame after which the server is taken to have
- * restarted its numbering without re-initialising the file (a state-0 server shows no restart).
- */
-const RESTART_AFTER_STALE_BLOCKS = 16;
+/** What each option may hold (see `args.ts`). */
+const CONSUMER_OPTIONS: { [K in keyof ConsumerOptions]-?: OptionKind } = {
+  directory: 'string',
+  size: 'bytes-count',
+  zeroCopy: 'boolean',
+  detachViews: 'boolean',
+  flipVertical: 'boolean',
+  pollIntervalMs: 'positive',
+  onError: 'function',
+};
+const WAIT_OPTIONS: { [K in keyof WaitOptions]-?: OptionKind } = { timeoutMs: 'ms', keepAlive: 'boolean' };
 
-/** Serial-number order of u32 frame numbers ("always increase, may skip", and may wrap). */
-function frameAfter(a: number, b: number): boolean {
-  return ((a - b) | 0) > 0;
+function checkWaitOptions(options: WaitOptions): WaitOptions {
+  return checkOptions('options', options, WAIT_OPTIONS);
 }
 
 export interface ConsumerOptions {
@@ -86,25 +94,6 @@ export interface ConsumerStats extends NativeConsumerStats {
   lastError: ShmemError | null;
 }
 
-export interface CopyOptions {
-  /** Flip top-to-bottom; defaults to the consumer's `flipVertical`. */
-  flipVertical?: boolean;
-  /**
-   * Copy the block's rows to their place in a whole-frame target (`width*height*3` bytes) rather
-   * than to the start of the target. Default: true for blocks that are not a whole frame.
-   */
-  placeInFrame?: boolean;
-}
-
-/** A whole frame copied out of the stream by `readFrame`. */
-export interface FrameImage {
-  frameNumber: number;
-  width: number;
-  height: number;
-  /** RGB, 3 bytes a pixel, rows packed top to bottom (bottom to top with `flipVertical`). */
-  pixels: Uint8Array;
-}
-
 export interface WaitOptions {
   /** Give up after this many milliseconds (resolve/return null). Default: wait forever. */
   timeoutMs?: number;
@@ -113,95 +102,6 @@ export interface WaitOptions {
    * background reader that must not hold the host program open once it is done. Default true.
    */
   keepAlive?: boolean;
-}
-
-/**
- * One locked buffer: a whole frame, or one scanline block of a frame larger than the payload
- * (`offset` = first scanline, `numScanlines` rows). Valid until `unlock()`; afterwards every
- * accessor throws `NOT_LOCKED` and views handed out earlier are detached (length 0).
- */
-export class Frame {
-  readonly frameNumber: number;
-  readonly width: number;
-  readonly height: number;
-  readonly offset: number;
-  readonly numScanlines: number;
-  /** @internal */ readonly buffer: number;
-  /** @internal Server (re)initialisations seen when this block was locked: numbering restarts with one. */
-  readonly epoch: number;
-  #consumer: ShmemConsumer;
-  #generation: number;
-  #view: Uint8Array | undefined;
-
-  /** @internal */
-  constructor(consumer: ShmemConsumer, info: Uint32Array, generation: number) {
-    this.#consumer = consumer;
-    this.#generation = generation;
-    this.buffer = info[INFO.Buffer]!;
-    this.frameNumber = info[INFO.FrameNumber]!;
-    this.width = info[INFO.Width]!;
-    this.height = info[INFO.Height]!;
-    this.offset = info[INFO.Offset]!;
-    this.numScanlines = info[INFO.NumScanlines]!;
-    this.epoch = info[INFO.Epoch]!;
-  }
-
-  /** The block holds the whole frame. */
-  get isWholeFrame(): boolean {
-    return this.offset === 0 && this.numScanlines === this.height;
-  }
-  /** The block ends the frame (true for whole frames). */
-  get isLastBlock(): boolean {
-    return this.offset + this.numScanlines === this.height;
-  }
-  /** Bytes in this block: `width * 3 * numScanlines`. */
-  get byteLength(): number {
-    return this.width * 3 * this.numScanlines;
-  }
-  /** Still locked: not unlocked, consumer not closed. */
-  get locked(): boolean {
-    return this.#consumer.isCurrent(this.buffer, this.#generation);
-  }
-
-  /**
-   * The block's pixels, RGB rows as the producer wrote them: a zero-copy view of the mapping
-   * (or a copy, see `ConsumerOptions.zeroCopy`). Detached at unlock.
-   */
-  get pixels(): Uint8Array {
-    this.#check();
-    this.#view ??= this.#consumer.viewOf(this.buffer, this.byteLength);
-    return this.#view;
-  }
-
-  /** Copies the block out into `target` (see `CopyOptions`); returns `target`. */
-  copyTo(target: Uint8Array, options: CopyOptions = {}): Uint8Array {
-    this.#check();
-    const flip = options.flipVertical ?? this.#consumer.flipVertical;
-    const place = options.placeInFrame ?? !this.isWholeFrame;
-    this.#native().copyTo(this.buffer, target, flip, place);
-    return target;
-  }
-
-  /** A copy of the block's pixels in a new array (flipped with the consumer's `flipVertical`). */
-  copy(options: Omit<CopyOptions, 'placeInFrame'> = {}): Uint8Array {
-    return this.copyTo(new Uint8Array(this.byteLength), { ...options, placeInFrame: false });
-  }
-
-  /** Hands the buffer back to the producer. Throws `NOT_LOCKED` if already unlocked. */
-  unlock(): void {
-    this.#check();
-    this.#view = undefined;
-    this.#consumer.unlockBuffer(this.buffer);
-  }
-
-  #native(): NativeConsumer {
-    return this.#consumer.native;
-  }
-  #check(): void {
-    if (!this.locked) {
-      throw ShmemError.of('NOT_LOCKED', `frame ${this.frameNumber} (buffer ${this.buffer}) is no longer locked`);
-    }
-  }
 }
 
 /**
@@ -240,6 +140,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    * `SubscribeImages` option `filename`). `close()` removes file and directory.
    */
   static create(options: ConsumerOptions = {}): ShmemConsumer {
+    checkOptions('options', options, CONSUMER_OPTIONS);
     const info = new Uint32Array(INFO.Slots);
     const native = new (addon().NativeConsumer)({
       create: { directory: options.directory, size: options.size },
@@ -252,6 +153,8 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
 
   /** Opens an existing stream file (not removed on close). */
   static open(path: string, options: Omit<ConsumerOptions, 'directory' | 'size'> = {}): ShmemConsumer {
+    checkString('path', path);
+    checkOptions('options', options, CONSUMER_OPTIONS);
     const info = new Uint32Array(INFO.Slots);
     const native = new (addon().NativeConsumer)({
       path,
@@ -303,6 +206,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    * For workers and benchmarks; on the main thread prefer `lock()`.
    */
   waitLock(timeoutMs = -1): Frame | null {
+    checkMs('timeoutMs', timeoutMs);
     return this.#result(this.#open().waitLock(timeoutMs));
   }
 
@@ -311,6 +215,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    * native thread; the event loop stays free.
    */
   async lock(options: WaitOptions = {}): Promise<Frame | null> {
+    checkWaitOptions(options);
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
     // Frames always ready would resolve every lock in a microtask: let the event loop turn now
     // and then, so timers and I/O of this process keep running however fast frames come.
@@ -330,6 +235,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    * loop ends). Ends after `timeoutMs` without a frame, or when the consumer is closed.
    */
   async *frames(options: WaitOptions = {}): AsyncGenerator<Frame, void, undefined> {
+    checkWaitOptions(options);
     let frame: Frame | null = null;
     try {
       for (;;) {
@@ -357,7 +263,9 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
    * incomplete are skipped. `target` (reused when large enough) avoids an allocation per frame.
    * Resolves null after `timeoutMs`.
    */
-  async readFrame(target?: Uint8Array, options: WaitOptions = {}): Promise<FrameImage | null> {
+  async readFrame(target?: Uint8Array, options: WaitOptions = {}): Promise<ShmemFrameCopy | null> {
+    if (target !== undefined) checkBytes('target', target);
+    checkWaitOptions(options);
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
     for (;;) {
       const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
@@ -369,7 +277,9 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   }
 
   /** `readFrame` blocking the calling thread (workers, benchmarks). */
-  readFrameSync(target?: Uint8Array, options: WaitOptions = {}): FrameImage | null {
+  readFrameSync(target?: Uint8Array, options: WaitOptions = {}): ShmemFrameCopy | null {
+    if (target !== undefined) checkBytes('target', target);
+    checkWaitOptions(options);
     const deadline = options.timeoutMs === undefined ? undefined : performance.now() + options.timeoutMs;
     for (;;) {
       const remaining = deadline === undefined ? -1 : Math.max(0, deadline - performance.now());
@@ -460,103 +370,5 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   #open(): NativeConsumer {
     if (this.#closed) throw ShmemError.of('UNCONNECTED', 'the stream is closed');
     return this.native;
-  }
-}
-
-/**
- * Collects the blocks of one frame into a whole-frame image, across `readFrame` calls. Blocks may
- * come in any order; the frame is whole when every row is covered. Every block of a frame must
- * agree on width and height (else the frame is dropped as mixed); a block of a newer frame drops
- * an unfinished one (incomplete); blocks of frames older than the one begun or delivered are
- * dropped (stale). Nothing partial or mixed is ever returned.
- */
-class Assembly {
-  readonly counts = { framesRead: 0, framesIncomplete: 0, framesMixed: 0, blocksStale: 0 };
-  /** The frame being assembled: -1 when none. */
-  #frameNumber = -1;
-  #width = 0;
-  #height = 0;
-  #rowsCovered = 0;
-  #covered = new Uint8Array(0);
-  #image: Uint8Array | undefined;
-  /** The last frame returned or dropped as mixed: blocks of it or older are stale. */
-  #done: number | undefined;
-  #epoch = -1;
-  #staleInARow = 0;
-
-  constructor(readonly flip: boolean) {}
-
-  /** Takes (and unlocks) a block; returns the image once its frame is whole. */
-  add(frame: Frame, target: Uint8Array | undefined): FrameImage | null {
-    try {
-      return this.#add(frame, target);
-    } finally {
-      frame.unlock();
-    }
-  }
-
-  #add(frame: Frame, target: Uint8Array | undefined): FrameImage | null {
-    const { frameNumber, width, height } = frame;
-    if (frame.epoch !== this.#epoch || this.#staleInARow >= RESTART_AFTER_STALE_BLOCKS) {
-      // The server (re)initialised the file, or keeps sending numbers behind ours: it restarted
-      // its numbering. Order holds within one run of the server only.
-      if (this.#frameNumber !== -1) this.counts.framesIncomplete++;
-      this.#epoch = frame.epoch;
-      this.#frameNumber = -1;
-      this.#done = undefined;
-      this.#staleInARow = 0;
-    }
-    if (this.#done !== undefined && !frameAfter(frameNumber, this.#done)) {
-      this.counts.blocksStale++;
-      this.#staleInARow++;
-      return null;
-    }
-    this.#staleInARow = 0;
-    if (this.#frameNumber !== -1) {
-      if (frameNumber === this.#frameNumber) {
-        if (width !== this.#width || height !== this.#height) {
-          this.counts.framesMixed++;
-          this.#done = frameNumber; // the rest of this frame's blocks are stale
-          this.#frameNumber = -1;
-          return null;
-        }
-      } else if (frameAfter(frameNumber, this.#frameNumber)) {
-        this.counts.framesIncomplete++;
-        this.#frameNumber = -1;
-      } else {
-        this.counts.blocksStale++;
-        return null;
-      }
-    }
-    const bytes = width * height * 3;
-    if (this.#frameNumber === -1) {
-      this.#frameNumber = frameNumber;
-      this.#width = width;
-      this.#height = height;
-      this.#rowsCovered = 0;
-      if (this.#covered.length < height) this.#covered = new Uint8Array(height);
-      else this.#covered.fill(0, 0, height);
-      this.#image = target && target.byteLength >= bytes ? target : new Uint8Array(bytes);
-    }
-    const image = this.#image!;
-    frame.copyTo(image, { flipVertical: this.flip, placeInFrame: true });
-    const covered = this.#covered;
-    for (let row = frame.offset, end = frame.offset + frame.numScanlines; row < end; row++) {
-      if (covered[row] === 0) {
-        covered[row] = 1;
-        this.#rowsCovered++;
-      }
-    }
-    if (this.#rowsCovered < height) return null;
-    this.#frameNumber = -1;
-    this.#done = frameNumber;
-    this.counts.framesRead++;
-    let pixels = image.byteLength === bytes ? image : image.subarray(0, bytes);
-    // Begun in an earlier call's buffer (that call timed out mid-frame): hand it over in this one's.
-    if (target && target !== image && target.byteLength >= bytes) {
-      target.set(pixels);
-      pixels = target.byteLength === bytes ? target : target.subarray(0, bytes);
-    }
-    return { frameNumber, width, height, pixels };
   }
 }

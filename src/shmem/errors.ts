@@ -2,8 +2,12 @@
  * Typed errors of the shared-memory transport, in the status vocabulary of EnSight's reference C
  * API: `code` is the name ('BAD_FILE_SIZE'), `status` the reference number (-3).
  */
+import { EnSightError } from '../errors.ts';
 
-/** Status numbers of the reference C API, by name. */
+/**
+ * Status numbers of the reference C API, by name. The addon exports the same table
+ * (`statusCodes`); a test holds the two together. This one serves where the addon does not load.
+ */
 export const SHMEM_STATUS = {
   UNCONNECTED: 4,
   RECONNECTING: 3,
@@ -26,22 +30,28 @@ export const SHMEM_STATUS = {
 export type ShmemStatusCode = keyof typeof SHMEM_STATUS;
 
 /**
+ * The statuses a failure carries: every status but the three that report how a call went
+ * (NOERROR, NO_FRAMEAVAILABLE, NO_BUFFERAVAILABLE). All of them are listed in `EnSightErrorCode`.
+ */
+export type ShmemErrorCode = Exclude<ShmemStatusCode, 'NOERROR' | 'NO_FRAMEAVAILABLE' | 'NO_BUFFERAVAILABLE'>;
+
+/**
  * Every failure of the transport. Thrown for bad arguments, unusable or hostile files
  * (`BAD_FILE_SIZE`, `UNABLE_TO_OPEN_FILE`, `FRAME_TOO_LARGE`, …), use of a frame after unlock
  * (`NOT_LOCKED`), and use of a closed stream (`UNCONNECTED`).
  */
-export class ShmemError extends Error {
-  override readonly name = 'ShmemError';
-  readonly code: ShmemStatusCode;
+export class ShmemError extends EnSightError {
+  override name = 'ShmemError';
+  declare readonly code: ShmemErrorCode;
+  /** The reference API's status number of `code`. */
   readonly status: number;
 
-  constructor(code: ShmemStatusCode, status: number, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
+  constructor(message: string, code: ShmemErrorCode, status: number = SHMEM_STATUS[code], options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, code, options);
     this.status = status;
   }
 
-  static of(code: ShmemStatusCode, message: string): ShmemError {
-    return new ShmemError(code, SHMEM_STATUS[code], message);
+  static of(code: ShmemErrorCode, message: string, options?: { cause?: unknown }): ShmemError {
+    return new ShmemError(message, code, SHMEM_STATUS[code], options);
   }
 }

@@ -68,20 +68,23 @@
  *
  * ## Latency measurement
  * `monotonicNowNs()` reads CLOCK_MONOTONIC, the same clock in every process on the machine. A
- * producer stamps it into the first 8 bytes of a frame's pixels (`stampFrame`), the consumer reads
- * it back (`readStamp`): publish → seen, without changing EnSight's header.
+ * producer stamps it into the first 8 bytes of a frame's pixels (`stampPublishTime`), the consumer
+ * reads it back (`readPublishTime`): publish → seen, without changing EnSight's header.
  *
  * @module
  */
 import { ShmemError } from './errors.ts';
 import { addon } from './native.ts';
 
-export { Frame, ShmemConsumer } from './consumer.ts';
-export type { ConsumerOptions, ConsumerStats, CopyOptions, FrameImage, WaitOptions } from './consumer.ts';
+export type { ShmemFrameCopy } from './assembly.ts';
+export { ShmemConsumer } from './consumer.ts';
+export type { ConsumerOptions, ConsumerStats, WaitOptions } from './consumer.ts';
+export { Frame } from './frame.ts';
+export type { CopyOptions } from './frame.ts';
 export { FLIP_VERTICAL, ShmemProducer } from './producer.ts';
 export type { LoanedBlock, ProducerOptions, ProducerStats, PutOptions, PutResult } from './producer.ts';
 export { SHMEM_STATUS, ShmemError } from './errors.ts';
-export type { ShmemStatusCode } from './errors.ts';
+export type { ShmemErrorCode, ShmemStatusCode } from './errors.ts';
 
 /** The default file size of EnSight's clients: 25 MiB. */
 export const DEFAULT_FILE_SIZE = 26_214_400;
@@ -138,15 +141,18 @@ export function zeroCopyAvailable(): boolean {
   return addon().zeroCopyAvailable();
 }
 
-/** Bytes `stampFrame` uses at the start of the pixels. */
-export const STAMP_BYTES = 8;
+/** Bytes `stampPublishTime` uses at the start of the pixels. */
+export const PUBLISH_TIME_BYTES = 8;
 
-/** Writes a CLOCK_MONOTONIC timestamp (u64 little-endian) into the first 8 bytes of `pixels`. */
-export function stampFrame(pixels: Uint8Array, nowNs: bigint = monotonicNowNs()): void {
-  new DataView(pixels.buffer, pixels.byteOffset, STAMP_BYTES).setBigUint64(0, nowNs, true);
+/**
+ * Writes the publish time, a CLOCK_MONOTONIC timestamp (u64 little-endian), into the first 8 bytes
+ * of `pixels` (latency measurement; not the emulator's frame stamp of `src/frame-stamp`).
+ */
+export function stampPublishTime(pixels: Uint8Array, nowNs: bigint = monotonicNowNs()): void {
+  new DataView(pixels.buffer, pixels.byteOffset, PUBLISH_TIME_BYTES).setBigUint64(0, nowNs, true);
 }
 
-/** Reads the timestamp `stampFrame` wrote. */
-export function readStamp(pixels: Uint8Array): bigint {
-  return new DataView(pixels.buffer, pixels.byteOffset, STAMP_BYTES).getBigUint64(0, true);
+/** Reads the publish time `stampPublishTime` wrote. */
+export function readPublishTime(pixels: Uint8Array): bigint {
+  return new DataView(pixels.buffer, pixels.byteOffset, PUBLISH_TIME_BYTES).getBigUint64(0, true);
 }

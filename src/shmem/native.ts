@@ -8,11 +8,13 @@
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { ShmemError } from './errors.ts';
+import { errorText } from '../errors.ts';
+import { type SHMEM_STATUS, ShmemError } from './errors.ts';
 
 /**
  * Where tryLock/claim report a block: [buffer, frameNumber, width, height, offset, numScanlines,
  * epoch] (epoch: how many server (re)initialisations the consumer took over; 0 for a producer).
+ * The addon exports the same table (`infoSlots`); a test holds the two together.
  */
 export const INFO = { Buffer: 0, FrameNumber: 1, Width: 2, Height: 3, Offset: 4, NumScanlines: 5, Epoch: 6, Slots: 7 } as const;
 
@@ -64,6 +66,7 @@ export interface NativeProducer {
 }
 
 export interface NativeAddon {
+  /** The class errors are made of: `new errorClass(message, code, status)`. */
   configure(errorClass: typeof ShmemError): void;
   monotonicNowNs(): bigint;
   zeroCopyAvailable(): boolean;
@@ -79,6 +82,10 @@ export interface NativeAddon {
   pollIntervalMs: number;
   /** Mappings the SIGBUS guard covers in this process now (tests). */
   guardedMappings(): number;
+  /** The native status table: what `SHMEM_STATUS` holds. */
+  statusCodes: Record<keyof typeof SHMEM_STATUS, number>;
+  /** The native info slots: what `INFO` holds. */
+  infoSlots: Record<keyof typeof INFO, number>;
 }
 
 /**
@@ -121,7 +128,7 @@ function addonPath(): string {
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
     return nodeGypBuild.resolve(PACKAGE_ROOT);
   } catch (err) {
-    const why = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+    const why = errorText(err).split('\n')[0];
     throw ShmemError.of(
       'UNABLE_TO_OPEN_FILE',
       `the shared-memory addon is not available (${why}; looked in ${PACKAGE_ROOT}build/Release and ${PACKAGE_ROOT}prebuilds): ${ADDON_REMEDY}`,
@@ -139,7 +146,7 @@ export function addon(): NativeAddon {
     try {
       native = require(path) as NativeAddon;
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
+      const why = errorText(err);
       // Deno without --allow-ffi: the binary is fine, the permission is what is missing.
       const denied = err instanceof Error && (err.name === 'NotCapable' || err.name === 'PermissionDenied');
       throw ShmemError.of('UNABLE_TO_OPEN_FILE', `the shared-memory addon ${path} does not load (${why})${denied ? '' : `: ${ADDON_REMEDY}`}`);

@@ -2,6 +2,7 @@
  * The producer (server) side of the shared-memory image stream: what EnSight does, and what the
  * emulator does through this class. See `mod.ts` for the overview.
  */
+import { checkBytes, checkDimension, checkOptions, checkString, checkUint32, describeValue, type OptionKind } from './args.ts';
 import { ShmemError } from './errors.ts';
 import { addon, BlockViews, INFO, type NativeProducer } from './native.ts';
 
@@ -67,6 +68,21 @@ export interface ProducerStats {
   blocksPublished: number;
 }
 
+/** What each option may hold (see `args.ts`). */
+const PRODUCER_OPTIONS: { [K in keyof ProducerOptions]-?: OptionKind } = {
+  pollIntervalMs: 'positive',
+  blockWaitMs: 'ms',
+  detachViews: 'boolean',
+};
+const PUT_OPTIONS: { [K in keyof PutOptions]-?: OptionKind } = { flipVertical: 'boolean', waitMs: 'ms' };
+
+/** The frame's number and size, checked alike by putFrame and writeFrame. */
+function checkFrame(frameNumber: number, width: number, height: number): void {
+  checkUint32('frameNumber', frameNumber);
+  checkDimension('width', width);
+  checkDimension('height', height);
+}
+
 export class ShmemProducer {
   readonly #native: NativeProducer;
   readonly #info = new Uint32Array(INFO.Slots);
@@ -85,6 +101,8 @@ export class ShmemProducer {
    * consumer to attach).
    */
   static open(path: string, options: ProducerOptions = {}): ShmemProducer {
+    checkString('path', path);
+    checkOptions('options', options, PRODUCER_OPTIONS);
     return new ShmemProducer(path, options);
   }
 
@@ -102,6 +120,9 @@ export class ShmemProducer {
 
   /** Copies a whole RGB frame (`width*height*3` bytes, rows top to bottom) into the stream. */
   putFrame(frameNumber: number, width: number, height: number, pixels: Uint8Array, options: PutOptions = {}): PutResult {
+    checkFrame(frameNumber, width, height);
+    checkBytes('pixels', pixels);
+    checkOptions('options', options, PUT_OPTIONS);
     const flags = options.flipVertical ? FLIP_VERTICAL : 0;
     const status = this.#open().putFrame(frameNumber, width, height, pixels, flags, this.#blockWaitMs, options.waitMs ?? 0);
     return RESULTS[status]!;
@@ -119,6 +140,9 @@ export class ShmemProducer {
     fill: (block: LoanedBlock) => void,
     options: Pick<PutOptions, 'waitMs'> = {},
   ): PutResult {
+    checkFrame(frameNumber, width, height);
+    if (typeof fill !== 'function') throw ShmemError.of('BAD_ARGS', `fill must be a function, got ${describeValue(fill)}`);
+    checkOptions('options', options, PUT_OPTIONS);
     const native = this.#open();
     const views = this.#views;
     for (let offset = 0; offset < height; ) {
@@ -139,7 +163,8 @@ export class ShmemProducer {
           get pixels() {
             return (view ??= views.of(buffer, numScanlines * width * 3));
           },
-          copyFrom: (source, sourceOffset = 0) => native.fillFrom(buffer, source, sourceOffset),
+          copyFrom: (source, sourceOffset = 0) =>
+            native.fillFrom(buffer, checkBytes('source', source), checkUint32('sourceOffset', sourceOffset)),
         });
       } catch (error) {
         native.abandon(buffer);
