@@ -16,7 +16,7 @@
 export * from './client/mod.ts';
 export * from './dial/mod.ts';
 export { ENSIGHT_ERROR_CODES, EnSightError, EnSightPythonError, EnSightRpcError, type EnSightErrorCode, type GrpcStatusName } from './errors.ts';
-export { SHMEM_STATUS, ShmemError, type ShmemStatusCode } from './shmem/errors.ts';
+export { SHMEM_STATUS, ShmemError, type ShmemErrorCode, type ShmemStatusCode } from './shmem/errors.ts';
 export { EmulatorStartError } from './emulator/server.ts';
 export { EmulatorUsageError } from './emulator/options.ts';
 export * as protocol from './protocol/mod.ts';
