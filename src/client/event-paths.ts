@@ -4,10 +4,10 @@
  * to `eventStreamEnable`, else to the bounded queue `getEvent()` reads; every `events()` iterator
  * sees it either way. The iterators end by the rule of {@link FeedSources}.
  */
+import type { EventReply } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FeedSources, type StreamHost } from './feed-sources.ts';
 import { RingBuffer } from './ring-buffer.ts';
-import type { EventReply } from '../protocol/mod.ts';
 
 export class EventPaths {
   private readonly queue: RingBuffer<string>;
