@@ -16,6 +16,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   private closed = false;
   private failure: unknown;
+  /** Removes the abort listener once the queue is over. */
+  private detach: (() => void) | undefined;
   /** Items discarded because the consumer was behind by more than `capacity`. */
   dropped = 0;
 
@@ -26,8 +28,14 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     private readonly onWaiting?: WaitingListener,
   ) {
     this.items = new RingBuffer<T>(capacity);
-    signal?.addEventListener('abort', () => this.fail(abortReason(signal)), { once: true });
     if (signal?.aborted) this.fail(abortReason(signal));
+    else if (signal) {
+      // Not abortable(): an abort ends the queue after the items already in it, not the wait alone.
+      const onAbort = () => this.fail(abortReason(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      // A long-lived signal (one per program) must not collect a listener per finished iterator.
+      this.detach = () => signal.removeEventListener('abort', onAbort);
+    }
   }
 
   push(item: T): void {
@@ -51,6 +59,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.detach?.();
     if (this.waiter && this.items.size === 0) this.settle().resolve({ value: undefined, done: true });
   }
 
@@ -59,6 +68,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.closed) return;
     this.failure = err;
     this.closed = true;
+    this.detach?.();
     if (this.waiter) this.settle().reject(err);
   }
 

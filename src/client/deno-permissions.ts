@@ -45,3 +45,12 @@ export async function requireDenoPermissions(what: string, permissions: readonly
     'PERMISSION_DENIED',
   );
 }
+
+/** What Deno must allow for a grpc-js target: a Unix socket is read and written, TCP is net. */
+export function socketPermissions(address: string): DenoPermission[] {
+  if (address.startsWith('unix:')) {
+    const path = address.slice('unix:'.length);
+    return [{ name: 'read', path }, { name: 'write', path }];
+  }
+  return [{ name: 'net', host: address }];
+}

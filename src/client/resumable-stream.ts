@@ -4,7 +4,8 @@
  * gap is reported. Without reconnecting (or for any other failure) it ends like a plain stream.
  */
 import * as grpc from '@grpc/grpc-js';
-import { EnSightError, toEnSightError } from '../errors.ts';
+import { EnSightError, errorText, toEnSightError } from '../errors.ts';
+import { trace, traceOn } from '../trace.ts';
 import type { DialedChannel } from '../dial/mod.ts';
 
 /** What a stream missed while the connection was being replaced. */
@@ -86,6 +87,7 @@ export class ResumableStream<Res> {
     this.call = undefined;
     if (this.over) return;
     if (this.resumes && CONNECTION_LOST.has(err.code)) {
+      if (traceOn.client) trace('client', `${this.hooks.method} lost its connection (${err.details || err.code}): reopened after the reconnect`);
       void this.resume(err, Date.now(), this.hooks.interrupted?.() ?? 0);
       return;
     }
@@ -98,11 +100,13 @@ export class ResumableStream<Res> {
       try {
         replaced = await this.channel.recovered(this.generation);
       } catch (err) {
+        if (traceOn.client) trace('client', `${this.hooks.method} not reopened: ${errorText(err)}`);
         this.end(err);
         return;
       }
       if (this.over) return;
       if (!replaced) {
+        if (traceOn.client) trace('client', `${this.hooks.method} not reopened: the channel did not reconnect`);
         this.end(toEnSightError(this.hooks.method, cause));
         return;
       }
@@ -114,7 +118,9 @@ export class ResumableStream<Res> {
         this.end(err);
         return;
       }
-      this.hooks.resumed?.({ stream: this.hooks.stream, gapMs: Date.now() - since, framesLost });
+      const gap = { stream: this.hooks.stream, gapMs: Date.now() - since, framesLost };
+      if (traceOn.client) trace('client', `${this.hooks.method} reopened after ${gap.gapMs} ms, ${framesLost} frame(s) cut off`);
+      this.hooks.resumed?.(gap);
       return;
     }
   }

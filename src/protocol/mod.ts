@@ -20,6 +20,7 @@ export {
   DynamicSceneGraphServiceDefinition,
   EnSightServiceDefinition,
   EnSightSubscriptionDefinition,
+  SceneStreamWireDefinition,
   UNLIMITED_MESSAGES,
   asBuffer,
   decoderFor,

@@ -73,6 +73,18 @@ function withSceneCodec(definition: grpc.ServiceDefinition): grpc.ServiceDefinit
 }
 
 /**
+ * The scene stream with its replies left as wire bytes, for a caller that decodes each one with
+ * {@link decodeSceneUpdate} itself: a message that does not decode is then a typed
+ * {@link DsgWireError} of that caller's iteration, not a deserializer failure inside grpc-js.
+ */
+export const SceneStreamWireDefinition: grpc.ServiceDefinition = {
+  GetSceneStream: {
+    ...(DynamicSceneGraphServiceDefinition['GetSceneStream'] as grpc.MethodDefinition<object, object>),
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+};
+
+/**
  * Both message-size limits lifted (-1: unlimited), as EnSight's own clients do: gRPC's default
  * 4 MiB receive limit refuses a single 1080p RGB frame.
  */
