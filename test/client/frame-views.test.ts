@@ -127,9 +127,19 @@ t.test('shmem: unsubscribing ends a frames() loop; the frame it held is released
   const it = c.frames();
   const held = (await it.next()).value as FrameView;
   t.notOk(held.released);
-  const ended = it.next();
+  // Frames already on their way while Unsubscribe is in flight may still be handed out (30 fps):
+  // each is released, and the loop must then end.
+  const rest = (async () => {
+    let late = 0;
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      (r.value as FrameView).release();
+      if (++late > 100) throw new Error('the loop kept going after unsubscribe');
+    }
+    return late;
+  })();
   await c.unsubscribe();
-  t.strictSame(await ended, { value: undefined, done: true }, 'the loop ends');
+  const late = await rest;
+  t.pass(`the loop ends (${late} frame(s) in flight were delivered first)`);
   t.ok(held.released, 'the held frame is released');
   t.throws(() => held.pixels, FrameReleasedError);
 });

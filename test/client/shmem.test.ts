@@ -149,11 +149,18 @@ t.test('shutdown unsubscribes the shared-memory subscription and removes the fil
 });
 
 t.test('a slow consumer at max frame rate leaves the event loop free: timers keep time, commands complete', async (t) => {
+  // What is asserted is the structure, not the clock: the reader gives the event loop a turn
+  // between frames, so a 10 ms timer fires after every few 5 ms frames. A loaded machine only
+  // makes that count smaller (wall time passes faster than the work); a reader that never yields
+  // would deliver hundreds of frames between two ticks (issue 11 measured 7 ticks in 6 s).
   const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '640x480'] });
   const c = await connectedClient(t, emulator);
   let frames = 0;
+  let framesSinceTick = 0;
+  let mostFramesBetweenTicks = 0;
   c.onImage(() => {
     frames++;
+    framesSinceTick++;
     const until = performance.now() + 5; // 5 ms of work per frame, holding the thread
     while (performance.now() < until);
   });
@@ -166,6 +173,8 @@ t.test('a slow consumer at max frame rate leaves the event loop free: timers kee
     worstDelay = Math.max(worstDelay, now - last - 10);
     last = now;
     ticks++;
+    mostFramesBetweenTicks = Math.max(mostFramesBetweenTicks, framesSinceTick);
+    framesSinceTick = 0;
   }, 10);
   const results: unknown[] = [];
   try {
@@ -178,5 +187,6 @@ t.test('a slow consumer at max frame rate leaves the event loop free: timers kee
   t.ok(frames > 10, `the consumer was busy with frames (${frames})`);
   t.ok(results.length > 0 && results.every((r) => r === 2), `${results.length} commands completed`);
   t.ok(ticks > 10, `the timer ran (${ticks} ticks)`);
-  t.ok(worstDelay <= 250, `worst timer delay ${worstDelay.toFixed(0)} ms (bound 250 ms)`);
+  t.ok(mostFramesBetweenTicks <= 20, `at most ${mostFramesBetweenTicks} frames between two timer ticks (bound 20: the loop gets a turn)`);
+  t.comment(`worst timer delay ${worstDelay.toFixed(0)} ms (issue 11's bar is 250 ms on an idle machine; informational here)`);
 });
