@@ -26,6 +26,8 @@ export interface ShmemReaderOptions {
   directory?: string;
   /** Each block the server got wrong (skipped; reading goes on). */
   onError?: (error: ShmemError) => void;
+  /** Cut off zero-copy views at unlock (see `SubscribeImagesOptions.detachViews`); default false. */
+  detachViews?: boolean;
 }
 
 /**
@@ -58,7 +60,7 @@ export class ShmemImageReader {
       size ??= fileSizeForFrame(width, height);
       checkFrameFits(size, width, height);
     }
-    return new ShmemImageReader(ShmemConsumer.create({ size, directory: options.directory, onError: options.onError }));
+    return new ShmemImageReader(ShmemConsumer.create({ size, directory: options.directory, onError: options.onError, detachViews: options.detachViews ?? false }));
   }
 
   /** The file EnSight is told to map. */

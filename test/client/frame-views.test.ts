@@ -19,8 +19,8 @@ function increasing(numbers: number[]): boolean {
   return numbers.every((n, i) => i === 0 || n > numbers[i - 1]!);
 }
 
-async function subscribe(t: TestApi, c: EnSightGRPC, path: 'shmem' | 'stream'): Promise<void> {
-  if (path === 'shmem') t.strictSame(await c.subscribeImages({ useShmem: true }), { transport: 'shmem' }, 'shared memory in use');
+async function subscribe(t: TestApi, c: EnSightGRPC, path: 'shmem' | 'stream', detachViews?: boolean): Promise<void> {
+  if (path === 'shmem') t.strictSame(await c.subscribeImages({ useShmem: true, ...(detachViews === undefined ? {} : { detachViews }) }), { transport: 'shmem' }, 'shared memory in use');
   else c.imageStreamEnable();
 }
 
@@ -64,7 +64,7 @@ for (const path of ['shmem', 'stream'] as const) {
     t.ok(first.released, 'the iterator released the frame the loop left unreleased');
     t.throws(() => first.pixels, { code: 'FRAME_RELEASED', name: 'FrameReleasedError' });
     t.throws(() => first.blocks, FrameReleasedError);
-    if (path === 'shmem' && zeroCopyAvailable()) t.equal(view.byteLength, 0, 'a zero-copy view kept past release is detached, not another frame');
+    if (path === 'shmem' && zeroCopyAvailable()) t.equal(view.byteLength, 320 * 240 * 3, 'by default a zero-copy array kept past release stays over the mapping (views are reused)');
     t.ok(stampOf(second) > firstNumber, 'the next frame is a later one');
     second.release();
     second.release();
@@ -84,6 +84,36 @@ for (const path of ['shmem', 'stream'] as const) {
     t.ok(last.released, 'ending the loop releases the current frame');
   });
 }
+
+t.test('shmem: detachViews cuts off an array kept past its frame; the default reuses one view per buffer', async (t) => {
+  for (const detachViews of [true, false]) {
+    const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '320x240'] });
+    const c = await connectedClient(t, emulator);
+    await subscribe(t, c, 'shmem', detachViews);
+    const it = c.frames();
+    const first = (await it.next()).value as FrameView;
+    const kept = first.pixels;
+    const firstNumber = stampOf(first);
+    first.release();
+    t.throws(() => first.pixels, FrameReleasedError, `detachViews ${detachViews}: the released frame throws`);
+    const arrays = new Set<ArrayBufferLike>();
+    let verified = 0;
+    for (let i = 0; i < 10; i++) {
+      const next = (await it.next()).value as FrameView;
+      arrays.add(next.pixels.buffer);
+      if (stampOf(next) > firstNumber) verified++;
+      next.release();
+    }
+    await it.return(undefined);
+    t.equal(verified, 10, `detachViews ${detachViews}: every later frame verifies`);
+    if (!zeroCopyAvailable()) continue;
+    if (detachViews) t.equal(kept.byteLength, 0, 'detached: the kept array reads as empty, never another frame');
+    else {
+      t.equal(kept.byteLength, 320 * 240 * 3, 'reused: the kept array is still over the mapping');
+      t.ok(arrays.size <= 2, `reused: ${arrays.size} ArrayBuffer(s) for 10 frames, one per buffer of the mapping at most`);
+    }
+  }
+});
 
 t.test('shmem: 4K frames in two blocks, held in place; one reader at a time', async (t) => {
   const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '3840x2160'] });
