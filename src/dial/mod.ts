@@ -18,8 +18,8 @@ export type { ChannelCallOptions } from './call.ts';
 export { DialError, isRetryable, type DialErrorCode } from './errors.ts';
 export { DEFAULT_CHANNEL_OPTIONS, DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
 export { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
-export { parseDialAddress, type DialAddress } from './address.ts';
 // The wire definition lives in protocol (both ends use it); re-exported here, where it always was.
 export { AUTHENTICATE_PATH, AuthServiceDefinition, type AuthenticateRequest, type AuthenticateResponse } from '../protocol/mod.ts';
 export { looksLikePlaintextServer } from './probe.ts';
-export type { TlsMaterial } from './tls.ts';
+export { parseDialAddress, type DialAddress } from './address.ts';
+export { readTlsFile, type TlsMaterial } from './tls.ts';

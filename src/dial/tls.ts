@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { errorText } from '../errors.ts';
 
 /** PEM material for mutual TLS. Anything not given is found as EnSight's client finds it. */
 export interface TlsMaterial {
@@ -50,7 +51,7 @@ export function readTlsFile(path: string, what: string, fail: (message: string) 
   try {
     return readFileSync(path);
   } catch (err) {
-    throw fail(`cannot read the TLS ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot read the TLS ${what} ${path}: ${errorText(err)}`);
   }
 }
 

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import process from 'node:process';
 import {
@@ -34,6 +34,7 @@ import {
   protoDirectory,
 } from '../protocol/mod.ts';
 import { AuthServiceDefinition, type AuthenticateRequest } from '../protocol/mod.ts';
+import { readTlsFile } from '../dial/mod.ts';
 import { AnimSaveJobs } from './anim-save.ts';
 import { AccessTokens, refuseUnauthenticated } from './auth.ts';
 import { DsgStreams, type DsgStats } from './dsg.ts';
@@ -416,13 +417,7 @@ export class EnSightEmulator {
         'TLS is on (no -grpc_disable_tls) but there are no certificates: set ANSYS_GRPC_CERTIFICATES or pass --tls-cert, --tls-key and --tls-ca',
       );
     }
-    const read = (what: string, path: string): Buffer => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new EmulatorStartError(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
-      }
-    };
+    const read = (what: string, path: string): Buffer => readTlsFile(path, what, (message) => new EmulatorStartError(message));
     const { cert, key, ca } = options.tls;
     const requireClientCertificate = options.tlsClientAuth ?? true;
     return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], requireClientCertificate);
