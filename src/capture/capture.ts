@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { errorText } from '../errors.ts';
 import { CaptureError, EXIT, outputError } from './errors.ts';
 import {
   checkCaptureOptions,
@@ -71,7 +72,7 @@ function measuredVideoFps(recorder: Recorder): number | undefined {
 }
 
 function outcome(summary: CaptureSummary, reason: StopReason, failure: unknown, options: CaptureOptions): Pick<CaptureSummary, 'status' | 'exitCode' | 'error'> {
-  const error = failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure);
+  const error = failure === undefined ? undefined : errorText(failure);
   if (failure !== undefined) {
     return { status: 'failed', exitCode: failure instanceof CaptureError ? failure.exitCode : EXIT.RUNTIME, error: error! };
   }
@@ -210,7 +211,7 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     }
   } catch (err) {
     if (!source.stop.signal.aborted) {
-      sourceFailure = new CaptureError(`the image stream failed: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+      sourceFailure = new CaptureError(`the image stream failed: ${errorText(err)}`, 'CAPTURE_SOURCE', { cause: err });
       latch.stop('source-error');
     }
   }

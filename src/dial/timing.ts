@@ -1,5 +1,5 @@
 /** Backoff delays, and waits that end early on an abort or a deadline. */
-import { abortReason } from '../errors.ts';
+import { abortable, abortReason } from '../errors.ts';
 import { DialError } from './errors.ts';
 
 /** Full jitter (AWS' scheme): uniform in [0, min(cap, initial · 2^(attempt-1))]. */
@@ -11,17 +11,9 @@ export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs
 /** Resolves after `ms`, or rejects with the abort reason as soon as `signal` aborts. Leaves no timer behind. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return abortable(elapsed, signal, () => clearTimeout(timer));
 }
 
 export function deadlineExceeded(what: string, timeoutMs: number, cause?: unknown): DialError {
