@@ -16,7 +16,16 @@ export { dial, dialDirect } from './dial.ts';
 export { DialedChannel } from './channel.ts';
 export type { ChannelCallOptions } from './call.ts';
 export { DialError, isRetryable, type DialErrorCode } from './errors.ts';
-export { DEFAULT_CHANNEL_OPTIONS, DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
+export {
+  DEFAULT_CHANNEL_OPTIONS,
+  DialOptions,
+  resolveDialOptions,
+  withApiKey,
+  type CredentialType,
+  type Credentials,
+  type ResolvedDialOptions,
+} from './options.ts';
+export { backoffDelay } from './timing.ts';
 export { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 // The wire definition lives in protocol (both ends use it); re-exported here, where it always was.
 export { AUTHENTICATE_PATH, AuthServiceDefinition, type AuthenticateRequest, type AuthenticateResponse } from '../protocol/mod.ts';

@@ -2,7 +2,11 @@
 import { abortable, abortReason } from '../errors.ts';
 import { DialError } from './errors.ts';
 
-/** Full jitter (AWS' scheme): uniform in [0, min(cap, initial · 2^(attempt-1))]. */
+/**
+ * The wait before attempt `attempt` (from 1) of a dial or reconnect, with the dial's
+ * `reconnectBackoff`: full jitter (AWS' scheme), uniform in [0, min(cap, initial · 2^(attempt-1))].
+ * Public so that a caller can plan around it (and tests can pin it with their own `random`).
+ */
 export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(random() * ceiling);
