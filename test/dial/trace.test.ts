@@ -2,27 +2,34 @@
 // new one fetched for the retried call, a lost connection, every reconnect attempt with its cause,
 // giving up. A child process runs the channel (test/dial/fixtures/traced-channel.ts); with the
 // variable unset its stderr carries no dial lines.
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
-import type { TestApi } from '../harness/mod.ts';
 import { startScript } from '../support/child.ts';
-import { tempDir } from '../support/temp.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/traced-channel.ts', import.meta.url));
 const LINE = /^\S+ \| ensight-grpc \d+ \| dial \| (.*)$/;
 
-async function run(t: TestApi, trace: string | undefined): Promise<{ dial: string[]; address: string; values: string[]; state: string; code: number | null }> {
-  const pathname = join(tempDir(t, 'ensight-trace-'), 'ensight');
-  const { stdout, stderr, code } = await startScript(FIXTURE, [pathname], { ENSIGHT_GRPC_TRACE: trace }).done;
+interface Run {
+  dial: string[];
+  address: string;
+  values: string[];
+  state: string;
+  code: number | null;
+  /** How the child ended, and its last words, for a failure's message. */
+  ending: string;
+}
+
+async function run(trace: string | undefined): Promise<Run> {
+  const { stdout, stderr, code, signal } = await startScript(FIXTURE, [], { ENSIGHT_GRPC_TRACE: trace }).done;
   const dial = stderr.split('\n').flatMap((line) => LINE.exec(line)?.[1] ?? []);
   const last = stdout.trim().split('\n').pop() || '{}';
-  return { dial, code, ...(JSON.parse(last) as { address: string; values: string[]; state: string }) };
+  const ending = `exit ${code}, signal ${signal}, stderr: ${stderr.slice(-2000)}`;
+  return { dial, code, ending, address: '', values: [], state: '', ...(JSON.parse(last) as Partial<Run>) };
 }
 
 t.test('ENSIGHT_GRPC_TRACE=dial: token refusals and refreshes, the lost connection, each reconnect attempt', async (t) => {
-  const { dial, address, values, state, code } = await run(t, 'dial');
-  t.equal(code, 0, 'the child ran to its end');
+  const { dial, address, values, state, code, ending } = await run('dial');
+  t.equal(code, 0, `the child ran to its end (${code === 0 ? 'exit 0' : ending})`);
   t.strictSame(values, ['2', '4'], 'both calls went through');
   t.equal(state, 'closed');
   const has = (pattern: RegExp, what: string) => t.ok(dial.some((line) => pattern.test(line)), `${what}: ${pattern}`);
@@ -41,8 +48,8 @@ t.test('ENSIGHT_GRPC_TRACE=dial: token refusals and refreshes, the lost connecti
 });
 
 t.test('ENSIGHT_GRPC_TRACE unset: the same run, no dial lines', async (t) => {
-  const { dial, values, code } = await run(t, undefined);
-  t.equal(code, 0);
+  const { dial, values, code, ending } = await run(undefined);
+  t.equal(code, 0, `the child ran to its end (${code === 0 ? 'exit 0' : ending})`);
   t.strictSame(values, ['2', '4']);
   t.strictSame(dial, []);
 });
