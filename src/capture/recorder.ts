@@ -7,7 +7,7 @@
  * dropped and counted (dropping the newest costs nothing; an older one may already have been
  * copied), so a slow disk or encoder costs frames, never unbounded memory.
  */
-import type { FrameView } from '../client/frame-views.ts';
+import type { FrameView } from '../client/mod.ts';
 import { verifyFrame } from '../frame-stamp/mod.ts';
 import type { CaptureSummary, FrameGap } from './sidecar.ts';
 import type { FrameSink, QueuedFrame, Segment } from './sink.ts';

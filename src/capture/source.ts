@@ -4,12 +4,13 @@
  * records), and the image transport set up on it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnSightGRPC, type EnSightGRPCOptions } from '../client/ensight-grpc.ts';
-import type { FrameViews } from '../client/frame-views.ts';
-import { launchEmulator, type LaunchedEmulator } from '../emulator/launch.ts';
+import { EnSightGRPC, type EnSightGRPCOptions, type FrameViews } from '../client/mod.ts';
+import { parseDialAddress, readTlsFile, type DialAddress } from '../dial/mod.ts';
+import { launchEmulator, type LaunchedEmulator } from '../emulator/mod.ts';
+import { errorText } from '../errors.ts';
 import { CaptureError } from './errors.ts';
 import { DEFAULT_CAPTURE_SIZE, DEFAULT_EMULATOR_FPS, type CaptureOptions, type CaptureTransport } from './options.ts';
 import type { CaptureSummary } from './sidecar.ts';
@@ -38,32 +39,44 @@ function usage(message: string): CaptureError {
   return new CaptureError(message, 'CAPTURE_USAGE');
 }
 
-function readTlsFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw usage(`cannot read the TLS file ${path}: ${(err as Error).message}`);
+/** A PEM file named on the command line; one that cannot be read is a usage error. */
+function readTlsOption(path: string): Buffer {
+  return readTlsFile(path, 'file', usage);
+}
+
+/**
+ * `--address` as dial() reads it, narrowed to what EnSight serves: a Unix socket named the way
+ * EnSight names it, or `host:port` (no URL: TLS is EnSight's flag, not a scheme's).
+ */
+function parseAddress(address: string): DialAddress {
+  const wanted = () => usage(`--address wants unix:/path/name.sock or host:port, got "${address}"`);
+  if (address.startsWith('unix:') && !address.endsWith('.sock')) {
+    throw usage(`a Unix socket address must end in ".sock" (EnSight's naming), got "${address}"`);
   }
+  let parsed: DialAddress;
+  try {
+    parsed = parseDialAddress(address);
+  } catch (err) {
+    throw new CaptureError(wanted().message, 'CAPTURE_USAGE', { cause: err });
+  }
+  if (parsed.kind === 'unix' ? !address.startsWith('unix:') : parsed.scheme !== undefined) throw wanted();
+  return parsed;
 }
 
 /** `unix:/path/name.sock` or `host:port` as the client's options (it appends `.sock` itself). */
 export function endpointOf(options: Pick<CaptureOptions, 'address' | 'token' | 'insecure' | 'tls'>): Endpoint {
   const address = options.address ?? '';
   const token = options.token === undefined ? {} : { securityToken: options.token };
-  if (address.startsWith('unix:')) {
-    const path = address.slice('unix:'.length);
-    if (!path.endsWith('.sock')) throw usage(`a Unix socket address must end in ".sock" (EnSight's naming), got "${address}"`);
-    return { address, local: true, clientOptions: { ...token, grpcUdsPathname: path.slice(0, -'.sock'.length) } };
+  const parsed = parseAddress(address);
+  if (parsed.kind === 'unix') {
+    return { address, local: true, clientOptions: { ...token, grpcUdsPathname: parsed.path.slice(0, -'.sock'.length) } };
   }
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
-  const port = Number(m?.[2]);
-  if (!m || port < 1 || port > 65535) throw usage(`--address wants unix:/path/name.sock or host:port, got "${address}"`);
-  const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
+  const { host, port } = parsed;
   const { tls } = options;
   const tlsMaterial = tls && {
-    ...(tls.ca ? { ca: readTlsFile(tls.ca) } : {}),
-    ...(tls.cert ? { cert: readTlsFile(tls.cert) } : {}),
-    ...(tls.key ? { key: readTlsFile(tls.key) } : {}),
+    ...(tls.ca ? { ca: readTlsOption(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readTlsOption(tls.cert) } : {}),
+    ...(tls.key ? { key: readTlsOption(tls.key) } : {}),
   };
   return {
     address,
@@ -93,7 +106,7 @@ async function launchEmbeddedEmulator(settings: { width: number; height: number;
     return { emulator, dispose, endpoint: { address: emulator.address, local: true, clientOptions: { grpcUdsPathname: pathname, securityToken: token } } };
   } catch (err) {
     dispose();
-    throw new CaptureError(`cannot start the embedded emulator: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+    throw new CaptureError(`cannot start the embedded emulator: ${errorText(err)}`, 'CAPTURE_SOURCE', { cause: err });
   }
 }
 
@@ -121,7 +134,7 @@ async function subscribe(client: EnSightGRPC, requested: CaptureTransport, local
   } catch (err) {
     if (signal?.aborted) throw err;
     await client.subscribeImages(callOptions);
-    return { requested, used: 'grpc', fallbackReason: `the shared-memory subscription failed: ${(err as Error).message}` };
+    return { requested, used: 'grpc', fallbackReason: `the shared-memory subscription failed: ${errorText(err)}` };
   }
 }
 
@@ -169,7 +182,7 @@ export async function openFrameSource(options: CaptureOptions): Promise<FrameSou
     } catch (err) {
       await frames.return(undefined);
       if (err instanceof CaptureError) throw err;
-      throw new CaptureError(`cannot subscribe to EnSight's images: ${(err as Error).message}`, 'CAPTURE_SOURCE', { cause: err });
+      throw new CaptureError(`cannot subscribe to EnSight's images: ${errorText(err)}`, 'CAPTURE_SOURCE', { cause: err });
     }
     return { client, frames, stop, summary: { source, transport }, close };
   } catch (err) {

@@ -7,8 +7,10 @@ import type { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
+import { formatDialAddress } from '../dial/address.ts';
 import { pem, readTlsFile, tlsChannel, type TlsMaterial } from '../dial/tls.ts';
 import { EnSightError } from '../errors.ts';
+import { DEFAULT_UDS_PATHNAME } from '../protocol/mod.ts';
 
 export type { TlsMaterial } from '../dial/tls.ts';
 
@@ -21,8 +23,7 @@ export interface TargetOptions {
   tls: TlsMaterial | undefined;
 }
 
-/** EnSight's default Unix-socket pathname; EnSight appends `.sock`. */
-export const DEFAULT_UDS_PATHNAME = '/tmp/greeter';
+export { DEFAULT_UDS_PATHNAME };
 
 export interface ResolvedTarget {
   /** The grpc-js target string. */
@@ -34,12 +35,13 @@ export interface ResolvedTarget {
   channelOptions: grpc.ChannelOptions;
 }
 
+/** The address dial() is given (and parses, refusing a malformed host or port). */
 function endpoint(o: TargetOptions): { address: string; transport: 'uds' | 'tcp' } {
   // EnSight has no Unix sockets on Windows; its client falls back to TCP there.
   if (!o.grpcUseTcpSockets && process.platform !== 'win32') {
-    return { address: `unix:${o.grpcUdsPathname ?? DEFAULT_UDS_PATHNAME}.sock`, transport: 'uds' };
+    return { address: formatDialAddress({ path: `${o.grpcUdsPathname ?? DEFAULT_UDS_PATHNAME}.sock` }), transport: 'uds' };
   }
-  return { address: `${o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host}:${o.port}`, transport: 'tcp' };
+  return { address: formatDialAddress({ host: o.host, port: o.port }), transport: 'tcp' };
 }
 
 /** EnSight's connection rules as arguments for dial(): TLS exactly when EnSight's client uses it, never a downgrade. */

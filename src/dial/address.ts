@@ -1,6 +1,10 @@
 /**
  * Dial addresses: `host:port`, `[v6]:port`, `unix:/path`, and URLs whose scheme says whether
  * TLS is wanted (`grpcs://`, `grpc://`, `https://`: TLS; `http://`: plaintext).
+ *
+ * The one reader (and writer) of addresses in the library: the client builds its address from
+ * EnSight's settings with {@link formatDialAddress}, and ensight-capture reads `--address` with
+ * {@link parseDialAddress}, so all three accept and refuse the same texts.
  */
 import { isIP } from 'node:net';
 import { DialError } from './errors.ts';
@@ -24,6 +28,8 @@ export type DialAddress =
       entity: string;
       /** `http://` asked for plaintext. */
       plaintextScheme: boolean;
+      /** The URL scheme written (`grpcs:`, …), lower case; undefined for `host:port`. */
+      scheme: string | undefined;
     };
 
 const SCHEMES: Record<string, { plaintext: boolean; defaultPort: number }> = {
@@ -43,8 +49,21 @@ function parsePort(address: string, text: string): number {
   return port;
 }
 
+/**
+ * `host:port`, with an IPv6 host in brackets. A host with a colon is taken for IPv6 and
+ * bracketed (unless it is already), so a malformed one is refused by the parser as "not an IPv6
+ * address" rather than read as a host with two ports.
+ */
 function hostPort(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The address text for a TCP host and port, or a Unix socket path: what {@link parseDialAddress}
+ * reads back. Nothing is checked here; the parse (at dial time) refuses what is malformed.
+ */
+export function formatDialAddress(address: { host: string; port: number } | { path: string }): string {
+  return 'path' in address ? `unix:${address.path}` : hostPort(address.host, address.port);
 }
 
 /** Reads a dial address; Unix sockets only when written `unix:`, never guessed from the file system. */
@@ -71,12 +90,12 @@ export function parseDialAddress(address: string): DialAddress {
     if (!host) throw invalid(address, 'no host');
     const port = url.port ? parsePort(address, url.port) : rule.defaultPort;
     const target = hostPort(host, port);
-    return { kind: 'tcp', host, port, target, entity: text.slice(scheme.length + 2).replace(/\/$/, ''), plaintextScheme: rule.plaintext };
+    return { kind: 'tcp', host, port, target, entity: text.slice(scheme.length + 2).replace(/\/$/, ''), plaintextScheme: rule.plaintext, scheme };
   }
   const m = /^\[([^\]]+)\]:([^:]*)$/.exec(text) ?? /^([^:[\]]+):([^:]*)$/.exec(text);
   if (!m) throw invalid(address, 'expected host:port, [v6]:port, unix:/path or a grpc://, grpcs://, http://, https:// URL');
   const host = m[1]!;
   if (text.startsWith('[') && isIP(host) !== 6) throw invalid(address, `"${host}" is not an IPv6 address`);
   const port = parsePort(address, m[2]!);
-  return { kind: 'tcp', host, port, target: hostPort(host, port), entity: text, plaintextScheme: false };
+  return { kind: 'tcp', host, port, target: hostPort(host, port), entity: text, plaintextScheme: false, scheme: undefined };
 }

@@ -1,6 +1,6 @@
 /** One unary call on a grpc-js client, cancelled by an AbortSignal, bounded by a per-call timeout. */
 import * as grpc from '@grpc/grpc-js';
-import { abortReason } from '../errors.ts';
+import { abortable, abortReason } from '../errors.ts';
 
 export interface ChannelCallOptions {
   /** Cancels the call; the promise rejects with the signal's reason. */
@@ -30,24 +30,17 @@ export function unaryCall<Res>(
 ): Promise<Res> {
   const { signal } = o;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<Res>((resolve, reject) => {
-    const onAbort = () => {
-      call.cancel();
-      reject(abortReason(signal as AbortSignal));
-    };
-    const call = client.makeUnaryRequest(
+  let call: grpc.ClientUnaryCall | undefined;
+  const reply = new Promise<Res>((resolve, reject) => {
+    call = client.makeUnaryRequest(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
       request,
       o.metadata ?? new grpc.Metadata(),
       callOptions,
-      (err, value) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(value as Res);
-      },
+      (err, value) => (err ? reject(err) : resolve(value as Res)),
     );
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
+  return abortable(reply, signal, () => call?.cancel());
 }

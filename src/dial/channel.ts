@@ -1,118 +1,38 @@
 /**
  * {@link DialedChannel}: what {@link dial} returns. It owns the grpc-js client of the current
  * connection and hands it out per call, so that handles built on the channel keep working when a
- * lost connection is replaced; it adds the credential to every call, watches the connection and
- * redials with backoff, and reports its state as events.
+ * lost connection is replaced, and reports its state as events. Its parts: how a connection is
+ * secured (`tls-setup.ts`), the credential on every call (`credentials.ts`), and watching and
+ * redialling (`liveness.ts`).
  */
 import * as grpc from '@grpc/grpc-js';
-import { clearInterval, setInterval } from 'node:timers';
-import { EnSightError, EnSightRpcError, abortReason, toEnSightError } from '../errors.ts';
+import { abortable, errorText, toEnSightError } from '../errors.ts';
+import { UNLIMITED_MESSAGES } from '../protocol/mod.ts';
 import { trace, traceOn } from '../trace.ts';
-import {
-  AUTHENTICATE_PATH,
-  AuthServiceDefinition,
-  DynamicSceneGraphServiceDefinition,
-  UNLIMITED_MESSAGES,
-  type AuthenticateResponse,
-} from '../protocol/mod.ts';
 import type { DialAddress } from './address.ts';
-import { BearerToken } from './auth.ts';
 import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from './call.ts';
+import { channelReady, shutDown, type ClientCalls, type Connection } from './connection.ts';
+import { ChannelAuth } from './credentials.ts';
 import { DialError, isRetryable } from './errors.ts';
-import { isExchanged, type Credentials, type ResolvedDialOptions } from './options.ts';
-import { probeTls } from './probe.ts';
+import { answers, ConnectionWatch, reconnect } from './liveness.ts';
+import type { Credentials, ResolvedDialOptions } from './options.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 import { backoffDelay, bounded, deadlineExceeded, sleep } from './timing.ts';
-import { tlsBuffers, tlsChannel } from './tls.ts';
-
-/** A grpc-js client and the calls in flight on it. */
-interface ClientCalls {
-  client?: grpc.Client;
-  readonly open: Set<grpc.InterceptingCall>;
-}
-
-interface Connection {
-  readonly client: grpc.Client;
-  readonly calls: ClientCalls;
-  /** TLS (false: plaintext TCP or a Unix socket). */
-  readonly secure: boolean;
-  /** 1 for the first connection, +1 for each replacement. */
-  readonly generation: number;
-}
+import { transportSecurity } from './tls-setup.ts';
 
 interface Waiter {
   resolve(client: grpc.Client): void;
   reject(err: unknown): void;
 }
 
-/** Any reply proves the server is there; only these say it is not. */
-const SERVER_GONE: ReadonlySet<number> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
-
-/** What the socket says when the peer vanished under a call (EPIPE on write, reset on read). */
-const SOCKET_GONE = /\b(EPIPE|ECONNRESET|ECONNREFUSED|ENOTCONN)\b/;
-
-/**
- * A call cut by the connection dying is UNAVAILABLE in gRPC's terms, whichever way grpc-js
- * noticed: when its own write hits the dead socket first it reports INTERNAL ("Received
- * RST_STREAM … write EPIPE"), which depends on timing (seen under Deno).
- */
-function asConnectionLoss(status: grpc.StatusObject): grpc.StatusObject {
-  return status.code === grpc.status.INTERNAL && SOCKET_GONE.test(status.details)
-    ? { ...status, code: grpc.status.UNAVAILABLE }
-    : status;
-}
-
-/** The heartbeat: cheap, in every EnSight since 2023 R2, and any answer (even UNIMPLEMENTED) counts. */
-const HEARTBEAT_METHOD = DynamicSceneGraphServiceDefinition.GetAPIVersion as grpc.MethodDefinition<unknown, unknown>;
-const AUTHENTICATE_METHOD = AuthServiceDefinition.Authenticate as grpc.MethodDefinition<unknown, unknown>;
-
-/** Ends the calls still in flight (grpc-js's close() lets them run on) and closes the client. */
-function shutDown(calls: ClientCalls): void {
-  for (const call of calls.open) call.cancelWithStatus(grpc.status.CANCELLED, 'the channel was closed');
-  calls.open.clear();
-  calls.client?.close();
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** The status a call reports when fetching its token failed: the exchange's own, or the dial error's. */
-function failureStatus(err: unknown): grpc.status {
-  if (err instanceof EnSightRpcError) return err.status;
-  if (err instanceof EnSightError && err.code in grpc.status) return grpc.status[err.code as keyof typeof grpc.status];
-  return grpc.status.UNAUTHENTICATED;
-}
-
-/**
- * READY, or a typed failure: grpc-js's own waitForReady sits out refused connections until the
- * deadline, where a refusal should be an UNAVAILABLE that the caller's backoff decides about.
- */
-function channelReady(client: grpc.Client, deadline: number, what: string, timeoutMs: number): Promise<void> {
-  const channel = client.getChannel();
-  const { READY, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
-  return new Promise((resolve, reject) => {
-    const check = (err?: Error) => {
-      if (err) return reject(deadlineExceeded(what, timeoutMs));
-      const state = channel.getConnectivityState(true);
-      if (state === READY) return resolve();
-      if (state === TRANSIENT_FAILURE) return reject(new DialError(`${what}: the connection was refused or dropped`, 'UNAVAILABLE'));
-      if (state === SHUTDOWN) return reject(new DialError(`${what}: the channel was closed`, 'CHANNEL_CLOSED'));
-      channel.watchConnectivityState(state, deadline, check);
-    };
-    check();
-  });
-}
-
 export class DialedChannel extends EventTarget implements AsyncDisposable {
   private connection: Connection | undefined;
   private generations = 0;
   private currentState: ConnectionStateType = 'connecting';
-  private credentials: Readonly<Credentials> | undefined;
-  private readonly token = new BearerToken();
+  private readonly auth: ChannelAuth;
   /** Aborted by close(): ends backoffs, dials in progress and waiting calls. */
   private readonly lifetime = new AbortController();
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private watch: ConnectionWatch | undefined;
   private readonly waiting = new Set<Waiter>();
 
   /** Use {@link dial}. */
@@ -123,7 +43,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     private readonly options: ResolvedDialOptions,
   ) {
     super();
-    this.credentials = options.credentials;
+    this.auth = new ChannelAuth(address, parsed.entity, options);
   }
 
   /** `connecting`, `ready`, `reconnecting` or `closed`. */
@@ -160,25 +80,12 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
   ready(signal?: AbortSignal): Promise<grpc.Client> {
     if (this.connection && this.currentState === 'ready') return Promise.resolve(this.connection.client);
     if (this.currentState === 'closed') return Promise.reject(this.unavailableError());
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(waiter);
-        reject(abortReason(signal as AbortSignal));
-      };
-      const waiter: Waiter = {
-        resolve: (client) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(client);
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      };
+    let waiter!: Waiter;
+    const waiting = new Promise<grpc.Client>((resolve, reject) => {
+      waiter = { resolve, reject };
       this.waiting.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
     });
+    return abortable(waiting, signal, () => this.waiting.delete(waiter));
   }
 
   /**
@@ -194,12 +101,15 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
         deadline === undefined
           ? await waitingForConnection
           : await bounded(waitingForConnection, { deadline, timeoutMs: options.timeoutMs as number, what: methodName(method), signals: [] });
-      const refusals = this.token.refusals;
+      const refusals = this.auth.refusals;
       try {
         return await unaryCall<Res>(client, method, request, options, deadline === undefined ? {} : { deadline });
       } catch (err) {
-        const refused = (err as { code?: unknown }).code === grpc.status.UNAUTHENTICATED && this.token.refusals > refusals;
-        if (refused && !retried) continue;
+        const refused = (err as { code?: unknown }).code === grpc.status.UNAUTHENTICATED && this.auth.refusals > refusals;
+        if (refused && !retried) {
+          if (traceOn.dial) trace('dial', `${this.address}: ${methodName(method)} is retried once, with a new bearer token`);
+          continue;
+        }
         throw toEnSightError(methodName(method), err);
       }
     }
@@ -233,8 +143,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
    * `setSecurityToken`). A bearer token of the old credential is dropped.
    */
   setCredentials(credentials: Credentials | undefined): void {
-    this.credentials = credentials && Object.freeze({ type: credentials.type, payload: credentials.payload });
-    this.token.forget();
+    this.auth.replace(credentials);
   }
 
   /**
@@ -247,7 +156,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     if (current && current.generation > generation && this.currentState === 'ready') return true;
     if (!this.reconnects) return false;
     if (current && current.generation === generation && this.currentState === 'ready') {
-      if (await this.answers(current)) return false;
+      if (await answers(current.client, this.options.timeoutMs)) return false;
       this.lose(current, new DialError(`${this.address} stopped answering`, 'UNAVAILABLE'));
     }
     await this.ready();
@@ -259,7 +168,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
     this.lifetime.abort(new DialError(`the channel to ${this.address} is closed: ${reason}`, 'CHANNEL_CLOSED'));
-    this.stopHeartbeat();
+    this.stopWatching();
     const connection = this.connection;
     this.connection = undefined;
     if (connection) shutDown(connection.calls);
@@ -289,7 +198,9 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           return;
         } catch (err) {
           lastError = err;
-          if (!isRetryable(err) || attempt >= options.initialConnectionAttempts) throw err;
+          const again = isRetryable(err) && attempt < options.initialConnectionAttempts;
+          if (traceOn.dial) trace('dial', `dial attempt ${attempt} to ${this.address} failed${again ? '' : ', the last'}: ${errorText(err)}`);
+          if (!again) throw err;
         }
         const remaining = deadline - Date.now();
         if (remaining > 0) await sleep(Math.min(remaining, backoffDelay(attempt, options.initialDelayMs, options.maxDelayMs)), options.signal);
@@ -305,140 +216,29 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     return this.options.maxReconnectAttempts > 0;
   }
 
-  /** One connection: TLS probe (TCP without `insecure`), channel readiness, credential exchange. */
+  /** One connection: transport security (a TLS probe for TCP), channel readiness, credential exchange. */
   private async connectOnce(deadline: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<Connection> {
-    const { parsed, options } = this;
+    const { parsed, options, address } = this;
     const limits = { deadline, timeoutMs: options.timeoutMs, signals };
-    let credentials = grpc.credentials.createInsecure();
-    let tlsOptions: grpc.ChannelOptions = {};
-    let secure = false;
-    if (parsed.kind === 'tcp' && !options.insecure && !parsed.plaintextScheme) {
-      const material = tlsBuffers(options.tls);
-      const serverName = this.tlsServerName(parsed.host);
-      const verdict = await probeTls({ host: parsed.host, port: parsed.port, address: this.address, serverName, ...material }, limits);
-      if (traceOn.dial) trace('dial', `TLS probe of ${this.address}: ${verdict}`);
-      if (verdict === 'tls') {
-        ({ credentials, channelOptions: tlsOptions } = tlsChannel(parsed.host, material, serverName));
-        secure = true;
-      } else {
-        this.checkDowngrade();
-      }
-    }
+    const security = await transportSecurity({ address, parsed, options, credentials: this.auth.credentials }, limits);
     const calls: ClientCalls = { open: new Set() };
-    const client = new grpc.Client(parsed.target, credentials, {
+    const client = new grpc.Client(parsed.target, security.credentials, {
       // Unlimited unless the caller bounds what it receives (the client's maxReplyBytes).
       ...UNLIMITED_MESSAGES,
       ...options.channelOptions,
-      ...tlsOptions,
-      interceptors: [this.interceptor(calls)],
+      ...security.channelOptions,
+      interceptors: [this.auth.interceptor(calls)],
     });
     calls.client = client;
     try {
-      const what = `connecting to ${this.address}`;
+      const what = `connecting to ${address}`;
       await bounded(channelReady(client, deadline, what, options.timeoutMs), { ...limits, what });
-      if (isExchanged(this.credentials)) {
-        // A new connection may lead to a new server (restarted, failed over): its own token.
-        this.token.set(await bounded(this.authenticate(client, deadline), { ...limits, what: `authenticating with ${this.address}` }));
-        if (traceOn.dial) trace('dial', `${this.address}: bearer token fetched (connection ${this.generations + 1})`);
-      }
-      return { client, calls, secure, generation: ++this.generations };
+      await this.auth.exchangeOn(client, this.generations + 1, limits);
+      return { client, calls, secure: security.secure, generation: ++this.generations };
     } catch (err) {
       shutDown(calls);
       throw err;
     }
-  }
-
-  /** Viam's rule: a robot secret's entity names the server when it differs from the host. */
-  private tlsServerName(host: string): string | undefined {
-    const { tls, authEntity } = this.options;
-    if (tls?.serverName) return tls.serverName;
-    const robot = this.credentials?.type === 'robot-secret' || this.credentials?.type === 'robot-location-secret';
-    return robot && authEntity && authEntity !== host ? authEntity : undefined;
-  }
-
-  private checkDowngrade(): void {
-    const withCredentials = this.credentials !== undefined;
-    const allowed = withCredentials ? this.options.allowInsecureWithCredsDowngrade : this.options.allowInsecureDowngrade;
-    if (traceOn.dial) {
-      trace('dial', `${this.address} is plaintext: downgrade ${allowed ? 'allowed' : 'refused'}${withCredentials ? ' (with credentials)' : ''}`);
-    }
-    if (allowed) return;
-    throw new DialError(
-      `Requested address ${this.address} is insecure${withCredentials ? ' and will not send credentials' : ''}`,
-      'INSECURE_ADDRESS',
-    );
-  }
-
-  private authenticate(client: grpc.Client, deadline: number): Promise<string> {
-    const credentials = this.credentials as Credentials;
-    const request = { entity: this.options.authEntity ?? this.parsed.entity, credentials: { type: credentials.type, payload: credentials.payload } };
-    return unaryCall<AuthenticateResponse>(client, AUTHENTICATE_METHOD, request, {}, { deadline }).then(
-      (reply) => reply.accessToken,
-      (err: unknown) => {
-        throw toEnSightError('Authenticate', err);
-      },
-    );
-  }
-
-  /**
-   * Adds the dial metadata and the credential to every call on `calls.client`, leaving headers
-   * the call set itself alone; the Authenticate call carries no bearer token. A refused token is
-   * dropped so that the next call fetches another.
-   *
-   * grpc-js hands the interceptor the very `Metadata` object the caller passed: the headers are
-   * added to a copy, so that nothing of this channel (its secret, its bearer token) stays in an
-   * object the caller may reuse on another channel or for a later call.
-   */
-  private interceptor(calls: ClientCalls): grpc.Interceptor {
-    return (callOptions, nextCall) => {
-      const call: grpc.InterceptingCall = new grpc.InterceptingCall(nextCall(callOptions), {
-        start: (callerMetadata, listener, next) => {
-          calls.open.add(call);
-          const metadata = callerMetadata.clone();
-          const setDefault = (key: string, value: string) => {
-            if (metadata.get(key).length === 0) metadata.set(key, value);
-          };
-          /** `bearer`: the token this channel added, whose refusal means fetching another. */
-          const startWith = (bearer: string | undefined) =>
-            next(metadata, {
-              onReceiveStatus: (status, passOn) => {
-                calls.open.delete(call);
-                if (bearer !== undefined && status.code === grpc.status.UNAUTHENTICATED) {
-                  if (traceOn.dial) trace('dial', `${this.address} refused the bearer token on ${callOptions.method_definition.path}: the next call fetches another`);
-                  this.token.refused(bearer);
-                }
-                passOn(asConnectionLoss(status));
-              },
-            });
-          for (const [key, value] of Object.entries(this.options.metadata)) setDefault(key, value);
-          const credentials = this.credentials;
-          if (credentials?.type === 'ensight-security-token') setDefault('shared_secret', credentials.payload);
-          // A call that brings its own authorization is the caller's business: no token fetched, none refused.
-          const ownAuthorization = metadata.get('authorization').length > 0;
-          if (!isExchanged(credentials) || ownAuthorization || callOptions.method_definition.path === AUTHENTICATE_PATH) {
-            startWith(undefined);
-            return;
-          }
-          this.token.get(() => {
-            if (traceOn.dial) trace('dial', `${this.address}: fetching a bearer token for ${callOptions.method_definition.path}`);
-            return this.authenticate(calls.client as grpc.Client, Date.now() + this.options.timeoutMs);
-          }).then(
-            (token) => {
-              metadata.set('authorization', `Bearer ${token}`);
-              startWith(token);
-            },
-            (err: unknown) => {
-              // The call never started: end it below us (its deadline timer) and report why.
-              calls.open.delete(call);
-              const status = failureStatus(err);
-              call.cancelWithStatus(status, errorText(err));
-              listener.onReceiveStatus({ code: status, details: errorText(err), metadata: new grpc.Metadata() });
-            },
-          );
-        },
-      });
-      return call;
-    };
   }
 
   // ---- watching and reconnecting ------------------------------------------------------------------
@@ -449,91 +249,37 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     for (const waiter of this.waiting) waiter.resolve(connection.client);
     this.waiting.clear();
     if (!this.reconnects) return;
-    this.watch(connection);
-    if (this.options.heartbeatIntervalMs > 0) {
-      let beating = false;
-      this.heartbeat = setInterval(() => {
-        if (beating) return;
-        beating = true;
-        void this.answers(connection).then((alive) => {
-          beating = false;
-          if (!alive) this.lose(connection, new DialError(`${this.address} stopped answering`, 'UNAVAILABLE'));
-        });
-      }, this.options.heartbeatIntervalMs);
-      // Like grpc-js's idle sockets, the heartbeat alone does not keep a process alive.
-      this.heartbeat.unref();
-    }
+    this.watch = new ConnectionWatch(connection, this.address, this.options, (cause) => this.lose(connection, cause));
+    this.watch.start();
   }
 
-  /** Leaving READY (the socket closed, a GOAWAY, a failed keepalive) is a lost connection. */
-  private watch(connection: Connection): void {
-    const channel = connection.client.getChannel();
-    const check = () => {
-      if (this.connection !== connection) return;
-      const state = channel.getConnectivityState(false);
-      if (state === grpc.connectivityState.SHUTDOWN) return;
-      if (state === grpc.connectivityState.READY) channel.watchConnectivityState(state, Infinity, check);
-      else this.lose(connection, new DialError(`lost the connection to ${this.address}`, 'UNAVAILABLE'));
-    };
-    check();
-  }
-
-  /** Whether the server behind `connection` still answers a call. */
-  private answers(connection: Connection): Promise<boolean> {
-    return unaryCall(connection.client, HEARTBEAT_METHOD, {}, {}, { deadline: Date.now() + this.options.timeoutMs }).then(
-      () => true,
-      (err: { code?: number }) => err.code === undefined || !SERVER_GONE.has(err.code),
-    );
-  }
-
-  private stopHeartbeat(): void {
-    clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
+  private stopWatching(): void {
+    this.watch?.stop();
+    this.watch = undefined;
   }
 
   private lose(connection: Connection, cause: DialError): void {
     if (this.connection !== connection || this.currentState !== 'ready' || !this.reconnects) return;
+    if (traceOn.dial) trace('dial', `connection ${connection.generation} to ${this.address} lost: ${cause.message}`);
     this.connection = undefined;
-    this.stopHeartbeat();
+    this.stopWatching();
     shutDown(connection.calls);
     this.currentState = 'reconnecting';
-    void this.reconnect(cause);
-  }
-
-  private async reconnect(cause: unknown): Promise<void> {
-    const { options } = this;
-    const stop = options.reconnectAbortSignal ? AbortSignal.any([this.lifetime.signal, options.reconnectAbortSignal]) : this.lifetime.signal;
-    let lastError = cause;
-    let attempts = 0;
-    while (attempts < options.maxReconnectAttempts) {
-      attempts++;
-      const delayMs = backoffDelay(attempts, options.initialDelayMs, options.maxDelayMs);
-      this.emit({ type: 'reconnecting', attempt: attempts, delayMs, cause: lastError });
-      if (traceOn.dial) trace('dial', `reconnecting to ${this.address}: attempt ${attempts} in ${delayMs} ms (${errorText(lastError)})`);
-      try {
-        await sleep(delayMs, stop);
-        const connection = await this.connectOnce(Date.now() + options.timeoutMs, [stop]);
-        if (this.currentState === 'closed') {
-          shutDown(connection.calls);
-          return;
-        }
-        this.install(connection);
-        if (traceOn.dial) trace('dial', `reconnected to ${this.address} after ${attempts} attempt${attempts === 1 ? '' : 's'}`);
-        this.emit({ type: 'reconnected', attempt: attempts });
-        return;
-      } catch (err) {
-        if (this.currentState === 'closed') return;
-        if (stop.aborted) {
-          await this.close('reconnecting was aborted');
-          return;
-        }
-        lastError = err;
-        if (!isRetryable(err)) break;
-      }
-    }
-    if (traceOn.dial) trace('dial', `gave up reconnecting to ${this.address} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${errorText(lastError)}`);
-    this.emit({ type: 'gave-up', attempts, lastError });
-    await this.close(`gave up reconnecting after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${errorText(lastError)}`);
+    const { reconnectAbortSignal } = this.options;
+    const stop = reconnectAbortSignal ? AbortSignal.any([this.lifetime.signal, reconnectAbortSignal]) : this.lifetime.signal;
+    void reconnect(
+      {
+        address: this.address,
+        options: this.options,
+        closed: () => this.currentState === 'closed',
+        connect: (deadline, signals) => this.connectOnce(deadline, signals),
+        install: (next) => this.install(next),
+        emit: (state) => this.emit(state),
+        close: (reason) => this.close(reason),
+      },
+      stop,
+      cause,
+    );
   }
 
   private unavailableError(reason?: string): DialError {

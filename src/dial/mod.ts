@@ -16,10 +16,19 @@ export { dial, dialDirect } from './dial.ts';
 export { DialedChannel } from './channel.ts';
 export type { ChannelCallOptions } from './call.ts';
 export { DialError, isRetryable, type DialErrorCode } from './errors.ts';
-export { DEFAULT_CHANNEL_OPTIONS, DialOptions, withApiKey, type CredentialType, type Credentials } from './options.ts';
+export {
+  DEFAULT_CHANNEL_OPTIONS,
+  DialOptions,
+  resolveDialOptions,
+  withApiKey,
+  type CredentialType,
+  type Credentials,
+  type ResolvedDialOptions,
+} from './options.ts';
+export { backoffDelay } from './timing.ts';
 export { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
-export { parseDialAddress, type DialAddress } from './address.ts';
 // The wire definition lives in protocol (both ends use it); re-exported here, where it always was.
 export { AUTHENTICATE_PATH, AuthServiceDefinition, type AuthenticateRequest, type AuthenticateResponse } from '../protocol/mod.ts';
 export { looksLikePlaintextServer } from './probe.ts';
-export type { TlsMaterial } from './tls.ts';
+export { parseDialAddress, type DialAddress } from './address.ts';
+export { readTlsFile, type TlsMaterial } from './tls.ts';

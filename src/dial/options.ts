@@ -137,6 +137,10 @@ function milliseconds(name: string, value: number | undefined, fallback: number,
 /**
  * Checks `options`, fills in defaults and freezes a copy; the caller's object is not touched.
  * A key {@link DialOptions} does not define is refused (see `option-keys.ts`), never ignored.
+ *
+ * Public on purpose: exactly what {@link dial} makes of `options` (it throws the `DialError`
+ * dial() would reject with), so a configuration can be checked, and its defaults seen, before
+ * anything is dialled.
  */
 export function resolveDialOptions(options: DialOptions = {}): ResolvedDialOptions {
   checkDialOptionKeys(options);

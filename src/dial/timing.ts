@@ -1,8 +1,12 @@
 /** Backoff delays, and waits that end early on an abort or a deadline. */
-import { abortReason } from '../errors.ts';
+import { abortable, abortReason } from '../errors.ts';
 import { DialError } from './errors.ts';
 
-/** Full jitter (AWS' scheme): uniform in [0, min(cap, initial · 2^(attempt-1))]. */
+/**
+ * The wait before attempt `attempt` (from 1) of a dial or reconnect, with the dial's
+ * `reconnectBackoff`: full jitter (AWS' scheme), uniform in [0, min(cap, initial · 2^(attempt-1))].
+ * Public so that a caller can plan around it (and tests can pin it with their own `random`).
+ */
 export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(random() * ceiling);
@@ -11,17 +15,9 @@ export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs
 /** Resolves after `ms`, or rejects with the abort reason as soon as `signal` aborts. Leaves no timer behind. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return abortable(elapsed, signal, () => clearTimeout(timer));
 }
 
 export function deadlineExceeded(what: string, timeoutMs: number, cause?: unknown): DialError {

@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { errorText } from '../errors.ts';
 
 /** PEM material for mutual TLS. Anything not given is found as EnSight's client finds it. */
 export interface TlsMaterial {
@@ -46,11 +47,11 @@ export function tlsBuffers(material: TlsMaterial | undefined): TlsBuffers {
  * message naming `what` it was meant to be, the path and why: the one reader of TLS files for
  * the client, the emulator and capture.
  */
-export function readTlsFile(path: string, what: string, fail: (message: string) => Error): Buffer {
+export function readTlsFile(path: string, what: string, fail: (message: string, cause: unknown) => Error): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw fail(`cannot read the TLS ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot read the TLS ${what} ${path}: ${errorText(err)}`, err);
   }
 }
 

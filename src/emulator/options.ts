@@ -6,11 +6,11 @@ import process from 'node:process';
 import { EnSightError } from '../errors.ts';
 import type { EmulatorAuth } from './auth.ts';
 import { MAX_DSG_TRIANGLES } from './dsg.ts';
+import { DEFAULT_UDS_PATHNAME } from '../protocol/mod.ts';
 
 /** What EnSight listens on when `-grpc_server` has no number. */
 export const ENSIGHT_DEFAULT_PORT = 18243;
-/** EnSight's Unix-socket pathname when `-grpc_uds_pathname` is not given (it appends `.sock`). */
-export const DEFAULT_UDS_PATHNAME = '/tmp/greeter';
+export { DEFAULT_UDS_PATHNAME };
 export const DEFAULT_STREAM_SIZE = { width: 640, height: 480 } as const;
 export const DEFAULT_SUBSCRIPTIONS_PER_CLIENT = 32;
 export const DEFAULT_SUBSCRIPTIONS_TOTAL = 256;

@@ -5,9 +5,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Buffer } from 'node:buffer';
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { EnSightError, errorText } from '../errors.ts';
 import { sameSecret } from '../protocol/secrets.ts';
+import { readTlsFile } from '../dial/mod.ts';
 import { refuseUnauthenticated } from './auth.ts';
 import { DEFAULT_UDS_PATHNAME, ENSIGHT_DEFAULT_PORT, type EmulatorOptions } from './options.ts';
 
@@ -61,13 +62,7 @@ export function serverCredentials(options: EmulatorOptions): grpc.ServerCredenti
       'TLS is on (no -grpc_disable_tls) but there are no certificates: set ANSYS_GRPC_CERTIFICATES or pass --tls-cert, --tls-key and --tls-ca',
     );
   }
-  const read = (what: string, path: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new EmulatorStartError(`cannot read the TLS ${what} ${path}: ${errorText(err)}`, { cause: err });
-    }
-  };
+  const read = (what: string, path: string): Buffer => readTlsFile(path, what, (message, cause) => new EmulatorStartError(message, { cause }));
   const { cert, key, ca } = options.tls;
   const requireClientCertificate = options.tlsClientAuth ?? true;
   return grpc.ServerCredentials.createSsl(read('CA', ca), [{ cert_chain: read('certificate', cert), private_key: read('key', key) }], requireClientCertificate);

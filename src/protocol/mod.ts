@@ -27,3 +27,4 @@ export {
   encoderFor,
   serviceDefinition,
 } from './services.ts';
+export { DEFAULT_UDS_PATHNAME } from './transport.ts';

@@ -1,8 +1,7 @@
 // Channel defaults for EnSight's large messages: a 64 MiB HTTP/2 window unless the caller says
 // otherwise, through dial() and EnSightGRPC alike.
 import t from '../harness/mod.ts';
-import { DEFAULT_CHANNEL_OPTIONS, EnSightGRPC } from '../../src/mod.ts';
-import { resolveDialOptions } from '../../src/dial/options.ts';
+import { DEFAULT_CHANNEL_OPTIONS, EnSightGRPC, resolveDialOptions } from '../../src/mod.ts';
 import { startEmulator } from '../support/emulator.ts';
 
 t.test('dial options start from the large-message defaults; the caller wins', async (t) => {

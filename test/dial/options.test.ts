@@ -1,8 +1,6 @@
 // DialOptions and addresses: parsing, validation, defaults, and the caller's object left alone.
 import t from '../harness/mod.ts';
-import { DialError, DialOptions, dial, looksLikePlaintextServer, parseDialAddress, withApiKey } from '../../src/mod.ts';
-import { resolveDialOptions } from '../../src/dial/options.ts';
-import { backoffDelay } from '../../src/dial/timing.ts';
+import { DialError, DialOptions, backoffDelay, dial, looksLikePlaintextServer, parseDialAddress, resolveDialOptions, withApiKey } from '../../src/mod.ts';
 import { tcpServer } from './support.ts';
 
 t.test('addresses', async (t) => {

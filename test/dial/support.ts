@@ -94,17 +94,22 @@ export class FixedEmulator {
 }
 
 export interface TcpServer {
-  /** `127.0.0.1:<port>`. */
+  /** `127.0.0.1:<port>` (`[::1]:<port>` on IPv6 loopback). */
   address: string;
+  port: number;
   /** Connections accepted so far. */
   connections(): number;
 }
 
 /**
- * A TCP server on 127.0.0.1 that counts the connections it accepts and hands each to `handle`
- * (with `track`, for sockets of its own); every socket is destroyed at the test's teardown.
+ * A TCP server on 127.0.0.1 (or `host`) that counts the connections it accepts and hands each to
+ * `handle` (with `track`, for sockets of its own); every socket is destroyed at the test's teardown.
  */
-export async function tcpServer(t: TestApi, handle: (socket: Socket, track: (other: Socket) => void) => void = () => {}): Promise<TcpServer> {
+export async function tcpServer(
+  t: TestApi,
+  handle: (socket: Socket, track: (other: Socket) => void) => void = () => {},
+  host: '127.0.0.1' | '::1' = '127.0.0.1',
+): Promise<TcpServer> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const track = (socket: Socket) => {
@@ -117,7 +122,7 @@ export async function tcpServer(t: TestApi, handle: (socket: Socket, track: (oth
     track(socket);
     handle(socket, track);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
@@ -126,14 +131,15 @@ export async function tcpServer(t: TestApi, handle: (socket: Socket, track: (oth
       }),
   );
   const { port } = server.address() as { port: number };
-  return { address: `127.0.0.1:${port}`, connections: () => accepted };
+  return { address: host === '::1' ? `[::1]:${port}` : `127.0.0.1:${port}`, port, connections: () => accepted };
 }
 
 /**
  * A TCP proxy in front of `target` (`host:port`) that counts the connections it forwards: how
- * many attempts a dial made, whatever was said over them.
+ * many attempts a dial made, whatever was said over them. It listens on 127.0.0.1, or on `listen`
+ * (`::1`: an IPv6 address in front of the IPv4-only emulator).
  */
-export function countingProxy(t: TestApi, target: string): Promise<TcpServer> {
+export function countingProxy(t: TestApi, target: string, listen: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<TcpServer> {
   const separator = target.lastIndexOf(':');
   const host = target.slice(0, separator);
   const port = Number(target.slice(separator + 1));
@@ -144,5 +150,5 @@ export function countingProxy(t: TestApi, target: string): Promise<TcpServer> {
     upstream.pipe(client).on('error', () => {});
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-  });
+  }, listen);
 }
