@@ -123,3 +123,35 @@ t.test('the rule reports what it should', async (t) => {
     "src/errors.ts:1 './client/mod.ts': errors.ts (layer 0) imports client (layer 3), above it",
   ]);
 });
+
+/**
+ * The top layers (capture; the emulator and scene are free to use internals of the layers they
+ * build on) are users of the library like any other: capture reaches another folder only through
+ * its face, `<folder>/mod.ts`, or a root module (`errors.ts`, `version.ts`, `trace.ts`), so that
+ * what it needs is public API, and a refactor behind a face cannot break it.
+ */
+export function faceViolations(sources: ReadonlyMap<string, string>, users: ReadonlyArray<string>): Violation[] {
+  const found: Violation[] = [];
+  for (const [file, text] of sources) {
+    if (!users.includes(unitOf(file))) continue;
+    for (const { fileName: specifier, pos } of ts.preProcessFile(text, true, true).importedFiles) {
+      if (!specifier.startsWith('../')) continue;
+      const target = join(dirname(file), specifier).split(sep).join('/');
+      if (!target.includes('/') || target.endsWith('/mod.ts')) continue;
+      found.push({ file: `src/${file}`, line: text.slice(0, pos).split('\n').length, specifier, why: `${unitOf(file)} imports an internal module, not a face` });
+    }
+  }
+  return found;
+}
+
+t.test('capture imports other folders only through their faces', async (t) => {
+  const sources = readTree(resolve(SRC), new Map());
+  const violations = faceViolations(sources, ['capture']).map(format);
+  for (const v of violations) t.comment(v);
+  t.strictSame(violations, [], 'capture uses public faces only');
+  t.strictSame(
+    faceViolations(new Map([['capture/x.ts', "import { a } from '../client/frame-views.ts';\nimport { b } from '../client/mod.ts';\nimport { c } from '../errors.ts';\nimport { d } from './sink.ts';\n"]]), ['capture']).map(format),
+    ["src/capture/x.ts:1 '../client/frame-views.ts': capture imports an internal module, not a face"],
+    'the rule reports an internal import and passes faces, root modules and its own files',
+  );
+});
