@@ -5,6 +5,7 @@
  * secured (`tls-setup.ts`), the credential on every call (`credentials.ts`), and watching and
  * redialling (`liveness.ts`).
  */
+import { setImmediate } from 'node:timers';
 import * as grpc from '@grpc/grpc-js';
 import { abortable, errorText, toEnSightError } from '../errors.ts';
 import { UNLIMITED_MESSAGES } from '../protocol/mod.ts';
@@ -261,25 +262,34 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
   private lose(connection: Connection, cause: DialError): void {
     if (this.connection !== connection || this.currentState !== 'ready' || !this.reconnects) return;
     if (traceOn.dial) trace('dial', `connection ${connection.generation} to ${this.address} lost: ${cause.message}`);
+    // What callers see changes now: no connection, reconnecting (streams failing at this moment
+    // take it as a lost connection, not an end). What acts on it waits a macrotask: the loss is
+    // noticed from inside grpc-js's own teardown of the HTTP/2 session (a connectivity watcher),
+    // and closing that client or cancelling its calls from there (directly, or through an abort a
+    // 'reconnecting' listener raises) re-enters the session being destroyed, which crashes Deno's
+    // HTTP/2 (SIGSEGV, about one run in four of test/dial/reconnect.test.ts before this).
     this.connection = undefined;
-    this.stopWatching();
-    shutDown(connection.calls);
     this.currentState = 'reconnecting';
-    const { reconnectAbortSignal } = this.options;
-    const stop = reconnectAbortSignal ? AbortSignal.any([this.lifetime.signal, reconnectAbortSignal]) : this.lifetime.signal;
-    void reconnect(
-      {
-        address: this.address,
-        options: this.options,
-        closed: () => this.currentState === 'closed',
-        connect: (deadline, signals) => this.connectOnce(deadline, signals),
-        install: (next) => this.install(next),
-        emit: (state) => this.emit(state),
-        close: (reason) => this.close(reason),
-      },
-      stop,
-      cause,
-    );
+    setImmediate(() => {
+      this.stopWatching();
+      shutDown(connection.calls);
+      if (this.currentState !== 'reconnecting') return; // closed in the meantime
+      const { reconnectAbortSignal } = this.options;
+      const stop = reconnectAbortSignal ? AbortSignal.any([this.lifetime.signal, reconnectAbortSignal]) : this.lifetime.signal;
+      void reconnect(
+        {
+          address: this.address,
+          options: this.options,
+          closed: () => this.currentState === 'closed',
+          connect: (deadline, signals) => this.connectOnce(deadline, signals),
+          install: (next) => this.install(next),
+          emit: (state) => this.emit(state),
+          close: (reason) => this.close(reason),
+        },
+        stop,
+        cause,
+      );
+    });
   }
 
   private unavailableError(reason?: string): DialError {

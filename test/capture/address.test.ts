@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from '../harness/mod.ts';
+import { runningUnder } from '../harness/runtime.ts';
 import { capture, CaptureError } from '../../src/capture/mod.ts';
 import { startEmulator, tempDir } from '../support/emulator.ts';
 import { countingProxy } from '../dial/support.ts';
@@ -63,7 +64,9 @@ t.test('ensight-capture --address: refused with exit 2 and the same words', asyn
   }
 });
 
-t.test('an IPv6 host:port records from the emulator behind it', async (t) => {
+// Under Deno (2.9) grpc-js connections to a ::1 proxy are refused at times for the whole deadline
+// (test/dial/address.test.ts says more); the IPv6 capture is checked in Node and Bun.
+t.test('an IPv6 host:port records from the emulator behind it', { skip: runningUnder() === 'deno' ? "Deno's ::1 connections are refused at times" : false }, async (t) => {
   const emulator = await startEmulator(t, { tcp: true, flags: ['--stream-size', '64x48', '--frame-rate', '50'] });
   const v6 = await countingProxy(t, emulator.address, '::1');
   const out = tempDir(t, 'capture-ipv6-');
