@@ -2,20 +2,10 @@
 // watches the pipe on its standard input instead of living on as an orphan.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import process from 'node:process';
 import t from '../harness/mod.ts';
-import { startScript } from '../support/child.ts';
+import { processAlive as alive, startScript } from '../support/child.ts';
 import { eventually } from '../support/emulator.ts';
 import { tempDir } from '../support/temp.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 t.test('the emulator exits when the process that launched it is killed', async (t) => {
   const script = fileURLToPath(new URL('./fixtures/launch-and-wait.ts', import.meta.url));

@@ -5,7 +5,7 @@ import { PYTHON_DIED, PYTHON_RAISED } from '../../src/emulator/mod.ts';
 import { inProcessEmulator, rawClient, tokenMetadata, unary } from './support.ts';
 import { eventually, startEmulator } from '../support/emulator.ts';
 import { runningUnder } from '../harness/runtime.ts';
-import process from 'node:process';
+import { processAlive } from '../support/child.ts';
 
 const { address, token } = await inProcessEmulator(t, { pythonOutput: 'ignore' });
 const client = rawClient(t, address);
@@ -153,11 +153,3 @@ await t.test('ensight.exit(0) replies, then stops the emulator (PyEnSight shutdo
   t.pass('the emulator stopped');
 });
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -103,3 +103,13 @@ export function runCommand(
     });
   });
 }
+
+/** The process exists (signal 0 probes it without touching it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
