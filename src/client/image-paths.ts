@@ -133,7 +133,7 @@ export class ImagePaths {
     const reader = ShmemImageReader.create({
       size: options.shmemSize,
       directory: options.shmemDirectory,
-      detachViews: options.detachViews ?? false,
+      detachViews: options.detachViews,
       ...(options.frameSize ? { frameSize: options.frameSize } : {}),
       // A block the server got wrong is skipped and reading goes on: nothing else would tell.
       ...(traceOn.shmem ? { onError: (err: Error) => trace('shmem', `shared-memory block skipped: ${err.message}`) } : {}),

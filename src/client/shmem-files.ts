@@ -81,7 +81,7 @@ function onSignal(signal: CleanupSignal): void {
   // using the subscription); the exit hook cleans up when it exits.
   if (process.listenerCount(signal) - 1 - signalExitListeners() > 0) return;
   removeAll();
-  unhook();
+  setHooked(false);
   // With no listener left the runtime restores the default action: the process dies of the signal.
   process.kill(process.pid, signal);
   // Still here: another listener (signal-exit) or the runtime caught it; exit as the default
@@ -97,24 +97,17 @@ function denoGlobal(): { addEventListener?: EventTarget['addEventListener']; rem
   return g.Deno !== undefined ? g : undefined;
 }
 
-function hook(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', removeAll);
-  for (const [signal, handler] of signalHandlers) process.on(signal, handler);
+/** Installs (or removes) the exit, signal and Deno error hooks; idempotent either way. */
+function setHooked(on: boolean): void {
+  if (hooked === on) return;
+  hooked = on;
+  const listen = on ? process.on.bind(process) : process.removeListener.bind(process);
+  listen('exit', removeAll);
+  for (const [signal, handler] of signalHandlers) listen(signal, handler);
   const deno = denoGlobal();
-  deno?.addEventListener?.('error', removeAll);
-  deno?.addEventListener?.('unhandledrejection', removeAll);
-}
-
-function unhook(): void {
-  if (!hooked) return;
-  hooked = false;
-  process.removeListener('exit', removeAll);
-  for (const [signal, handler] of signalHandlers) process.removeListener(signal, handler);
-  const deno = denoGlobal();
-  deno?.removeEventListener?.('error', removeAll);
-  deno?.removeEventListener?.('unhandledrejection', removeAll);
+  const listenDeno = on ? deno?.addEventListener?.bind(deno) : deno?.removeEventListener?.bind(deno);
+  listenDeno?.('error', removeAll);
+  listenDeno?.('unhandledrejection', removeAll);
 }
 
 /**
@@ -124,10 +117,10 @@ function unhook(): void {
  */
 export function removeOnExit(file: string, close?: () => void): () => void {
   live.set(dirname(file), { file, close });
-  hook();
+  setHooked(true);
   return () => {
     live.delete(dirname(file));
-    if (live.size === 0) unhook();
+    if (live.size === 0) setHooked(false);
   };
 }
 
