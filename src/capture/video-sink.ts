@@ -13,6 +13,20 @@ import { segmentFileName, type FrameSink, type QueuedFrame, type Segment } from 
 
 export type VideoFormat = 'mp4' | 'mkv';
 
+/** How long a write that hit a broken pipe waits for ffmpeg's exit, whose code and stderr say why. */
+const EXIT_GRACE_MS = 2_000;
+
+/** `promise`'s value if it settles within `ms`, else undefined. Leaves no timer behind. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The ffmpeg to run: `$ENSIGHT_CAPTURE_FFMPEG` (a path) or `ffmpeg` on the PATH. */
 export function ffmpegPath(env: Record<string, string | undefined> = process.env): string {
   return env.ENSIGHT_CAPTURE_FFMPEG || 'ffmpeg';
@@ -80,7 +94,10 @@ export class VideoSink implements FrameSink {
     try {
       await Promise.race([written, encoder.exited.then((exit) => Promise.reject(this.crashed(encoder, exit)))]);
     } catch (err) {
-      throw this.fail(err instanceof CaptureError ? err : this.crashed(encoder, { code: null, signal: null, error: err as Error }));
+      if (err instanceof CaptureError) throw this.fail(err);
+      // A broken pipe means ffmpeg is going: its exit and last words say why, better than EPIPE does.
+      const exit = await settledWithin(encoder.exited, EXIT_GRACE_MS);
+      throw this.fail(this.crashed(encoder, exit ?? { code: null, signal: null, error: err as Error }));
     }
   }
 

@@ -198,6 +198,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
           this.emit({ type: 'ready' });
           return;
         } catch (err) {
+          // A deadline that strikes inside an attempt would hide why the earlier ones failed: name that.
+          if (lastError !== undefined && err instanceof DialError && err.code === 'DEADLINE_EXCEEDED') {
+            throw deadlineExceeded(`dialling ${this.address}`, options.timeoutMs, lastError);
+          }
           lastError = err;
           const again = isRetryable(err) && attempt < options.initialConnectionAttempts;
           if (traceOn.dial) trace('dial', `dial attempt ${attempt} to ${this.address} failed${again ? '' : ', the last'}: ${errorText(err)}`);

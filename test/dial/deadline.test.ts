@@ -50,6 +50,23 @@ t.test('a Unix socket nobody listens on: refused, or with unlimited attempts the
   );
 });
 
+t.test('a deadline that strikes inside an attempt still names why the earlier attempts failed', async (t) => {
+  // The first connection is dropped at once (a failed attempt); the next is held silent, so the
+  // deadline strikes while that attempt waits for HTTP/2 settings.
+  let accepted = 0;
+  const server = await tcpServer(t, (socket) => {
+    if (++accepted === 1) socket.destroy();
+  });
+  const err = await dial(server.address, {
+    insecure: true,
+    timeoutMs: 1_500,
+    initialConnectionAttempts: Infinity,
+    reconnectBackoff: { initialDelayMs: 0 },
+  }).catch((e: unknown) => e);
+  t.match(err, { code: 'DEADLINE_EXCEEDED', message: /1500 ms deadline \(last error: .*refused or dropped/ });
+  t.ok(server.connections() >= 2, `the held attempt was made (${server.connections()} connections)`);
+});
+
 t.test('the dial is abortable', async (t) => {
   const server = await silentServer(t);
   const controller = new AbortController();
