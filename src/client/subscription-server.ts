@@ -101,13 +101,15 @@ export class SubscriptionServer {
   }
 
   async close(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
       this.server.tryShutdown(() => resolve());
       // A PublishImage call EnSight never finishes must not hold the client open.
-      setTimeout(() => {
+      timer = setTimeout(() => {
         this.server.forceShutdown();
         resolve();
-      }, 1000).unref?.();
+      }, 1000);
     });
+    clearTimeout(timer);
   }
 }

@@ -19,6 +19,7 @@ import { answers, ConnectionWatch, reconnect } from './liveness.ts';
 import type { Credentials, ResolvedDialOptions } from './options.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
 import { backoffDelay, bounded, deadlineExceeded, sleep } from './timing.ts';
+import { probeReachable } from './reachability.ts';
 import { transportSecurity } from './tls-setup.ts';
 
 interface Waiter {
@@ -226,6 +227,8 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     const { parsed, options, address } = this;
     const limits = { deadline, timeoutMs: options.timeoutMs, signals };
     const security = await transportSecurity({ address, parsed, options, credentials: this.auth.credentials }, limits);
+    // A refusal is learned without grpc-js, which would leak a failed attempt's connection (reachability.ts).
+    if (!security.probed) await probeReachable(parsed, address, limits);
     const calls: ClientCalls = { open: new Set() };
     const client = new grpc.Client(parsed.target, security.credentials, {
       // Unlimited unless the caller bounds what it receives (the client's maxReplyBytes).

@@ -18,6 +18,8 @@ export interface TransportSecurity {
   channelOptions: grpc.ChannelOptions;
   /** TLS (false: plaintext TCP or a Unix socket). */
   secure: boolean;
+  /** The TLS probe connected to the server, so it is known to listen. */
+  probed: boolean;
 }
 
 export interface SecurityContext {
@@ -35,15 +37,15 @@ export async function transportSecurity(
   limits: { deadline: number; timeoutMs: number; signals: ReadonlyArray<AbortSignal | undefined> },
 ): Promise<TransportSecurity> {
   const { address, parsed, options } = context;
-  const plaintext: TransportSecurity = { credentials: grpc.credentials.createInsecure(), channelOptions: {}, secure: false };
+  const plaintext: TransportSecurity = { credentials: grpc.credentials.createInsecure(), channelOptions: {}, secure: false, probed: false };
   if (parsed.kind !== 'tcp' || options.insecure || parsed.plaintextScheme) return plaintext;
   const material = tlsBuffers(options.tls);
   const serverName = tlsServerName(context, parsed.host);
   const verdict = await probeTls({ host: parsed.host, port: parsed.port, address, serverName, ...material }, limits);
   if (traceOn.dial) trace('dial', `TLS probe of ${address}: ${verdict}`);
-  if (verdict === 'tls') return { ...tlsChannel(parsed.host, material, serverName), secure: true };
+  if (verdict === 'tls') return { ...tlsChannel(parsed.host, material, serverName), secure: true, probed: true };
   checkDowngrade(context);
-  return plaintext;
+  return { ...plaintext, probed: true };
 }
 
 /** Viam's rule: a robot secret's entity names the server when it differs from the host. */

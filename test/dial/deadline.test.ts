@@ -51,11 +51,14 @@ t.test('a Unix socket nobody listens on: refused, or with unlimited attempts the
 });
 
 t.test('a deadline that strikes inside an attempt still names why the earlier attempts failed', async (t) => {
-  // The first connection is dropped at once (a failed attempt); the next is held silent, so the
-  // deadline strikes while that attempt waits for HTTP/2 settings.
-  let accepted = 0;
+  // The first connection that speaks HTTP/2 is cut (a failed attempt); later ones are held silent,
+  // so the deadline strikes while the next attempt waits for HTTP/2 settings.
+  let cut = false;
   const server = await tcpServer(t, (socket) => {
-    if (++accepted === 1) socket.destroy();
+    socket.once('data', () => {
+      if (!cut) socket.destroy();
+      cut = true;
+    });
   });
   const err = await dial(server.address, {
     insecure: true,
