@@ -1,8 +1,8 @@
 /**
  * Rows against a C-core gRPC frame server (frame_server.py, grpcio) instead of the emulator's
  * grpc-js server, so that they measure the client: this client's image stream (defaults, and
- * grpc-js's own 64 KiB window for comparison), and the PyEnSight-style peer (peer.py) reading
- * the same stream in the same run.
+ * grpc-js's own 64 KiB window for comparison), the same stream read through `frames()`, and the
+ * PyEnSight-style peer (peer.py) reading the same stream in the same run.
  */
 import { EnSightGRPC } from '../../src/mod.ts';
 import { GRPC_JS_WINDOW, type Transport, type OpenTransport, type FrameSourceControl } from '../lib/transports.ts';
@@ -39,6 +39,53 @@ function clientRow(name: string, chunk: boolean, channelOptions: Record<string, 
           },
           async close() {
             await client.shutdown();
+            await server.close();
+          },
+        };
+      } catch (err) {
+        await client.shutdown();
+        await server.close();
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * This client's GetImageStream read through `frames()`, the API without a per-frame buffer: each
+ * view's stamp is read and the view released. Chunked frames are joined into pooled buffers that
+ * come back on release (the `onImage` rows above allocate one per frame, theirs to keep).
+ */
+function clientFramesRow(name: string, chunk: boolean): Transport {
+  return {
+    name,
+    publishKind: 'stream',
+    async open(): Promise<OpenTransport> {
+      const server = await CoreFrameServer.start();
+      const client = new EnSightGRPC({ grpcUdsPathname: server.udsPathname });
+      try {
+        if (!(await client.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the C-core server: ${String(client.lastConnectError)}`);
+        let current: SeenLog | undefined;
+        const frames = client.frames();
+        // Read from the start, as onImage is, so that the stream never waits on an idle reader.
+        const reading = (async () => {
+          for await (const frame of frames) {
+            current?.saw(stampedFrameNumber(frame.pixels), frame.pixels.byteLength);
+            frame.release();
+          }
+        })();
+        client.imageStreamEnable({ chunk });
+        return {
+          source: control(server),
+          async run(seen, until) {
+            current = seen;
+            await new Promise((r) => setTimeout(r, Math.max(0, until - performance.now())));
+            current = undefined;
+          },
+          async close() {
+            await client.shutdown();
+            await frames.return(undefined);
+            await reading.catch(() => undefined);
             await server.close();
           },
         };
@@ -91,6 +138,8 @@ export const CORE_TRANSPORTS: Transport[] = [
   clientRow('core-grpc-stream', false),
   clientRow('core-grpc-stream-chunked', true),
   clientRow('core-grpc-stream-64k', false, { 'grpc-node.flow_control_window': GRPC_JS_WINDOW }),
+  clientFramesRow('core-grpc-frames', false),
+  clientFramesRow('core-grpc-frames-chunked', true),
   peerRow('core-peer-stream', false),
   peerRow('core-peer-stream-chunked', true),
 ];

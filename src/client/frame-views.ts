@@ -12,7 +12,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { abortReason, EnSightError, toEnSightError } from '../errors.ts';
 import type { Frame } from '../shmem/mod.ts';
 import type { AsyncQueue } from './async-queue.ts';
-import type { ImageFrame } from './frames.ts';
+import type { ImageFrame, LendableFrame } from './frames.ts';
 import type { ShmemLease } from './shmem-images.ts';
 
 /** What `EnSightGRPC.frames()` returns: the views, and how many frames a slow loop lost. */
@@ -307,8 +307,11 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
 
 // ---- gRPC paths ----------------------------------------------------------------------------------
 
-/** Frames of the gRPC paths (GetImageStream, PublishImage), each view the message's own buffer. */
-export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGenerator<FrameView, void, undefined> {
+/**
+ * Frames of the gRPC paths (GetImageStream, PublishImage), each view the message's own buffer or,
+ * for a chunked frame, a pooled buffer that goes back to the pool when the view is released.
+ */
+export async function* queuedFrameViews(queue: AsyncQueue<LendableFrame>): AsyncGenerator<FrameView, void, undefined> {
   const turns = new Turns();
   const noJoin = (): Uint8Array => {
     throw new Error('unreachable: gRPC frames are whole');
@@ -327,7 +330,10 @@ export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGen
           blocks: () => [{ offset: 0, rows: frame.height, pixels: frame.pixels }],
           copyTo: (target) => target.set(frame.pixels),
           alive: () => alive,
-          release: () => (alive = false),
+          release: () => {
+            alive = false;
+            frame.lent?.drop();
+          },
         },
         noJoin,
       );
