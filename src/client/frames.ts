@@ -249,7 +249,8 @@ export class FrameHub {
 
   put(frame: Omit<ImageFrame, 'frameNumber'> & { frameNumber?: number }, lent?: LentFrame): ImageFrame {
     this.received++;
-    let complete: ImageFrame = { ...frame, frameNumber: frame.frameNumber ?? this.received };
+    const { width, height, pixels, transport } = frame;
+    let complete: ImageFrame = { width, height, pixels, frameNumber: frame.frameNumber ?? this.received, transport };
     if (lent && !this.lendable) {
       complete = ownCopy(complete);
       lent.drop();
