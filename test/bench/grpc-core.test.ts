@@ -1,5 +1,6 @@
 // The bench's C-core gRPC frame server (grpcio) and PyEnSight-style peer: the server's frames
-// carry the emulator's stamp and verify through this client, whole and chunked, and the peer
+// carry the emulator's stamp and verify through this client (images() and frames(), whose chunked
+// frames are joined into pooled buffers), whole and chunked, and the peer
 // reads and verifies them too. Skipped, saying why, where Debian's python3-grpcio is missing.
 import t from '../harness/mod.ts';
 import { EnSightGRPC } from '../../src/mod.ts';
@@ -33,6 +34,28 @@ for (const chunk of [false, true]) {
     t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'frame numbers increase');
     const published = await server.publishTimes();
     t.ok(numbers.every((n) => published.has(n)), 'every frame seen is in the publish log');
+  });
+
+  t.test(`C-core server frames verify through frames() views (${chunk ? 'chunked: pooled buffers' : 'whole'})`, { skip: missing ?? false }, async (t) => {
+    const server = await CoreFrameServer.start();
+    t.teardown(() => server.close());
+    await server.configure(chunk ? { width: 640, height: 540 } : size, 'max');
+    const client = new EnSightGRPC({ grpcUdsPathname: server.udsPathname });
+    t.teardown(() => client.shutdown());
+    t.ok(await client.connect({ timeoutMs: 15_000 }), 'connects to the C-core server');
+    const frames = client.frames();
+    client.imageStreamEnable({ chunk });
+    const numbers: number[] = [];
+    const failures: string[] = [];
+    for await (const frame of frames) {
+      const verdict = verifyFrame(frame.pixels, frame.width, frame.height);
+      if (verdict.ok) numbers.push(verdict.frameNumber);
+      else failures.push(verdict.reason);
+      frame.release();
+      if (numbers.length + failures.length >= 40) break;
+    }
+    t.strictSame(failures, [], 'every frame verifies through its view');
+    t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'frame numbers increase');
   });
 
   t.test(`the PyEnSight-style peer reads and verifies the stream (${chunk ? 'chunked' : 'whole'})`, { skip: missing ?? false }, async (t) => {
