@@ -4,7 +4,8 @@
  *
  * Over shared memory a {@link FrameView} is the locked buffer of the mapping itself (zero-copy);
  * releasing it hands the buffer back to EnSight, which can then write the next frame into it.
- * Over the gRPC paths it is the decoded message's buffer. Either way the view is valid until
+ * Over the gRPC paths it is the decoded message's buffer, or a pooled buffer a chunked frame was
+ * joined into, back in the pool on release (see `FramePool`). Either way the view is valid until
  * {@link FrameView.release} (or `using` disposes it, or the iterator moves on); afterwards every
  * accessor throws a {@link FrameReleasedError} rather than show another frame's pixels.
  */
