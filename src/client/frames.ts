@@ -242,9 +242,13 @@ export class FrameHub {
     this.views.onWaitersChanged = told;
   }
 
-  /** Whether a frame joined now may be lent: only `frames()` iterators would see it. */
+  /**
+   * Whether a frame joined now may be lent: only `frames()` iterators and the latest slot would
+   * see it (a program that polls `getImage()`, as EnSight's own client does, pays a copy a call,
+   * not a buffer a frame).
+   */
   get lendable(): boolean {
-    return this.callback === undefined && this.owned.size === 0 && this.views.size > 0;
+    return this.callback === undefined && this.owned.size === 0;
   }
 
   put(frame: Omit<ImageFrame, 'frameNumber'> & { frameNumber?: number }, lent?: LentFrame): ImageFrame {

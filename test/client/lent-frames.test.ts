@@ -155,6 +155,27 @@ t.test('hub: onImage and images() meet lent frames only as copies of their own',
   await views.return();
 });
 
+t.test('hub: with only getImage() reading, frames are lent and getImage() copies the newest', async (t) => {
+  const pool = new FramePool();
+  const hub = new FrameHub();
+  const assembler = new FrameAssembler(BYTES, () => (hub.lendable ? pool : undefined));
+  t.ok(hub.lendable, 'nobody iterates and no callback: lendable');
+  const kept: Array<{ frame: ImageFrame; number: number }> = [];
+  for (let n = 1; n <= 30; n++) {
+    const frame = feed(assembler, chunks(n))!;
+    t.ok(frame.lent, undefined);
+    hub.put({ ...frame, transport: 'stream' }, frame.lent);
+    t.ok(pool.lent <= 1, undefined);
+    if (n % 7 === 0) {
+      const latest = hub.get()!;
+      t.equal(hub.get(), latest, 'a second call without a newer frame gives the same frame');
+      t.not(latest.pixels.buffer, frame.pixels.buffer, 'a copy, not the pooled buffer');
+      kept.push({ frame: latest, number: n });
+    }
+  }
+  t.ok(kept.every((k) => stampOf(k.frame) === k.number), `the ${kept.length} getImage() frames still verify after later frames reused the pool`);
+});
+
 const FRAMES = 60;
 
 t.test('emulator: a chunked stream through frames(), every frame verified, two readers and getImage()', async (t) => {
