@@ -1,8 +1,8 @@
 /**
  * Rows against a C-core gRPC frame server (frame_server.py, grpcio) instead of the emulator's
  * grpc-js server, so that they measure the client: this client's image stream (defaults, and
- * grpc-js's own 64 KiB window for comparison), and the PyEnSight-style peer (peer.py) reading
- * the same stream in the same run.
+ * grpc-js's own 64 KiB window for comparison), the same stream read through `frames()`, and the
+ * PyEnSight-style peer (peer.py) reading the same stream in the same run.
  */
 import { EnSightGRPC } from '../../src/mod.ts';
 import { GRPC_JS_WINDOW, type Transport, type OpenTransport, type FrameSourceControl } from '../lib/transports.ts';
@@ -17,8 +17,36 @@ function control(server: CoreFrameServer): FrameSourceControl {
   };
 }
 
-/** This client's GetImageStream against the C-core server, frames noted in `onImage`. */
-function clientRow(name: string, chunk: boolean, channelOptions: Record<string, number> = {}): Transport {
+type Note = (pixels: Uint8Array) => void;
+
+/**
+ * How a row's consumer reads frames: `onImage` (a buffer a frame, the user's to keep), or
+ * `frames()`, the API without a per-frame buffer: each view's stamp is read and the view
+ * released (chunked frames are joined into pooled buffers that come back on release). Both read
+ * from the start, so that the stream never waits on an idle reader. Returns what stops reading.
+ */
+const READERS = {
+  onImage(client: EnSightGRPC, note: Note): () => Promise<void> {
+    client.onImage((frame) => note(frame.pixels));
+    return async () => undefined;
+  },
+  frames(client: EnSightGRPC, note: Note): () => Promise<void> {
+    const frames = client.frames();
+    const reading = (async () => {
+      for await (const frame of frames) {
+        note(frame.pixels);
+        frame.release();
+      }
+    })();
+    return async () => {
+      await frames.return(undefined);
+      await reading.catch(() => undefined);
+    };
+  },
+};
+
+/** This client's GetImageStream against the C-core server, read through `api`. */
+function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'onImage', channelOptions: Record<string, number> = {}): Transport {
   return {
     name,
     publishKind: 'stream',
@@ -28,7 +56,7 @@ function clientRow(name: string, chunk: boolean, channelOptions: Record<string, 
       try {
         if (!(await client.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the C-core server: ${String(client.lastConnectError)}`);
         let current: SeenLog | undefined;
-        client.onImage((frame) => current?.saw(stampedFrameNumber(frame.pixels), frame.pixels.byteLength));
+        const stopReading = READERS[api](client, (pixels) => current?.saw(stampedFrameNumber(pixels), pixels.byteLength));
         client.imageStreamEnable({ chunk });
         return {
           source: control(server),
@@ -39,6 +67,7 @@ function clientRow(name: string, chunk: boolean, channelOptions: Record<string, 
           },
           async close() {
             await client.shutdown();
+            await stopReading();
             await server.close();
           },
         };
@@ -90,7 +119,9 @@ function peerRow(name: string, chunk: boolean): Transport {
 export const CORE_TRANSPORTS: Transport[] = [
   clientRow('core-grpc-stream', false),
   clientRow('core-grpc-stream-chunked', true),
-  clientRow('core-grpc-stream-64k', false, { 'grpc-node.flow_control_window': GRPC_JS_WINDOW }),
+  clientRow('core-grpc-stream-64k', false, 'onImage', { 'grpc-node.flow_control_window': GRPC_JS_WINDOW }),
+  clientRow('core-grpc-frames', false, 'frames'),
+  clientRow('core-grpc-frames-chunked', true, 'frames'),
   peerRow('core-peer-stream', false),
   peerRow('core-peer-stream-chunked', true),
 ];

@@ -176,9 +176,11 @@ function issue11Targets(rows: BenchRow[]): TargetCheck[] {
     }
   }
   for (const suffix of ['', '-chunked']) {
-    const ours = find(`core-grpc-stream${suffix}`, 1920);
     const peer = find(`core-peer-stream${suffix}`, 1920);
-    add(`core-grpc-stream${suffix} / PyEnSight-style peer fps (1080p)`, ours && peer && ours.fps / peer.fps, '≥ 1.0', (v) => v >= 1);
+    for (const api of ['stream', 'frames']) {
+      const ours = find(`core-grpc-${api}${suffix}`, 1920);
+      add(`core-grpc-${api}${suffix} / PyEnSight-style peer fps (1080p)`, ours && peer && ours.fps / peer.fps, '≥ 1.0', (v) => v >= 1);
+    }
   }
   return checks;
 }

@@ -26,6 +26,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     private readonly onReturn?: () => void,
     signal?: AbortSignal,
     private readonly onWaiting?: WaitingListener,
+    /** Told of every item that no consumer will get: dropped as the oldest, cleared, or pushed after the end. */
+    private readonly onDiscard?: (item: T) => void,
   ) {
     this.items = new RingBuffer<T>(capacity);
     if (signal?.aborted) this.fail(abortReason(signal));
@@ -39,12 +41,20 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   }
 
   push(item: T): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.onDiscard?.(item);
+      return;
+    }
     if (this.waiter) {
       this.settle().resolve({ value: item, done: false });
       return;
     }
-    if (this.items.push(item)) this.dropped++;
+    if (this.items.size === this.items.capacity) {
+      this.dropped++;
+      const oldest = this.items.shift() as T;
+      this.onDiscard?.(oldest);
+    }
+    this.items.push(item);
   }
 
   /** Takes the waiting consumer, telling the listener it no longer waits. */
@@ -89,6 +99,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   }
 
   return(): Promise<IteratorResult<T>> {
+    if (this.onDiscard) while (this.items.size > 0) this.onDiscard(this.items.shift() as T);
     this.items.clear();
     if (this.waiter) this.settle().resolve({ value: undefined, done: true });
     this.failure = undefined;
@@ -109,7 +120,16 @@ export class Broadcaster<T> {
   /** Told whenever the number of iterators waiting for an item changes. */
   onWaitersChanged: ((waiting: number) => void) | undefined;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    /** See {@link AsyncQueue}'s `onDiscard`: told once for each queue an item reached and no consumer took it from. */
+    private readonly onDiscard?: (item: T) => void,
+  ) {}
+
+  /** How many iterators there are. */
+  get size(): number {
+    return this.queues.size;
+  }
 
   /** How many iterators are waiting for the next item right now. */
   get waiting(): number {
@@ -121,7 +141,7 @@ export class Broadcaster<T> {
       this.waitingCount += waiting ? 1 : -1;
       this.onWaitersChanged?.(this.waitingCount);
     };
-    const queue: AsyncQueue<T> = new AsyncQueue<T>(this.capacity, () => this.queues.delete(queue), signal, onWaiting);
+    const queue: AsyncQueue<T> = new AsyncQueue<T>(this.capacity, () => this.queues.delete(queue), signal, onWaiting, this.onDiscard);
     this.queues.add(queue);
     return queue;
   }

@@ -4,7 +4,8 @@
  *
  * Over shared memory a {@link FrameView} is the locked buffer of the mapping itself (zero-copy);
  * releasing it hands the buffer back to EnSight, which can then write the next frame into it.
- * Over the gRPC paths it is the decoded message's buffer. Either way the view is valid until
+ * Over the gRPC paths it is the decoded message's buffer, or a pooled buffer a chunked frame was
+ * joined into, back in the pool on release (see `FramePool`). Either way the view is valid until
  * {@link FrameView.release} (or `using` disposes it, or the iterator moves on); afterwards every
  * accessor throws a {@link FrameReleasedError} rather than show another frame's pixels.
  */
@@ -12,7 +13,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { abortReason, EnSightError, toEnSightError } from '../errors.ts';
 import type { Frame } from '../shmem/mod.ts';
 import type { AsyncQueue } from './async-queue.ts';
-import type { ImageFrame } from './frames.ts';
+import type { ImageFrame, LendableFrame } from './frames.ts';
 import type { ShmemLease } from './shmem-images.ts';
 
 /** What `EnSightGRPC.frames()` returns: the views, and how many frames a slow loop lost. */
@@ -307,8 +308,11 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
 
 // ---- gRPC paths ----------------------------------------------------------------------------------
 
-/** Frames of the gRPC paths (GetImageStream, PublishImage), each view the message's own buffer. */
-export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGenerator<FrameView, void, undefined> {
+/**
+ * Frames of the gRPC paths (GetImageStream, PublishImage), each view the message's own buffer or,
+ * for a chunked frame, a pooled buffer that goes back to the pool when the view is released.
+ */
+export async function* queuedFrameViews(queue: AsyncQueue<LendableFrame>): AsyncGenerator<FrameView, void, undefined> {
   const turns = new Turns();
   const noJoin = (): Uint8Array => {
     throw new Error('unreachable: gRPC frames are whole');
@@ -327,7 +331,10 @@ export async function* queuedFrameViews(queue: AsyncQueue<ImageFrame>): AsyncGen
           blocks: () => [{ offset: 0, rows: frame.height, pixels: frame.pixels }],
           copyTo: (target) => target.set(frame.pixels),
           alive: () => alive,
-          release: () => (alive = false),
+          release: () => {
+            alive = false;
+            frame.lent?.drop();
+          },
         },
         noJoin,
       );

@@ -11,7 +11,7 @@ import { trace, traceOn } from '../trace.ts';
 import type { AsyncQueue } from './async-queue.ts';
 import { FeedSources, type StreamHost } from './feed-sources.ts';
 import { queuedFrameViews, shmemFrameViews, type FrameViews } from './frame-views.ts';
-import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
+import { FrameAssembler, FrameHub, FramePool, type ImageFrame } from './frames.ts';
 import type { SubscribeImagesOptions } from './options.ts';
 import { removeOnExit, sweepStaleSharedFiles } from './shmem-files.ts';
 import { ShmemImageReader } from './shmem-images.ts';
@@ -36,12 +36,14 @@ export class ImagePaths {
   openStream(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions }): void {
     if (this.sources.streaming) return;
     const request = { flipVertical: options.flipVertical ?? false, chunk: options.chunk ?? false };
-    const assembler = new FrameAssembler(this.maxFrameBytes);
+    // Chunked frames that only `frames()` reads are joined into pooled buffers (see FramePool).
+    const pool = new FramePool();
+    const assembler = new FrameAssembler(this.maxFrameBytes, () => (this.hub.lendable ? pool : undefined));
     this.sources.openStream(request, {
       data: (reply, stream) => {
         try {
           const frame = assembler.push(reply);
-          if (frame) this.hub.put({ ...frame, transport: 'stream' });
+          if (frame) this.hub.put({ width: frame.width, height: frame.height, pixels: frame.pixels, transport: 'stream' }, frame.lent);
         } catch (err) {
           // Ends the stream; with a subscription open, no iterator would say so.
           if (traceOn.client) trace('client', `GetImageStream: frame dropped, the stream ends: ${errorText(err)}`);
@@ -88,7 +90,7 @@ export class ImagePaths {
 
   frames(signal: AbortSignal | undefined): FrameViews {
     // Subscribed now, so that no gRPC frame is missed; the path is chosen at the first next().
-    const queue = this.hub.iterate(signal);
+    const queue = this.hub.iterateViews(signal);
     const paths = this;
     const views = (async function* chosen() {
       const reader = paths.reader;
