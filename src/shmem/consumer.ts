@@ -28,6 +28,7 @@ const CONSUMER_OPTIONS: { [K in keyof ConsumerOptions]-?: OptionKind } = {
   size: 'bytes-count',
   zeroCopy: 'boolean',
   detachViews: 'boolean',
+  framePoolBytes: 'bytes-limit',
   flipVertical: 'boolean',
   pollIntervalMs: 'positive',
   onError: 'function',
@@ -59,6 +60,14 @@ export interface ConsumerOptions {
    * memory, never freed memory). For code that reads a frame only while it holds it.
    */
   detachViews?: boolean;
+  /**
+   * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
+   * made in may own, lent and free together; default 96 MiB, 0 for none. A copy is the caller's
+   * alone and stays valid as long as it is referenced; once the runtime has collected it, its
+   * memory serves a later copy, so a stream does not fault in fresh memory every frame (what made
+   * copies slow, in Bun above all). Past the limit copies go to ordinary memory.
+   */
+  framePoolBytes?: number;
   /** Flip rows top-to-bottom in copy-outs (`copyTo`, `readFrame`); the EnSight FLIPVERTICAL flag. */
   flipVertical?: boolean;
   /**
@@ -79,7 +88,7 @@ export interface ConsumerOptions {
  * failed validation, handed back unread); `attached` (both buffers located and served); `layout`
  * (where header 1 was found: `'plain'` at 24 + (size-48)/2, `'aligned64'` with that n rounded down
  * to 64; null until found); `initialState` (4 or 0, how the server initialised the buffers; null
- * until known).
+ * until known); `framePool` (the memory of whole-frame copies, see `framePoolBytes`).
  */
 export interface ConsumerStats extends NativeConsumerStats {
   /** Whole frames `readFrame`/`readFrameSync` returned. */
@@ -130,7 +139,9 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     this.flipVertical = options.flipVertical ?? false;
     this.#onError = options.onError;
     this.#views = new BlockViews(native, options.detachViews ?? true);
-    this.#assembly = new Assembly(this.flipVertical);
+    // A copy made without a target is the caller's to keep: it comes from the frame pool (memory
+    // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend.
+    this.#assembly = new Assembly(this.flipVertical, (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes));
     this.#path = native.path();
   }
 
@@ -146,6 +157,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       create: { directory: options.directory, size: options.size },
       info,
       zeroCopy: options.zeroCopy,
+      framePoolBytes: options.framePoolBytes,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
@@ -160,6 +172,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       path,
       info,
       zeroCopy: options.zeroCopy,
+      framePoolBytes: options.framePoolBytes,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);

@@ -77,6 +77,7 @@ import { ShmemError } from './errors.ts';
 import { addon } from './native.ts';
 
 export type { ShmemFrameCopy } from './assembly.ts';
+export type { FramePoolStats } from './native.ts';
 export { ShmemConsumer } from './consumer.ts';
 export type { ConsumerOptions, ConsumerStats, WaitOptions } from './consumer.ts';
 export { Frame } from './frame.ts';
