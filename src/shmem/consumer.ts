@@ -15,6 +15,17 @@ import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats 
  */
 const EVENT_LOOP_TURN_MS = 4;
 
+/**
+ * `ConsumerOptions.framePoolBytes` when not given, chosen by measurement per runtime (CPU per
+ * 1080p frame of the client's onImage copies, loaded 2-core machine). Bun: a fresh 6 MB array
+ * faults most of its pages in again every frame (~800 faults, 7-15 ms a frame); pooled blocks cut
+ * that to ~2.5 ms. Node: V8 frees plain ArrayBuffers in cheap scavenges and glibc hands their
+ * memory back already faulted in (~1.5 ms a frame), while the external buffers a pool lends are
+ * freed only by full mark-compacts (5-80 ms each, ~7 ms a frame in all): there the pool costs
+ * more than it saves. Deno, on V8 as well, keeps Node's default.
+ */
+export const DEFAULT_FRAME_POOL_BYTES = (globalThis as { Bun?: unknown }).Bun !== undefined ? 96 * 1024 * 1024 : 0;
+
 /** Codes of a block that failed validation: handed back unread, the stream goes on. */
 const BAD_BLOCK_CODES = new Set(['BAD_ARGS', 'FRAME_TOO_LARGE']);
 
@@ -62,10 +73,11 @@ export interface ConsumerOptions {
   detachViews?: boolean;
   /**
    * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
-   * made in may own, lent and free together; default 96 MiB, 0 for none. A copy is the caller's
-   * alone and stays valid as long as it is referenced; once the runtime has collected it, its
-   * memory serves a later copy, so a stream does not fault in fresh memory every frame (what made
-   * copies slow, in Bun above all). Past the limit copies go to ordinary memory.
+   * made in may own, lent and free together; 0 for none. Default: 96 MiB in Bun, 0 in Node and
+   * Deno. A copy is the caller's alone and stays valid as long as it is referenced; once the
+   * runtime has collected it, its memory serves a later copy, so a stream does not fault in fresh
+   * memory every frame. Past the limit copies go to ordinary memory. See
+   * {@link DEFAULT_FRAME_POOL_BYTES} for why the default differs.
    */
   framePoolBytes?: number;
   /** Flip rows top-to-bottom in copy-outs (`copyTo`, `readFrame`); the EnSight FLIPVERTICAL flag. */
@@ -157,7 +169,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       create: { directory: options.directory, size: options.size },
       info,
       zeroCopy: options.zeroCopy,
-      framePoolBytes: options.framePoolBytes,
+      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
@@ -172,7 +184,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       path,
       info,
       zeroCopy: options.zeroCopy,
-      framePoolBytes: options.framePoolBytes,
+      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);

@@ -7,7 +7,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import t from '../harness/mod.ts';
-import { ShmemConsumer, type ShmemFrameCopy } from '../../src/shmem/mod.ts';
+import { DEFAULT_FRAME_POOL_BYTES, ShmemConsumer, type ShmemFrameCopy } from '../../src/shmem/mod.ts';
 import { startFixture, summaryOf } from './fixtures/child.ts';
 import { firstMismatch } from './fixtures/pattern.ts';
 
@@ -44,8 +44,11 @@ function collector(): (() => void) | undefined {
   return undefined;
 }
 
+/** Pooled whatever this runtime's default (see DEFAULT_FRAME_POOL_BYTES). */
+const POOLED = 16 * 1024 * 1024;
+
 t.test('copies from readFrame() are the caller\'s: kept across later frames and close(), each stays byte-exact', async (t) => {
-  const consumer = ShmemConsumer.create({ size: 64 * 1024 });
+  const consumer = ShmemConsumer.create({ size: 64 * 1024, framePoolBytes: POOLED });
   t.teardown(() => consumer.close());
   const kept: ShmemFrameCopy[] = [];
   await readAll(consumer, 40, (image) => void kept.push(image));
@@ -86,13 +89,16 @@ t.test('the pool never owns more than framePoolBytes: past it copies go to plain
   const plain: ShmemFrameCopy[] = [];
   await readAll(none, 5, (image) => void plain.push(image));
   t.equal(none.stats().framePool.blocksMapped, 0, 'framePoolBytes 0: no pool');
+  const defaulted = ShmemConsumer.create({ size: 64 * 1024 });
+  t.equal(defaulted.stats().framePool.capBytes, DEFAULT_FRAME_POOL_BYTES, "this runtime's default limit when none is given");
+  defaulted.close();
   t.strictSame(spoiled(plain), [], 'and the copies are right');
 });
 
 const gc = collector();
 t.test('blocks of copies the runtime collected are lent again', { skip: gc ? false : 'this runtime gives a test no way to force a collection' }, async (t) => {
   if (!gc) return;
-  const consumer = ShmemConsumer.create({ size: 64 * 1024 });
+  const consumer = ShmemConsumer.create({ size: 64 * 1024, framePoolBytes: POOLED });
   t.teardown(() => consumer.close());
   let wrong = 0;
   await readAll(consumer, 30, async (image) => {
