@@ -57,8 +57,9 @@ class ViewSet {
 // would be, but reused from frame to frame.
 class FrameLender {
  public:
-  // Before the first lend: the most bytes the pool may own (0: lend nothing, copies go to plain memory).
-  void set_cap(size_t cap_bytes) { pool_ = std::make_shared<FramePool>(cap_bytes); }
+  // Before the first lend: the most bytes the pool may own (0: lend nothing, copies go to plain
+  // memory), raised to `min_blocks` blocks of the frame size asked for (see FramePool).
+  void set_cap(size_t cap_bytes, size_t min_blocks) { pool_ = std::make_shared<FramePool>(cap_bytes, min_blocks); }
   // A Uint8Array of `bytes`, or undefined when the pool is at its cap or the runtime refuses
   // external buffers (a V8 sandbox): the caller then copies into memory of its own.
   Napi::Value lend(Napi::Env env, size_t bytes);
@@ -69,7 +70,7 @@ class FrameLender {
 
  private:
   // Shared with every lent block's finalizer record, so it outlives this object until all are back.
-  std::shared_ptr<FramePool> pool_ = std::make_shared<FramePool>();
+  std::shared_ptr<FramePool> pool_ = std::make_shared<FramePool>(0);
   // External memory reported to the runtime for blocks lent and not known to be back. The GC learns
   // of a lent block only through this (its ArrayBuffer's memory is not the engine's own): without
   // it, Bun collected the dropped copies too late for the pool to lend again. JS thread only.

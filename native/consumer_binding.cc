@@ -139,7 +139,8 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
                         InstanceMethod<&ConsumerWrap::close>("close")});
   }
 
-  // new NativeConsumer({ path?, create?: { directory?, size? }, info, zeroCopy?, framePoolBytes?, pollIntervalMs? })
+  // new NativeConsumer({ path?, create?: { directory?, size? }, info, zeroCopy?, framePoolBytes?, framePoolFrames?,
+  // pollIntervalMs? })
   explicit ConsumerWrap(const Napi::CallbackInfo& info) : SideWrap(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) {
@@ -153,10 +154,11 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
     if (!option_of_type(options, "zeroCopy", napi_boolean, &value, &present)) return;
     zero_copy_ = !present || value.As<Napi::Boolean>().Value();
     if (!option_of_type(options, "framePoolBytes", napi_number, &value, &present)) return;
-    if (present) {
-      const double cap = value.As<Napi::Number>().DoubleValue();
-      lender_.set_cap(cap > 0 && cap < 1e15 ? static_cast<size_t>(cap) : 0);
-    }
+    const double cap = present ? value.As<Napi::Number>().DoubleValue() : 0;
+    if (!option_of_type(options, "framePoolFrames", napi_number, &value, &present)) return;
+    const double frames = present ? value.As<Napi::Number>().DoubleValue() : 0;
+    lender_.set_cap(cap > 0 && cap < 1e15 ? static_cast<size_t>(cap) : 0,
+                    frames > 0 && frames < 1e6 ? static_cast<size_t>(frames) : 0);
     FileError error;
     std::string path;
     Mapping* mapping = nullptr;

@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
+
 namespace ensight::shmem {
 namespace {
 
@@ -16,7 +18,13 @@ size_t page_rounded(size_t bytes) {
 
 }  // namespace
 
-FramePool::FramePool(size_t cap_bytes) : cap_bytes_(cap_bytes) {}
+FramePool::FramePool(size_t cap_bytes, size_t min_blocks)
+    : cap_bytes_(cap_bytes), min_blocks_(min_blocks), last_cap_(cap_bytes) {}
+
+size_t FramePool::cap_for(size_t block_bytes) const {
+  const size_t floor = block_bytes != 0 && min_blocks_ <= SIZE_MAX / block_bytes ? min_blocks_ * block_bytes : SIZE_MAX;
+  return floor > cap_bytes_ ? floor : cap_bytes_;
+}
 
 FramePool::~FramePool() {
   // Every lent block holds a reference to the pool: none is out when this runs.
@@ -45,7 +53,8 @@ uint8_t* FramePool::acquire(size_t bytes, size_t* capacity) {
     // Only blocks of the wanted size are worth keeping: the others go before a new one is mapped.
     stale.swap(free_);
     for (const Free& f : stale) owned_bytes_ -= f.capacity;
-    if (wanted > cap_bytes_ || owned_bytes_ > cap_bytes_ - wanted) {
+    const size_t cap = last_cap_ = cap_for(wanted);
+    if (wanted > cap || owned_bytes_ > cap - wanted) {
       ++lends_refused_;
     } else {
       owned_bytes_ += wanted;  // reserved before mapping: two acquires cannot both pass the cap
@@ -102,7 +111,7 @@ void FramePool::close() {
 
 FramePool::Counts FramePool::counts() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return Counts{lent_blocks_, free_.size(), owned_bytes_, cap_bytes_, blocks_mapped_, lends_refused_};
+  return Counts{lent_blocks_, free_.size(), owned_bytes_, last_cap_, blocks_mapped_, lends_refused_};
 }
 
 void FramePool::unmap(uint8_t* block, size_t capacity) { munmap(block, capacity); }

@@ -21,22 +21,19 @@ namespace ensight::shmem {
 
 class FramePool {
  public:
-  // Owned (lent + free) bytes a pool may hold when not told otherwise: 16 1080p frames, 3 4K ones.
-  // Copies dropped at once come back only when the runtime collects them; V8 does so about every
-  // 64 MiB of external memory reported, ~10 1080p frames, so fewer blocks would run dry between
-  // collections (measured: 16 blocks, a few refusals a second at 1080p in Node and Bun alike).
-  static constexpr size_t kDefaultCapBytes = size_t{96} << 20;
-
   struct Counts {
     size_t lent_blocks = 0;
     size_t free_blocks = 0;
     size_t owned_bytes = 0;  // lent + free, never above cap_bytes
-    size_t cap_bytes = 0;
+    size_t cap_bytes = 0;    // for the block size last asked for (see min_blocks)
     uint64_t blocks_mapped = 0;    // blocks ever mapped (a reused block is not counted again)
     uint64_t lends_refused = 0;    // acquire() calls answered nullptr (cap reached, or no memory)
   };
 
-  explicit FramePool(size_t cap_bytes = kDefaultCapBytes);
+  // `min_blocks`: the cap grows to that many blocks of the size asked for when they need more than
+  // `cap_bytes` (large frames: blocks come back a few at a time, so a cap of two or three 4K frames
+  // runs dry between collections). Still bounded: by `min_blocks` frames no larger than the file.
+  explicit FramePool(size_t cap_bytes, size_t min_blocks = 0);
   ~FramePool();
   FramePool(const FramePool&) = delete;
   FramePool& operator=(const FramePool&) = delete;
@@ -63,7 +60,11 @@ class FramePool {
   };
   void unmap(uint8_t* block, size_t capacity);
 
+  [[nodiscard]] size_t cap_for(size_t block_bytes) const;
+
   const size_t cap_bytes_;
+  const size_t min_blocks_;
+  size_t last_cap_;  // cap_for() the last block size asked for, for counts()
   mutable std::mutex mutex_;  // guards everything below; held for list operations only, never for a copy
   std::vector<Free> free_;
   size_t lent_blocks_ = 0;

@@ -75,6 +75,27 @@ TEST_CASE("the owned bytes never pass the cap: past it acquire() refuses, and le
   CHECK(pool.acquire(4 * kFrame, &capacity) == nullptr);  // larger than the whole cap
 }
 
+TEST_CASE("min_blocks raises the cap to that many blocks of a large frame, and only then") {
+  FramePool pool(2 * kFrame, 4);
+  std::vector<std::pair<uint8_t*, size_t>> lent;
+  for (int i = 0; i < 6; ++i) {
+    size_t capacity = 0;
+    if (uint8_t* block = pool.acquire(3 * kFrame, &capacity)) lent.emplace_back(block, capacity);
+  }
+  CHECK_EQ(lent.size(), size_t{4});
+  CHECK_EQ(pool.counts().cap_bytes, 4 * lent[0].second);
+  CHECK_EQ(pool.counts().lends_refused, uint64_t{2});
+  for (auto [block, cap] : lent) pool.give_back(block, cap);
+  lent.clear();
+  for (int i = 0; i < 20; ++i) {  // small frames: the byte cap holds (4 small blocks are less)
+    size_t capacity = 0;
+    if (uint8_t* block = pool.acquire(4096, &capacity)) lent.emplace_back(block, capacity);
+    CHECK(pool.counts().owned_bytes <= 2 * kFrame);
+  }
+  CHECK_EQ(lent.size(), size_t{20});
+  for (auto [block, cap] : lent) pool.give_back(block, cap);
+}
+
 TEST_CASE("a new frame size drops the free blocks of the old one before mapping") {
   FramePool pool(4 * kFrame);
   size_t small_cap = 0, large_cap = 0;

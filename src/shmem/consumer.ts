@@ -25,6 +25,12 @@ const EVENT_LOOP_TURN_MS = 4;
  * more than it saves. Deno, on V8 as well, keeps Node's default.
  */
 export const DEFAULT_FRAME_POOL_BYTES = (globalThis as { Bun?: unknown }).Bun !== undefined ? 96 * 1024 * 1024 : 0;
+/**
+ * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
+ * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
+ * the copies found the pool empty (~40 ms a 4K frame; room for 8: ~14 ms, Node ~24 ms unpooled).
+ */
+const DEFAULT_FRAME_POOL_FRAMES = DEFAULT_FRAME_POOL_BYTES > 0 ? 8 : 0;
 
 /** Codes of a block that failed validation: handed back unread, the stream goes on. */
 const BAD_BLOCK_CODES = new Set(['BAD_ARGS', 'FRAME_TOO_LARGE']);
@@ -73,8 +79,8 @@ export interface ConsumerOptions {
   detachViews?: boolean;
   /**
    * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
-   * made in may own, lent and free together; 0 for none. Default: 96 MiB in Bun, 0 in Node and
-   * Deno. A copy is the caller's alone and stays valid as long as it is referenced; once the
+   * made in may own, lent and free together; 0 for none. Default: in Bun 96 MiB or 8 frames,
+   * whichever is more (so 8 4K frames, ~200 MB), 0 in Node and Deno. A copy is the caller's alone and stays valid as long as it is referenced; once the
    * runtime has collected it, its memory serves a later copy, so a stream does not fault in fresh
    * memory every frame. Past the limit copies go to ordinary memory. See
    * {@link DEFAULT_FRAME_POOL_BYTES} for why the default differs.
@@ -170,6 +176,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       info,
       zeroCopy: options.zeroCopy,
       framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
+      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
@@ -185,6 +192,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       info,
       zeroCopy: options.zeroCopy,
       framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
+      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);

@@ -95,6 +95,8 @@ export interface NativeAddon {
     info: Uint32Array;
     zeroCopy?: boolean;
     framePoolBytes?: number;
+    /** The pool may grow to this many frames of the size asked for when they need more than framePoolBytes. */
+    framePoolFrames?: number;
     pollIntervalMs?: number;
   }) => NativeConsumer;
   NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number }) => NativeProducer;
