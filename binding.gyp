@@ -16,7 +16,8 @@
         "native/shmem_file.cc",
         "native/shmem_stream.cc",
         "native/shmem_copy.cc",
-        "native/shmem_waiter.cc"
+        "native/shmem_waiter.cc",
+        "native/frame_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -22,6 +22,8 @@ struct AddonData {
   Napi::FunctionReference error_class;
   // -1 not probed yet, 0 the runtime refuses external or detachable ArrayBuffers (copy instead), 1 usable.
   int zero_copy_views = -1;
+  // -1 not tried yet, 0 the runtime refuses external ArrayBuffers (frame copies go to plain memory), 1 usable.
+  int external_buffers = -1;
 };
 
 AddonData& data_of(Napi::Env env);

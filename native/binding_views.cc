@@ -89,6 +89,46 @@ void ViewSet::drop_window(napi_env env, int buffer, bool detach_it) {
 
 void ViewSet::release_mapping(napi_env, void*, void* hint) { static_cast<Mapping*>(hint)->release(); }
 
+namespace {
+// Touches no JavaScript (allowed wherever a runtime runs finalizers): only the pool's own lock.
+void give_back_lent(napi_env, void*, void* hint) { LentBlock::give_back(static_cast<LentBlock*>(hint)); }
+}  // namespace
+
+Napi::Value FrameLender::lend(Napi::Env env, size_t bytes) {
+  AddonData& data = data_of(env);
+  if (data.external_buffers == 0) return env.Undefined();
+  // Blocks that came back are no longer the runtime's to count (Bun ignores a decrease; V8 uses it).
+  const int64_t returned = static_cast<int64_t>(pool_->take_returned_bytes());
+  size_t capacity = 0;
+  uint8_t* block = pool_->acquire(bytes, &capacity);
+  const int64_t lent = block != nullptr ? static_cast<int64_t>(capacity) : 0;
+  if (lent - returned != 0) {
+    int64_t total = 0;
+    napi_adjust_external_memory(env, lent - returned, &total);
+    reported_ += lent - returned;
+  }
+  if (block == nullptr) return env.Undefined();
+  auto* record = new LentBlock{pool_, block, capacity};
+  napi_value array_buffer = nullptr;
+  const napi_status st = napi_create_external_arraybuffer(env, block, bytes, give_back_lent, record, &array_buffer);
+  if (st != napi_ok) {
+    LentBlock::give_back(record);  // not created, so no finalizer will run; reported back next time
+    if (st == napi_no_external_buffers_allowed) data.external_buffers = 0;
+    return env.Undefined();
+  }
+  data.external_buffers = 1;
+  return Napi::Uint8Array::New(env, bytes, Napi::ArrayBuffer(env, array_buffer), 0);
+}
+
+void FrameLender::close(Napi::Env env, bool env_alive) {
+  pool_->close();
+  if (env_alive && reported_ != 0) {
+    int64_t total = 0;
+    napi_adjust_external_memory(env, -reported_, &total);
+  }
+  reported_ = 0;
+}
+
 bool InfoArray::bind(Napi::Env env, Napi::Value value) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       value.As<Napi::Uint32Array>().ElementLength() < kInfoSlots) {

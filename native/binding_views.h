@@ -3,10 +3,12 @@
 // lock or claim reports the block's geometry through, so a frame costs no object creation here.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include <napi.h>
 
+#include "frame_pool.h"
 #include "shmem_file.h"
 #include "shmem_stream.h"
 
@@ -48,6 +50,31 @@ class ViewSet {
   static void release_mapping(napi_env, void*, void* hint);
   std::vector<napi_ref> refs_[kBufferCount];
   Window windows_[kBufferCount];
+};
+
+// Lends a consumer's frame pool's blocks to JavaScript, each as the memory of one Uint8Array that
+// gives it back when the runtime collects the array: memory of the caller's alone, as a fresh copy
+// would be, but reused from frame to frame.
+class FrameLender {
+ public:
+  // Before the first lend: the most bytes the pool may own (0: lend nothing, copies go to plain
+  // memory), raised to `min_blocks` blocks of the frame size asked for (see FramePool).
+  void set_cap(size_t cap_bytes, size_t min_blocks) { pool_ = std::make_shared<FramePool>(cap_bytes, min_blocks); }
+  // A Uint8Array of `bytes`, or undefined when the pool is at its cap or the runtime refuses
+  // external buffers (a V8 sandbox): the caller then copies into memory of its own.
+  Napi::Value lend(Napi::Env env, size_t bytes);
+  // No more lending; blocks still lent are unmapped as they come back. `env_alive`: false from a
+  // finalizer at teardown, when nothing may be reported to the runtime.
+  void close(Napi::Env env, bool env_alive);
+  [[nodiscard]] FramePool::Counts counts() const { return pool_->counts(); }
+
+ private:
+  // Shared with every lent block's finalizer record, so it outlives this object until all are back.
+  std::shared_ptr<FramePool> pool_ = std::make_shared<FramePool>(0);
+  // External memory reported to the runtime for blocks lent and not known to be back. The GC learns
+  // of a lent block only through this (its ArrayBuffer's memory is not the engine's own): without
+  // it, Bun collected the dropped copies too late for the pool to lend again. JS thread only.
+  int64_t reported_ = 0;
 };
 
 class InfoArray {

@@ -133,12 +133,14 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
                         InstanceMethod<&ConsumerWrap::view>("view"),
                         InstanceMethod<&ConsumerWrap::payload_window>("payloadWindow"),
                         InstanceMethod<&ConsumerWrap::copy_to>("copyTo"),
+                        InstanceMethod<&ConsumerWrap::lend_frame>("lendFrame"),
                         InstanceMethod<&ConsumerWrap::unlock>("unlock"),
                         InstanceMethod<&ConsumerWrap::stats>("stats"),
                         InstanceMethod<&ConsumerWrap::close>("close")});
   }
 
-  // new NativeConsumer({ path?, create?: { directory?, size? }, info, zeroCopy?, pollIntervalMs? })
+  // new NativeConsumer({ path?, create?: { directory?, size? }, info, zeroCopy?, framePoolBytes?, framePoolFrames?,
+  // pollIntervalMs? })
   explicit ConsumerWrap(const Napi::CallbackInfo& info) : SideWrap(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) {
@@ -151,6 +153,12 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
     bool present = false;
     if (!option_of_type(options, "zeroCopy", napi_boolean, &value, &present)) return;
     zero_copy_ = !present || value.As<Napi::Boolean>().Value();
+    if (!option_of_type(options, "framePoolBytes", napi_number, &value, &present)) return;
+    const double cap = present ? value.As<Napi::Number>().DoubleValue() : 0;
+    if (!option_of_type(options, "framePoolFrames", napi_number, &value, &present)) return;
+    const double frames = present ? value.As<Napi::Number>().DoubleValue() : 0;
+    lender_.set_cap(cap > 0 && cap < 1e15 ? static_cast<size_t>(cap) : 0,
+                    frames > 0 && frames < 1e6 ? static_cast<size_t>(frames) : 0);
     FileError error;
     std::string path;
     Mapping* mapping = nullptr;
@@ -283,6 +291,13 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
     if (status != Status::kOk) return status_result(env, status, "the stream file was truncated while copying");
     return Napi::Boolean::New(env, true);
   }
+  // lendFrame(bytes): a Uint8Array of its own for a whole-frame copy, from the frame pool; undefined
+  // when the pool cannot lend (the caller allocates one).
+  Napi::Value lend_frame(const Napi::CallbackInfo& info) {
+    uint32_t bytes = 0;
+    if (!open(info.Env()) || !u32_arg(info, 0, "bytes", &bytes)) return info.Env().Undefined();
+    return lender_.lend(info.Env(), bytes);
+  }
   Napi::Value unlock(const Napi::CallbackInfo& info) {
     uint32_t buffer = 0;
     if (!open(info.Env()) || !u32_arg(info, 0, "buffer", &buffer)) return info.Env().Undefined();
@@ -304,6 +319,15 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
                                   : Napi::String::New(info.Env(), reading_name(static_cast<Reading>(reading))));
     const int initial = side_->initial_state();
     out.Set("initialState", initial < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), initial));
+    const FramePool::Counts pool = lender_.counts();
+    Napi::Object copies = Napi::Object::New(info.Env());
+    copies.Set("lentBlocks", static_cast<double>(pool.lent_blocks));
+    copies.Set("freeBlocks", static_cast<double>(pool.free_blocks));
+    copies.Set("ownedBytes", static_cast<double>(pool.owned_bytes));
+    copies.Set("capBytes", static_cast<double>(pool.cap_bytes));
+    copies.Set("blocksMapped", static_cast<double>(pool.blocks_mapped));
+    copies.Set("lendsRefused", static_cast<double>(pool.lends_refused));
+    out.Set("framePool", copies);
     return out;
   }
   Napi::Value close(const Napi::CallbackInfo& info) {
@@ -323,12 +347,15 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
     } else {
       views_.forget(env);
     }
+    // Frames still lent stay valid (their arrays own their blocks).
+    lender_.close(env, env_alive);
     side_->mapping()->remove_file();
     delete side_;
     side_ = nullptr;
   }
 
   AsyncWaiter* waiter_ = nullptr;
+  FrameLender lender_;
   ViewSet views_;
   InfoArray info_;
   bool zero_copy_ = true;

@@ -17,7 +17,7 @@ fuzz_seconds="${FUZZ_SECONDS:-60}"
 cxx="${CXX:-g++}"
 mkdir -p "$out"
 
-core=("$root"/native/shmem_layout.cc "$root"/native/shmem_handoff.cc "$root"/native/shmem_file.cc "$root"/native/shmem_stream.cc "$root"/native/shmem_copy.cc "$root"/native/shmem_waiter.cc)
+core=("$root"/native/shmem_layout.cc "$root"/native/shmem_handoff.cc "$root"/native/shmem_file.cc "$root"/native/shmem_stream.cc "$root"/native/shmem_copy.cc "$root"/native/shmem_waiter.cc "$root"/native/frame_pool.cc)
 flags=(-std=c++20 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer)
 asan=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 tsan=(-fsanitize=thread -Wno-tsan)
@@ -44,11 +44,15 @@ step "build tsan core_test" build core_test_tsan "${tsan[@]}" "${core[@]}" "$roo
 step "build tsan stress_test" build stress_test_tsan "${tsan[@]}" "${core[@]}" "$root/native/tests/stress_test.cc"
 step "build asan copy_waiter_test" build copy_waiter_test_asan "${asan[@]}" "${core[@]}" "$root/native/tests/copy_waiter_test.cc"
 step "build tsan copy_waiter_test" build copy_waiter_test_tsan "${tsan[@]}" "${core[@]}" "$root/native/tests/copy_waiter_test.cc"
+step "build asan frame_pool_test" build frame_pool_test_asan "${asan[@]}" "${core[@]}" "$root/native/tests/frame_pool_test.cc"
+step "build tsan frame_pool_test" build frame_pool_test_tsan "${tsan[@]}" "${core[@]}" "$root/native/tests/frame_pool_test.cc"
 
 step "asan core_test" "$out/core_test_asan"
 step "tsan core_test" "$out/core_test_tsan"
 step "asan copy_waiter_test" "$out/copy_waiter_test_asan"
 step "tsan copy_waiter_test" "$out/copy_waiter_test_tsan"
+step "asan frame_pool_test" "$out/frame_pool_test_asan"
+step "tsan frame_pool_test" "$out/frame_pool_test_tsan"
 step "tsan stress: two threads, $frames frames" "$out/stress_test_tsan" threads "$frames"
 step "tsan stress: two processes, $((frames / 5)) frames" "$out/stress_test_tsan" processes "$((frames / 5))"
 step "asan stress: two processes, $frames frames" "$out/stress_test_asan" processes "$frames"

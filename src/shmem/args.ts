@@ -68,7 +68,7 @@ export function checkString(name: string, value: unknown): string {
 }
 
 /** What an option may hold (besides undefined, which every option may). */
-export type OptionKind = 'boolean' | 'string' | 'function' | 'ms' | 'positive' | 'bytes-count';
+export type OptionKind = 'boolean' | 'string' | 'function' | 'ms' | 'positive' | 'bytes-count' | 'bytes-limit';
 
 const EXPECTED: Record<OptionKind, string> = {
   boolean: 'a boolean',
@@ -77,6 +77,7 @@ const EXPECTED: Record<OptionKind, string> = {
   ms: 'a number of milliseconds',
   positive: 'a positive number',
   'bytes-count': 'a positive integer number of bytes',
+  'bytes-limit': 'zero or a positive integer number of bytes',
 };
 
 function fits(kind: OptionKind, value: unknown): boolean {
@@ -91,6 +92,8 @@ function fits(kind: OptionKind, value: unknown): boolean {
       return typeof value === 'number' && value > 0 && Number.isFinite(value);
     case 'bytes-count':
       return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+    case 'bytes-limit':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
   }
 }
 

@@ -48,7 +48,11 @@ export class Assembly {
   #epoch = -1;
   #staleInARow = 0;
 
-  constructor(readonly flip: boolean) {}
+  /** `allocate(bytes)`: memory for a frame begun without a target, of that frame's alone. */
+  constructor(
+    readonly flip: boolean,
+    private readonly allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
+  ) {}
 
   /** Takes (and unlocks) a block; returns the image once its frame is whole. */
   add(frame: Frame, target: Uint8Array | undefined): ShmemFrameCopy | null {
@@ -100,7 +104,7 @@ export class Assembly {
       this.#rowsCovered = 0;
       if (this.#covered.length < height) this.#covered = new Uint8Array(height);
       else this.#covered.fill(0, 0, height);
-      this.#image = target && target.byteLength >= bytes ? target : new Uint8Array(bytes);
+      this.#image = target && target.byteLength >= bytes ? target : this.allocate(bytes);
     }
     const image = this.#image!;
     frame.copyTo(image, { flipVertical: this.flip, placeInFrame: true });

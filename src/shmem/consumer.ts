@@ -15,6 +15,23 @@ import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats 
  */
 const EVENT_LOOP_TURN_MS = 4;
 
+/**
+ * `ConsumerOptions.framePoolBytes` when not given, chosen by measurement per runtime (CPU per
+ * 1080p frame of the client's onImage copies, loaded 2-core machine). Bun: a fresh 6 MB array
+ * faults most of its pages in again every frame (~800 faults, 7-15 ms a frame); pooled blocks cut
+ * that to ~2.5 ms. Node: V8 frees plain ArrayBuffers in cheap scavenges and glibc hands their
+ * memory back already faulted in (~1.5 ms a frame), while the external buffers a pool lends are
+ * freed only by full mark-compacts (5-80 ms each, ~7 ms a frame in all): there the pool costs
+ * more than it saves. Deno, on V8 as well, keeps Node's default.
+ */
+export const DEFAULT_FRAME_POOL_BYTES = (globalThis as { Bun?: unknown }).Bun !== undefined ? 96 * 1024 * 1024 : 0;
+/**
+ * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
+ * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
+ * the copies found the pool empty (~40 ms a 4K frame; room for 8: ~14 ms, Node ~24 ms unpooled).
+ */
+const DEFAULT_FRAME_POOL_FRAMES = DEFAULT_FRAME_POOL_BYTES > 0 ? 8 : 0;
+
 /** Codes of a block that failed validation: handed back unread, the stream goes on. */
 const BAD_BLOCK_CODES = new Set(['BAD_ARGS', 'FRAME_TOO_LARGE']);
 
@@ -28,6 +45,7 @@ const CONSUMER_OPTIONS: { [K in keyof ConsumerOptions]-?: OptionKind } = {
   size: 'bytes-count',
   zeroCopy: 'boolean',
   detachViews: 'boolean',
+  framePoolBytes: 'bytes-limit',
   flipVertical: 'boolean',
   pollIntervalMs: 'positive',
   onError: 'function',
@@ -59,6 +77,15 @@ export interface ConsumerOptions {
    * memory, never freed memory). For code that reads a frame only while it holds it.
    */
   detachViews?: boolean;
+  /**
+   * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
+   * made in may own, lent and free together; 0 for none. Default: in Bun 96 MiB or 8 frames,
+   * whichever is more (so 8 4K frames, ~200 MB), 0 in Node and Deno. A copy is the caller's alone and stays valid as long as it is referenced; once the
+   * runtime has collected it, its memory serves a later copy, so a stream does not fault in fresh
+   * memory every frame. Past the limit copies go to ordinary memory. See
+   * {@link DEFAULT_FRAME_POOL_BYTES} for why the default differs.
+   */
+  framePoolBytes?: number;
   /** Flip rows top-to-bottom in copy-outs (`copyTo`, `readFrame`); the EnSight FLIPVERTICAL flag. */
   flipVertical?: boolean;
   /**
@@ -79,7 +106,7 @@ export interface ConsumerOptions {
  * failed validation, handed back unread); `attached` (both buffers located and served); `layout`
  * (where header 1 was found: `'plain'` at 24 + (size-48)/2, `'aligned64'` with that n rounded down
  * to 64; null until found); `initialState` (4 or 0, how the server initialised the buffers; null
- * until known).
+ * until known); `framePool` (the memory of whole-frame copies, see `framePoolBytes`).
  */
 export interface ConsumerStats extends NativeConsumerStats {
   /** Whole frames `readFrame`/`readFrameSync` returned. */
@@ -130,7 +157,9 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     this.flipVertical = options.flipVertical ?? false;
     this.#onError = options.onError;
     this.#views = new BlockViews(native, options.detachViews ?? true);
-    this.#assembly = new Assembly(this.flipVertical);
+    // A copy made without a target is the caller's to keep: it comes from the frame pool (memory
+    // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend.
+    this.#assembly = new Assembly(this.flipVertical, (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes));
     this.#path = native.path();
   }
 
@@ -146,6 +175,8 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       create: { directory: options.directory, size: options.size },
       info,
       zeroCopy: options.zeroCopy,
+      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
+      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
@@ -160,6 +191,8 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       path,
       info,
       zeroCopy: options.zeroCopy,
+      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
+      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);

@@ -77,7 +77,8 @@ import { ShmemError } from './errors.ts';
 import { addon } from './native.ts';
 
 export type { ShmemFrameCopy } from './assembly.ts';
-export { ShmemConsumer } from './consumer.ts';
+export type { FramePoolStats } from './native.ts';
+export { DEFAULT_FRAME_POOL_BYTES, ShmemConsumer } from './consumer.ts';
 export type { ConsumerOptions, ConsumerStats, WaitOptions } from './consumer.ts';
 export { Frame } from './frame.ts';
 export type { CopyOptions } from './frame.ts';

@@ -29,6 +29,7 @@ export interface NativeConsumer {
   view(buffer: number): Uint8Array;
   payloadWindow(buffer: number): ArrayBuffer | undefined;
   copyTo(buffer: number, target: Uint8Array, flip: boolean, placeInFrame: boolean): boolean;
+  lendFrame(bytes: number): Uint8Array | undefined;
   unlock(buffer: number): number;
   stats(): NativeConsumerStats;
   close(): void;
@@ -40,6 +41,24 @@ export interface NativeConsumerStats {
   attached: boolean;
   layout: 'plain' | 'aligned64' | null;
   initialState: 0 | 4 | null;
+  framePool: FramePoolStats;
+}
+
+/**
+ * The memory whole-frame copies of `readFrame()` without a target are made in (what EnSightGRPC
+ * hands to onImage/images()/getImage()): blocks lent to one copy each and reused once the runtime
+ * has collected that copy. `ownedBytes` (lent + free) never passes `capBytes`
+ * (`ConsumerOptions.framePoolBytes`); past it, copies go to ordinary memory.
+ */
+export interface FramePoolStats {
+  lentBlocks: number;
+  freeBlocks: number;
+  ownedBytes: number;
+  capBytes: number;
+  /** Blocks ever mapped; a steady stream stops adding to it once its blocks come back. */
+  blocksMapped: number;
+  /** Copies the pool could not lend a block for (at its cap): made in ordinary memory instead. */
+  lendsRefused: number;
 }
 
 export interface NativeProducer {
@@ -75,6 +94,9 @@ export interface NativeAddon {
     create?: { directory?: string; size?: number };
     info: Uint32Array;
     zeroCopy?: boolean;
+    framePoolBytes?: number;
+    /** The pool may grow to this many frames of the size asked for when they need more than framePoolBytes. */
+    framePoolFrames?: number;
     pollIntervalMs?: number;
   }) => NativeConsumer;
   NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number }) => NativeProducer;
