@@ -6,6 +6,7 @@
 // buffer back; a stream cut mid-frame still ends frames() with TRUNCATED_FRAME.
 import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
+import { runningUnder } from '../harness/runtime.ts';
 import { EnSightError } from '../../src/errors.ts';
 import { FrameAssembler, FrameHub, FramePool, type AssembledFrame, type ImageFrame } from '../../src/client/frames.ts';
 import type { FrameView } from '../../src/mod.ts';
@@ -231,7 +232,11 @@ t.test('emulator: images() started during frames() keeps its frames', async (t) 
 
 const probeScript = fileURLToPath(new URL('./fixtures/hostile-probe.ts', import.meta.url));
 
-t.test('a chunked stream that never says final fails frames() with BAD_FRAME', async (t) => {
+// Not under Deno (2.9): its nghttp2 aborts the process hosting the raw HTTP/2 hostile server
+// (assertion in find_stream_on_goaway_func) in about one run in three, once this client has reset
+// the stream and goes away. The path is runtime-independent JavaScript, run in Node and Bun.
+const denoAborts = runningUnder() === 'deno' ? "Deno's nghttp2 aborts the hostile server's process at times (see above)" : false;
+t.test('a chunked stream that never says final fails frames() with BAD_FRAME', { skip: denoAborts }, async (t) => {
   const server = await HostileServer.start({ capBytes: 32 * 1024 * 1024 });
   t.teardown(() => server.close());
   const { stdout } = await startScript(probeScript, [String(server.port), 'image-stream-frames']).done;
