@@ -158,8 +158,10 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     this.#onError = options.onError;
     this.#views = new BlockViews(native, options.detachViews ?? true);
     // A copy made without a target is the caller's to keep: it comes from the frame pool (memory
-    // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend.
-    this.#assembly = new Assembly(this.flipVertical, (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes));
+    // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend
+    // (or there is none: then the addon is not asked at all).
+    const pooled = (options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES) > 0;
+    this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes) : undefined);
     this.#path = native.path();
   }
 
