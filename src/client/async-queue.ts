@@ -49,12 +49,11 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
       this.settle().resolve({ value: item, done: false });
       return;
     }
-    if (this.items.size === this.items.capacity) {
+    const oldest = this.items.push(item);
+    if (oldest !== undefined) {
       this.dropped++;
-      const oldest = this.items.shift() as T;
       this.onDiscard?.(oldest);
     }
-    this.items.push(item);
   }
 
   /** Takes the waiting consumer, telling the listener it no longer waits. */

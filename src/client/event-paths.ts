@@ -44,7 +44,7 @@ export class EventPaths {
   /** A tag from either path. */
   put(tag: string): void {
     if (this.callback) this.callback(tag);
-    else if (this.queue.push(tag)) this.dropped++;
+    else if (this.queue.push(tag) !== undefined) this.dropped++;
     this.feed.publish(tag);
   }
 

@@ -17,13 +17,12 @@ export class RingBuffer<T> {
     return this.count;
   }
 
-  /** Appends `item`; when full, the oldest item is discarded first. Returns whether one was. */
-  push(item: T): boolean {
-    const full = this.count === this.capacity;
-    if (full) this.shift();
+  /** Appends `item`; when full, the oldest item is discarded first and returned (else undefined). */
+  push(item: T): T | undefined {
+    const evicted = this.count === this.capacity ? this.shift() : undefined;
     this.slots[(this.head + this.count) % this.capacity] = item;
     this.count++;
-    return full;
+    return evicted;
   }
 
   /** Removes and returns the oldest item (undefined when empty). */

@@ -32,6 +32,13 @@ export const DEFAULT_FRAME_POOL_BYTES = (globalThis as { Bun?: unknown }).Bun !=
  */
 const DEFAULT_FRAME_POOL_FRAMES = DEFAULT_FRAME_POOL_BYTES > 0 ? 8 : 0;
 
+/** The native consumer's pool limits: the caller's `framePoolBytes` as a hard limit, else this runtime's default. */
+function framePool(options: Pick<ConsumerOptions, 'framePoolBytes'>): { framePoolBytes: number; framePoolFrames: number } {
+  return options.framePoolBytes === undefined
+    ? { framePoolBytes: DEFAULT_FRAME_POOL_BYTES, framePoolFrames: DEFAULT_FRAME_POOL_FRAMES }
+    : { framePoolBytes: options.framePoolBytes, framePoolFrames: 0 };
+}
+
 /** Codes of a block that failed validation: handed back unread, the stream goes on. */
 const BAD_BLOCK_CODES = new Set(['BAD_ARGS', 'FRAME_TOO_LARGE']);
 
@@ -160,7 +167,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     // A copy made without a target is the caller's to keep: it comes from the frame pool (memory
     // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend
     // (or there is none: then the addon is not asked at all).
-    const pooled = (options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES) > 0;
+    const pooled = framePool(options).framePoolBytes > 0;
     this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes) : undefined);
     this.#path = native.path();
   }
@@ -177,8 +184,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       create: { directory: options.directory, size: options.size },
       info,
       zeroCopy: options.zeroCopy,
-      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
-      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
+      ...framePool(options),
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
@@ -193,8 +199,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
       path,
       info,
       zeroCopy: options.zeroCopy,
-      framePoolBytes: options.framePoolBytes ?? DEFAULT_FRAME_POOL_BYTES,
-      framePoolFrames: options.framePoolBytes === undefined ? DEFAULT_FRAME_POOL_FRAMES : 0,
+      ...framePool(options),
       pollIntervalMs: options.pollIntervalMs,
     });
     return new ShmemConsumer(native, info, options);
