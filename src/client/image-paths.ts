@@ -11,7 +11,7 @@ import { trace, traceOn } from '../trace.ts';
 import type { AsyncQueue } from './async-queue.ts';
 import { FeedSources, type StreamHost } from './feed-sources.ts';
 import { queuedFrameViews, shmemFrameViews, type FrameViews } from './frame-views.ts';
-import { FrameAssembler, FrameHub, FramePool, type ImageFrame } from './frames.ts';
+import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import type { SubscribeImagesOptions } from './options.ts';
 import { removeOnExit, sweepStaleSharedFiles } from './shmem-files.ts';
 import { ShmemImageReader } from './shmem-images.ts';
@@ -36,9 +36,8 @@ export class ImagePaths {
   openStream(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions }): void {
     if (this.sources.streaming) return;
     const request = { flipVertical: options.flipVertical ?? false, chunk: options.chunk ?? false };
-    // Chunked frames that only `frames()` reads are joined into pooled buffers (see FramePool).
-    const pool = new FramePool();
-    const assembler = new FrameAssembler(this.maxFrameBytes, () => (this.hub.lendable ? pool : undefined));
+    // Chunked frames that only `frames()` reads are lent as they were joined (see FramePool).
+    const assembler = new FrameAssembler(this.maxFrameBytes, () => this.hub.lendable);
     this.sources.openStream(request, {
       data: (reply, stream) => {
         try {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
 import { runningUnder } from '../harness/runtime.ts';
 import { EnSightError } from '../../src/errors.ts';
-import { FrameAssembler, FrameHub, FramePool, type AssembledFrame, type ImageFrame } from '../../src/client/frames.ts';
+import { FrameAssembler, FrameHub, FramePool, LentFrame, type AssembledFrame, type ImageFrame } from '../../src/client/frames.ts';
 import type { FrameView } from '../../src/mod.ts';
 import { stampFrame, verifyFrame } from '../../src/frame-stamp/mod.ts';
 import type { ImageReply } from '../../src/protocol/mod.ts';
@@ -49,10 +49,10 @@ function stampOf(frame: { pixels: Uint8Array; width: number; height: number }): 
   return verdict.ok ? verdict.frameNumber : -1;
 }
 
-t.test('the assembler lends only from the pool it is given, and gives back what a bad frame held', async (t) => {
+t.test('the assembler joins into its pool, lends only when told to, and gives back what a bad frame held', async (t) => {
   const pool = new FramePool();
   let lending = true;
-  const assembler = new FrameAssembler(BYTES, () => (lending ? pool : undefined));
+  const assembler = new FrameAssembler(BYTES, () => lending, pool);
   const lent = feed(assembler, chunks(1))!;
   t.ok(lent.lent, 'a chunked frame comes out lent');
   t.equal(stampOf(lent), 1, 'and verifies');
@@ -64,8 +64,12 @@ t.test('the assembler lends only from the pool it is given, and gives back what 
   t.equal(whole.lent, undefined, 'a one-message frame is never lent (it is the message)');
   lending = false;
   const own = feed(assembler, chunks(3))!;
-  t.equal(own.lent, undefined, 'without a pool the frame gets a buffer of its own');
+  t.equal(own.lent, undefined, 'not lending: the frame gets a buffer of its own');
   t.equal(stampOf(own), 3);
+  t.equal(pool.lent, 0, 'and the buffer it was joined in went back to the pool');
+  const again = feed(assembler, chunks(4))!;
+  t.not(again.pixels.buffer, own.pixels.buffer, 'each frame its own buffer');
+  t.equal(stampOf(own), 3, 'the earlier frame is untouched by the next');
   lending = true;
 
   // Bad chunks after the buffer was taken: typed, and the buffer is back.
@@ -93,7 +97,7 @@ t.test('the assembler lends only from the pool it is given, and gives back what 
 t.test('hub: a lent buffer is never joined into again while anyone holds it', async (t) => {
   const pool = new FramePool();
   const hub = new FrameHub();
-  const assembler = new FrameAssembler(BYTES, () => (hub.lendable ? pool : undefined));
+  const assembler = new FrameAssembler(BYTES, () => hub.lendable, pool);
   const fast = hub.iterateViews();
   const slow = hub.iterateViews();
   /** Frames taken from a queue and not yet released: their stamps must still verify. */
@@ -129,37 +133,46 @@ t.test('hub: a lent buffer is never joined into again while anyone holds it', as
 t.test('hub: onImage and images() meet lent frames only as copies of their own', async (t) => {
   const pool = new FramePool();
   const hub = new FrameHub();
-  const assembler = new FrameAssembler(BYTES, () => (hub.lendable ? pool : undefined));
+  const assembler = new FrameAssembler(BYTES, () => hub.lendable, pool);
   const views = hub.iterateViews();
   t.ok(hub.lendable, 'only frames() reads: frames are lent');
-  // A frame begun while lendable, finished after an images() iterator appeared.
+  // A frame begun while lendable, finished after an images() iterator appeared: decided at its end.
   const replies = chunks(1);
   for (const r of replies.slice(0, -1)) assembler.push(r);
   const images = hub.iterate();
   t.notOk(hub.lendable, 'images() reads: no more lending');
   const frame = assembler.push(replies.at(-1)!)!;
-  t.ok(frame.lent, 'the frame begun earlier is lent');
+  t.equal(frame.lent, undefined, 'the frame begun while lendable is not lent');
+  t.equal(pool.lent, 0, 'its pooled buffer went back');
   hub.put({ ...frame, transport: 'stream' }, frame.lent);
+  t.equal(stampOf((await images.next()).value!), 1, 'images() got it');
+  t.equal(stampOf((await views.next()).value!), 1, 'and so did the view');
+
+  // A lent frame put into a hub that someone else reads is copied once, the buffer given back.
+  const lentPixels = pool.take(BYTES);
+  lentPixels.set(feed(new FrameAssembler(BYTES), chunks(2))!.pixels);
+  hub.put({ width: W, height: H, pixels: lentPixels, transport: 'stream' }, new LentFrame(lentPixels, pool));
   t.equal(pool.lent, 0, 'the hub copied it once and gave the buffer back');
   const mine = (await images.next()).value!;
   const viewed = (await views.next()).value!;
   t.equal(viewed.lent, undefined, 'the view got the copy too');
-  t.not(mine.pixels.buffer, frame.pixels.buffer, 'images() got a buffer other than the pooled one');
+  t.equal(stampOf(mine), 2, 'the copy verifies');
+  t.not(mine.pixels.buffer, lentPixels.buffer, 'images() got a buffer other than the pooled one');
   await images.return();
 
   const seen: ImageFrame[] = [];
   hub.onFrame((f) => seen.push(f));
-  const next = feed(assembler, chunks(2))!;
+  const next = feed(assembler, chunks(3))!;
   t.equal(next.lent, undefined, 'with onImage set nothing is lent');
   hub.put({ ...next, transport: 'stream' });
-  t.equal(stampOf(seen[0]!), 2, 'onImage got its frame');
+  t.equal(stampOf(seen[0]!), 3, 'onImage got its frame');
   await views.return();
 });
 
 t.test('hub: with only getImage() reading, frames are lent and getImage() copies the newest', async (t) => {
   const pool = new FramePool();
   const hub = new FrameHub();
-  const assembler = new FrameAssembler(BYTES, () => (hub.lendable ? pool : undefined));
+  const assembler = new FrameAssembler(BYTES, () => hub.lendable, pool);
   t.ok(hub.lendable, 'nobody iterates and no callback: lendable');
   const kept: Array<{ frame: ImageFrame; number: number }> = [];
   for (let n = 1; n <= 30; n++) {
