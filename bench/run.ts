@@ -27,6 +27,7 @@ import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, ty
 import { runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
 import { runDsgBench } from './dsg/bench.ts';
 import { VERSION } from '../src/version.ts';
+import { tuneNodeGcForFrames } from '../src/mod.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
   const runtime = runningUnder();
   if (args.runtime && args.runtime !== runtime) delegate(args.runtime, argv);
   emulatorCommand(); // fails early, with advice, when the emulator is not built
+  // What the README advises Node programs that stream frames, and what the CLIs do.
+  if (tuneNodeGcForFrames()) process.stderr.write('bench: V8 --no-concurrent-array-buffer-sweeping set for this process (see tuneNodeGcForFrames)\n');
   const compared = args.compare === undefined ? undefined : comparedRows(args.compare);
   const throughputMs = args.quick ? 350 : 2000;
   const latencyMs = args.quick ? 250 : 1000;

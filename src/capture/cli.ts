@@ -7,6 +7,7 @@ import { capture } from './capture.ts';
 import { CaptureError, EXIT } from './errors.ts';
 import { HELP_TEXT, parseCaptureArgs, type CaptureProgress } from './options.ts';
 import { VERSION } from '../version.ts';
+import { tuneNodeGcForFrames } from '../client/mod.ts';
 import { formatFps, type CaptureSummary } from './sidecar.ts';
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
@@ -43,6 +44,8 @@ function report(s: CaptureSummary): string {
 }
 
 async function main(): Promise<number> {
+  // This program streams frames for as long as it runs: see tuneNodeGcForFrames.
+  tuneNodeGcForFrames();
   let parsed;
   try {
     parsed = parseCaptureArgs(process.argv.slice(2), process.env);

@@ -17,3 +17,4 @@ export { parsePythonLiteral, type PythonValue } from './python-literal.ts';
 export type { CallOptions } from './rpc.ts';
 export type { StreamGap } from './resumable-stream.ts';
 export { DEFAULT_UDS_PATHNAME, type ResolvedTarget, type TlsMaterial } from './target.ts';
+export { tuneNodeGcForFrames } from './node-gc.ts';

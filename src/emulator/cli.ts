@@ -9,6 +9,7 @@ import { EnSightEmulator, readyLine } from './emulator.ts';
 import { EmulatorStartError } from './server.ts';
 import { EmulatorUsageError, HELP_TEXT, parseEmulatorArgs, type ParsedArgs } from './options.ts';
 import { VERSION } from '../version.ts';
+import { tuneNodeGcForFrames } from '../client/node-gc.ts';
 
 const USAGE_EXIT = 2;
 
@@ -17,6 +18,8 @@ async function main(): Promise<number> {
     process.stdout.write(`ensight-emulator ${VERSION}\n`);
     return 0;
   }
+  // This program streams frames for as long as it runs: see tuneNodeGcForFrames.
+  tuneNodeGcForFrames();
   let parsed: ParsedArgs;
   try {
     parsed = parseEmulatorArgs(process.argv.slice(2), process.env);
