@@ -16,7 +16,7 @@ import {
 } from '../protocol/mod.ts';
 import { sameSecret } from '../protocol/secrets.ts';
 import { EnSightError } from '../errors.ts';
-import { FrameAssembler } from './frames.ts';
+import { FrameAssembler, FramePool } from './frames.ts';
 import type { ClientLimits } from './limits.ts';
 
 export type SubscriptionLimits = Pick<ClientLimits, 'maxReplyBytes' | 'maxFrameBytes'>;
@@ -49,6 +49,9 @@ export class SubscriptionServer {
     const secretBytes = Buffer.from(secret);
     // A message larger than maxReplyBytes fails its call (RESOURCE_EXHAUSTED) before it is buffered.
     const server = new grpc.Server({ ...UNLIMITED_MESSAGES, 'grpc.max_receive_message_length': limits.maxReplyBytes });
+    // EnSight publishes a frame a call: one pool for all of them, so a chunked frame is joined in a
+    // reused buffer rather than a new one a call (see FrameAssembler).
+    const joinPool = new FramePool();
     server.addService(EnSightSubscriptionDefinition, {
       PublishEvent(
         call: grpc.ServerUnaryCall<EventReply, GenericResponse>,
@@ -66,7 +69,7 @@ export class SubscriptionServer {
           call.destroy();
           return callback(REFUSED);
         }
-        const assembler = new FrameAssembler(limits.maxFrameBytes);
+        const assembler = new FrameAssembler(limits.maxFrameBytes, undefined, joinPool);
         let failed: Error | undefined;
         // A malformed frame ends the call at once: whatever the publisher sends after it is not read.
         const fail = (err: Error) => {
