@@ -4,11 +4,17 @@
 // nothing client-side is written.
 import { fileURLToPath } from 'node:url';
 import t from '../harness/mod.ts';
+import { runningUnder } from '../harness/runtime.ts';
 import { startScript } from '../support/child.ts';
 import { HostileServer } from '../support/hostile-server.ts';
 
 const probeScript = fileURLToPath(new URL('./fixtures/hostile-probe.ts', import.meta.url));
 const LINE = /^\S+ \| ensight-grpc \d+ \| client \| (.*)$/gm;
+// Not under Deno (2.9): its nghttp2 aborts, at times, the process hosting the raw HTTP/2 hostile
+// server after the client resets the stream and leaves (assertion find_stream_on_goaway_func; seen
+// here in a fresh-clone run, as in lent-frames.test.ts). The client's trace is plain JavaScript,
+// run by Node and Bun.
+const denoAborts = runningUnder() === 'deno' ? "Deno's nghttp2 aborts the hostile server's process at times" : false;
 
 async function clientLines(trace: string | undefined): Promise<{ lines: string[]; result: Record<string, unknown> }> {
   const server = await HostileServer.start({ capBytes: 32 * 1024 * 1024 });
@@ -21,7 +27,7 @@ async function clientLines(trace: string | undefined): Promise<{ lines: string[]
   }
 }
 
-t.test('traced: the dropped frame is on stderr with its reason', async (t) => {
+t.test('traced: the dropped frame is on stderr with its reason', { skip: denoAborts }, async (t) => {
   const { lines, result } = await clientLines('client');
   t.match(result, { outcome: 'rejected', code: 'BAD_FRAME' }, 'the stream failed as without tracing');
   t.ok(
@@ -30,7 +36,7 @@ t.test('traced: the dropped frame is on stderr with its reason', async (t) => {
   );
 });
 
-t.test('untraced: no client lines', async (t) => {
+t.test('untraced: no client lines', { skip: denoAborts }, async (t) => {
   const { lines, result } = await clientLines(undefined);
   t.match(result, { outcome: 'rejected', code: 'BAD_FRAME' });
   t.strictSame(lines, []);
