@@ -36,8 +36,9 @@ const RGB = 3;
  * buffer directly: a buffer that lives across the several event-loop turns a frame's chunks take
  * is promoted to V8's old generation, and 6 MB of external memory promoted a frame keeps V8 in
  * back-to-back full mark-compacts (measured at 1080p against a C-core server: 58–72 fps at
- * 130 % CPU and ~30 mark-compacts a second, against 150–190 fps at 70 % with the copy made at
- * `final`, born and handed on in one turn). The copy costs ~0.3 ms a 1080p frame.
+ * 130 % CPU and ~30 mark-compacts a second in every run, against 150–190 fps at 70 % with the
+ * copy made at `final`, born and handed on in one turn, in the runs that stayed out of the state
+ * `tuneNodeGcForFrames` is for). The copy costs ~0.3 ms a 1080p frame.
  *
  * What is held is the frame's declared size (width × height × 3), itself bounded by
  * `maxFrameBytes`: a chunk that would exceed it (a server that never sends `final`, or lies about
@@ -61,7 +62,7 @@ export class FrameAssembler {
     /** Whether a frame completed now may be lent: only `frames()` views would see it. */
     private readonly lend: () => boolean = () => false,
     /** Where chunked frames are joined. */
-    readonly pool: FramePool = new FramePool(),
+    private readonly pool: FramePool = new FramePool(),
   ) {}
 
   /** Feed one message; returns the frame when it completes it. Throws on an inconsistent frame. */
