@@ -14,7 +14,6 @@
  * set at start as here; at worst 35 in a run), at the same frame rate otherwise. The flag only
  * moves that freeing onto the main thread.
  */
-import process from 'node:process';
 import { setFlagsFromString } from 'node:v8';
 import { trace, traceOn } from '../trace.ts';
 
@@ -32,13 +31,12 @@ let applied: boolean | undefined;
  */
 export function tuneNodeGcForFrames(): boolean {
   if (applied !== undefined) return applied;
+  // Bun and Deno both answer to node:v8 and process.versions.node: only their globals tell them apart.
   const runtime = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (runtime.Bun !== undefined || runtime.Deno !== undefined || !process.versions.node) {
-    applied = false;
-    return applied;
+  applied = runtime.Bun === undefined && runtime.Deno === undefined;
+  if (applied) {
+    setFlagsFromString(FLAG);
+    if (traceOn.client) trace('client', `V8 flag set for this process: ${FLAG}`);
   }
-  setFlagsFromString(FLAG);
-  applied = true;
-  if (traceOn.client) trace('client', `V8 flag set for this process: ${FLAG}`);
   return applied;
 }
