@@ -12,6 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Credentials } from '../dial/mod.ts';
+import { EnSightError } from '../errors.ts';
 import {
   DynamicSceneGraphServiceDefinition,
   EnSightServiceDefinition,
@@ -27,6 +28,7 @@ import {
 import type { AsyncQueue } from './async-queue.ts';
 import { animProgress, animSaveRequest, bytesOf, pythonRequest, pythonResult, renderRequest } from './calls.ts';
 import { freePort } from './connection.ts';
+import { tuneNodeGcForFrames } from './node-gc.ts';
 import type { FrameViews } from './frame-views.ts';
 import type { ImageFrame } from './frames.ts';
 import type { LaunchOptions } from './launcher.ts';
@@ -52,6 +54,7 @@ export class EnSightGRPC implements AsyncDisposable {
   private readonly settings: TargetOptions & { version: string; grpcAllowNetworkConnections: boolean };
   private token: string;
   private readonly session: ClientSession;
+  private readonly tuneNodeGc: boolean;
 
   constructor(options: EnSightGRPCOptions = {}) {
     this.settings = {
@@ -66,6 +69,10 @@ export class EnSightGRPC implements AsyncDisposable {
     };
     this.token = tokenText(options.securityToken ?? randomBytes(18).toString('base64url'));
     this.session = new ClientSession(options);
+    if (options.tuneNodeGc !== undefined && typeof options.tuneNodeGc !== 'boolean') {
+      throw new EnSightError(`tuneNodeGc must be a boolean, got ${String(options.tuneNodeGc)}`, 'INVALID_ARGUMENT');
+    }
+    this.tuneNodeGc = options.tuneNodeGc ?? true;
   }
 
   // ---- connection settings (EnSight's getters and setters) ------------------------------------
@@ -119,6 +126,11 @@ export class EnSightGRPC implements AsyncDisposable {
 
   private credentials(): Credentials {
     return { type: 'ensight-security-token', payload: this.token };
+  }
+
+  /** An image path is opening: the process's GC is tuned for frames now, unless told not to (see `tuneNodeGc`). */
+  private imagesWillFlow(): void {
+    if (this.tuneNodeGc) tuneNodeGcForFrames();
   }
 
   // ---- connection -------------------------------------------------------------------------------
@@ -210,6 +222,7 @@ export class EnSightGRPC implements AsyncDisposable {
    * {@link getImage} (newest), {@link images} (each frame) and `onImage`.
    */
   imageStreamEnable(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions } = {}): void {
+    this.imagesWillFlow();
     this.session.images.openStream(options);
   }
 
@@ -322,6 +335,7 @@ export class EnSightGRPC implements AsyncDisposable {
    * to reverse gRPC and says why in `fallbackReason`.
    */
   async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<ImageSubscription> {
+    this.imagesWillFlow();
     return this.session.subscribeImages(options);
   }
 

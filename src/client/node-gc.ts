@@ -1,7 +1,7 @@
 /**
- * An opt-in V8 setting for Node programs that read image streams over gRPC at high rates, and what
- * this project's own programs (`ensight-capture`, `ensight-emulator`, `npm run bench`) apply at
- * start.
+ * A V8 setting for Node processes that read image streams at high rates: `EnSightGRPC` applies it
+ * when its first image path opens (unless `tuneNodeGc: false`), and this project's own programs
+ * (`ensight-capture`, `ensight-emulator`, `npm run bench`) at start.
  *
  * Why: every 1080p gRPC frame brings ~6 MB of short-lived ArrayBuffers (Node's HTTP/2 reads and
  * grpc-js's per-message join). V8 frees dead ArrayBuffers' memory on a background task and, until
@@ -12,7 +12,14 @@
  * 1080p `onImage`, 3 s runs, Node 20: 11 of 36 runs stuck (63–130 mark-compacts a run) with Node's
  * defaults, none of 22 with `--no-concurrent-array-buffer-sweeping` (given on the command line, or
  * set at start as here; at worst 35 in a run), at the same frame rate otherwise. The flag only
- * moves that freeing onto the main thread.
+ * moves that freeing onto the main thread. V8's source agrees (heap/array-buffer-sweeper.cc): a
+ * concurrent sweep's freed bytes leave the external-memory count only when the main thread merges
+ * the sweep's result, at the next GC or ArrayBuffer allocation after the task has finished.
+ *
+ * Why the client sets it by default: without it, chunked gRPC frames lost to PyEnSight's grpcio
+ * reader by 2-4x in every full bench run (1080p); with it they were ahead. It is process-wide, so the
+ * client sets it only once it streams images (the workload it is for), says so in the `client`
+ * trace, and leaves the process alone with `tuneNodeGc: false`.
  */
 import { setFlagsFromString } from 'node:v8';
 import { trace, traceOn } from '../trace.ts';
@@ -26,8 +33,8 @@ let applied: boolean | undefined;
  * it keeps high-rate gRPC image streams out of back-to-back full garbage collections). Returns
  * whether it was set; false in Bun (not V8) and Deno (which takes V8 flags only on its command
  * line: `deno run --v8-flags=--no-concurrent-array-buffer-sweeping`). It changes the whole
- * process's garbage collector, so it is the program's call: a library never calls it on its own.
- * Call it once at start, before streaming; further calls change nothing.
+ * process's garbage collector; `EnSightGRPC` calls it when an image path opens, unless told not
+ * to. Further calls change nothing.
  */
 export function tuneNodeGcForFrames(): boolean {
   if (applied !== undefined) return applied;

@@ -66,6 +66,14 @@ export interface EnSightGRPCOptions {
   onConnectionState?: (state: ConnectionState) => void;
   /** A stream was reopened after a reconnect: how long it was gone and how many frames it lost. */
   onStreamResumed?: (gap: StreamGap) => void;
+  /**
+   * Node: when the first image path opens ({@link EnSightGRPC.imageStreamEnable},
+   * {@link EnSightGRPC.subscribeImages}), set V8's `--no-concurrent-array-buffer-sweeping` for the
+   * process, which keeps high-rate image streams out of back-to-back full garbage collections
+   * (see `tuneNodeGcForFrames`). Default true; false leaves the process's garbage collector as it
+   * is. Bun and Deno: nothing is set either way.
+   */
+  tuneNodeGc?: boolean;
 }
 
 /** Counters of the connection's life, see {@link EnSightGRPC.stats}. */

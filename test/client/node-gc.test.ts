@@ -1,14 +1,19 @@
 // tuneNodeGcForFrames: in Node it sets V8's --no-concurrent-array-buffer-sweeping for the process
 // (a fresh child, so that this test process keeps V8's defaults) and says so, once, in the trace;
-// in Bun and Deno it sets nothing and says false. ensight-capture applies it at start.
+// in Bun and Deno it sets nothing and says false. ensight-capture applies it at start; EnSightGRPC
+// when its first image path opens (not at connect), unless told not to with tuneNodeGc: false.
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import process from 'node:process';
 import t from '../harness/mod.ts';
 import { runningUnder } from '../harness/runtime.ts';
 import { runCommand, startScript } from '../support/child.ts';
+import { startEmulator } from '../support/emulator.ts';
+import { EnSightGRPC } from '../../src/mod.ts';
 
 const probe = fileURLToPath(new URL('./fixtures/node-gc-probe.ts', import.meta.url));
+const imagePathProbe = fileURLToPath(new URL('./fixtures/image-path-gc-probe.ts', import.meta.url));
+const MARKER = 'probe: opening an image path\n';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const LINE = /^\S+ \| ensight-grpc \d+ \| client \| V8 flag set for this process: --no-concurrent-array-buffer-sweeping$/m;
 
@@ -29,4 +34,27 @@ t.test('ensight-capture sets it at start (Node)', { skip: runningUnder() !== 'no
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /0\.\d+\.\d+/, 'the CLI ran');
   t.match(result.stderr, LINE, 'and set the flag first');
+});
+
+for (const path of ['stream', 'subscribe'] as const) {
+  t.test(`EnSightGRPC sets it when an image path opens (${path}), and not with tuneNodeGc: false`, async (t) => {
+    const emulator = await startEmulator(t);
+    const node = runningUnder() === 'node';
+    for (const tuneNodeGc of [undefined, false]) {
+      const options = { ...emulator.clientOptions, ...(tuneNodeGc === undefined ? {} : { tuneNodeGc }) };
+      const { code, stdout, stderr } = await startScript(imagePathProbe, [JSON.stringify(options), path], { ENSIGHT_GRPC_TRACE: 'client' }).done;
+      t.equal(code, 0, stderr);
+      t.match(stdout, /probe: done/, 'the probe opened the path and shut down');
+      const at = stderr.indexOf(MARKER);
+      t.ok(at >= 0, 'the probe marked when it opened the image path');
+      const lines = (text: string) => text.match(new RegExp(LINE.source, 'gm'))?.length ?? 0;
+      const expected = node && tuneNodeGc === undefined ? 1 : 0;
+      t.equal(lines(stderr.slice(0, at)), 0, 'nothing set by connecting or a command');
+      t.equal(lines(stderr.slice(at)), expected, tuneNodeGc === false ? 'tuneNodeGc: false: nothing set' : node ? 'set once the image path opened' : 'not V8 from JavaScript: nothing set');
+    }
+  });
+}
+
+t.test('tuneNodeGc must be a boolean', async (t) => {
+  t.throws(() => new EnSightGRPC({ tuneNodeGc: 'no' as unknown as boolean }), { code: 'INVALID_ARGUMENT', message: /tuneNodeGc must be a boolean/ });
 });
