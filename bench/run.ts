@@ -6,14 +6,21 @@
  *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE]
  *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…] [--compare FILE]
  *                    [--help] [--version]
+ *   npm run bench -- --runtimes node,bun[,deno] [--rounds N] [--quick] [--sizes …] [--transports …]
+ *                    [--json-file FILE]
  *
  * The table goes to stdout (`--json`: the rows as JSON instead), progress to stderr; JSON rows
  * and the SVG chart go to bench/results/latest.{json,svg} unless --json-file / --svg-file say
  * otherwise. `--compare FILE` (another runtime's JSON rows) adds the Bun/Deno-vs-Node targets of
  * the shared-memory rows.
+ *
+ * `--runtimes` runs the shared-memory rows (and memcpy) in each runtime taking turns, `--rounds`
+ * times (default 3), and prints each runtime's ratio to Node from that one run (see
+ * lib/runtimes.ts); the samples go to `--json-file` (default bench/results/runtimes-latest.json).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import process from 'node:process';
@@ -24,7 +31,8 @@ import { TRANSPORTS, type FrameSourceControl } from './lib/transports.ts';
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
 import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
-import { runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
+import { isSharedMemoryRow, runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
+import { compareRuntimes, interleavedTargets, runtimeTable, turnOrder, type RuntimeSample } from './lib/runtimes.ts';
 import { runDsgBench } from './dsg/bench.ts';
 import { VERSION } from '../src/version.ts';
 import { tuneNodeGcForFrames } from '../src/mod.ts';
@@ -42,6 +50,10 @@ interface Args {
   transports: string[] | undefined;
   /** `--compare`: another runtime's JSON rows, for the runtime ratios. */
   compare: string | undefined;
+  /** `--runtimes`: the shared-memory rows in each of these, taking turns. */
+  runtimes: string[] | undefined;
+  /** `--rounds`: how many turns each runtime takes per frame size with `--runtimes`. */
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -54,6 +66,8 @@ function parseArgs(argv: string[]): Args {
     sizes: [{ width: 640, height: 480 }, { width: 1920, height: 1080 }, { width: 3840, height: 2160 }],
     transports: undefined,
     compare: undefined,
+    runtimes: undefined,
+    rounds: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -71,6 +85,14 @@ function parseArgs(argv: string[]): Args {
       });
     } else if (flag === '--transports') args.transports = value().split(',');
     else if (flag === '--compare') args.compare = value();
+    else if (flag === '--runtimes') {
+      args.runtimes = value().split(',');
+      for (const r of args.runtimes) if (!RUNTIMES.includes(r)) usage(`unknown runtime ${r}`);
+      if (!args.runtimes.includes('node') || args.runtimes.length < 2) usage('--runtimes compares with Node: give node and at least one other');
+    } else if (flag === '--rounds') {
+      args.rounds = Number(value());
+      if (!Number.isSafeInteger(args.rounds) || args.rounds < 1) usage('--rounds needs a positive integer');
+    }
     else if (flag === '--help' || flag === '-h') usage();
     else if (flag === '--version') {
       console.log(`ensight-grpc bench ${VERSION}`);
@@ -85,15 +107,15 @@ function usage(problem?: string): never {
   const text =
     'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE] ' +
     '[--sizes WxH,…] [--transports a,b,…] [--compare FILE] [--help] [--version]\n' +
+    '       npm run bench -- --runtimes node,bun[,deno] [--rounds N] [--quick] [--sizes WxH,…] [--transports a,b,…] [--json-file FILE]\n' +
     `transports: memcpy, ${[...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}\n`;
   if (problem) process.stderr.write(`bench: ${problem}\n${text}`);
   else process.stdout.write(text);
   process.exit(problem ? 2 : 0);
 }
 
-/** Re-runs this script under another runtime, the same way the tests run there. */
-function delegate(runtime: string, argv: string[]): never {
-  const rest = argv.filter((a, i) => a !== '--runtime' && argv[i - 1] !== '--runtime');
+/** How to run this script under `runtime`, the same way the tests run there. */
+function runtimeCommand(runtime: string): [string, string[]] {
   const script = fileURLToPath(import.meta.url);
   const bin = (p: string) => join(root, 'node_modules', p);
   const commands: Record<string, [string, string[]]> = {
@@ -101,9 +123,57 @@ function delegate(runtime: string, argv: string[]): never {
     bun: [bin('.bin/bun'), ['run', script]],
     deno: [bin('@deno/linux-x64-glibc/deno'), ['run', '--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys', script]],
   };
-  const command = commands[runtime] ?? usage(`unknown runtime ${runtime}`);
-  const r = spawnSync(command[0], [...command[1], ...rest], { stdio: 'inherit', cwd: root });
+  return commands[runtime] ?? usage(`unknown runtime ${runtime}`);
+}
+const RUNTIMES = ['node', 'bun', 'deno'];
+
+/** Re-runs this script under another runtime. */
+function delegate(runtime: string, argv: string[]): never {
+  const rest = argv.filter((a, i) => a !== '--runtime' && argv[i - 1] !== '--runtime');
+  const [command, prefix] = runtimeCommand(runtime);
+  const r = spawnSync(command, [...prefix, ...rest], { stdio: 'inherit', cwd: root });
   process.exit(r.status ?? 1);
+}
+
+/**
+ * `--runtimes`: each round, every runtime runs the shared-memory rows of one frame size in a
+ * process of its own, one after the other (see lib/runtimes.ts), then the ratios to Node.
+ */
+function runInterleaved(args: Args, argv: string[]): void {
+  const runtimes = args.runtimes!;
+  const rows = ['memcpy', ...[...TRANSPORTS, ...FRAME_TRANSPORTS].map((t) => t.name).filter(isSharedMemoryRow)]
+    .filter((name) => !args.transports || args.transports.includes(name));
+  if (rows.length === 0) usage('--transports leaves no shared-memory row to compare');
+  const dir = mkdtempSync(join(tmpdir(), 'ensight-bench-runtimes-'));
+  const samples: RuntimeSample[] = [];
+  const total = args.rounds * args.sizes.length * runtimes.length;
+  let step = 0;
+  try {
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const size of args.sizes) {
+        for (const runtime of turnOrder(runtimes, round)) {
+          progressLine(`[${++step}/${total}] round ${round}, ${sizeLabel(size)}: ${runtime}`);
+          const out = join(dir, `${runtime}-${round}-${sizeLabel(size)}.json`);
+          const [command, prefix] = runtimeCommand(runtime);
+          const childArgs = [...prefix, '--transports', rows.join(','), '--sizes', sizeLabel(size), '--json-file', out, '--svg-file', join(dir, 'chart.svg'), '--json', ...(args.quick ? ['--quick'] : [])];
+          const r = spawnSync(command, childArgs, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`bench in ${runtime} (${sizeLabel(size)}, round ${round}) failed:\n${r.stderr}`);
+          samples.push({ round, runtime, rows: JSON.parse(readFileSync(out, 'utf8')) as BenchRow[] });
+        }
+      }
+    }
+  } finally {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const comparisons = compareRuntimes(samples, runtimes);
+  const jsonFile = argv.includes('--json-file') ? args.jsonFile : join(root, 'bench/results/runtimes-latest.json');
+  mkdirSync(dirname(jsonFile), { recursive: true });
+  writeFileSync(jsonFile, `${JSON.stringify({ runtimes, rounds: args.rounds, samples }, null, 1)}\n`);
+  console.log(runtimeTable(comparisons, runtimes));
+  console.log(`\ntargets (ratios within this run, ${args.rounds} round${args.rounds > 1 ? 's' : ''}, runtimes taking turns):`);
+  for (const c of interleavedTargets(comparisons)) console.log(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
+  console.log(`\nJSON: ${jsonFile}`);
 }
 
 const progressLine = process.stderr.isTTY
@@ -143,6 +213,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const args = parseArgs(argv);
   const runtime = runningUnder();
+  if (args.runtimes) return runInterleaved(args, argv);
   if (args.runtime && args.runtime !== runtime) delegate(args.runtime, argv);
   emulatorCommand(); // fails early, with advice, when the emulator is not built
   // What the README advises Node programs that stream frames, and what the CLIs do.

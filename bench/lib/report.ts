@@ -135,7 +135,7 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
 }
 
 /** Rows that read the shared-memory file (through the addon, the client, or plain fs reads). */
-const isSharedMemoryRow = (transport: string) => /^(shmem-|client-shmem|client-frames)/.test(transport);
+export const isSharedMemoryRow = (transport: string): boolean => /^(shmem-|client-shmem|client-frames)/.test(transport);
 
 /**
  * Issue 11's runtime target: on every shared-memory row, Bun (or Deno) at least 0.8× Node. The

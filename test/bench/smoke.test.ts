@@ -47,3 +47,23 @@ t.test('bench --quick writes the table, JSON rows and an SVG chart', async (t) =
   t.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/, 'an SVG document');
   t.ok((chart.match(/<rect /g) ?? []).length >= rows.length, 'a bar per row');
 });
+
+t.test('bench --runtimes: both runtimes take turns and the ratios come out of the one run', { skip: runningUnder() !== 'node' && 'driven from Node once is enough' }, async (t) => {
+  const dir = tempDir(t);
+  const json = join(dir, 'runtimes.json');
+  const out = await startScript(script, ['--runtimes', 'node,bun', '--rounds', '2', '--quick', '--sizes', '160x120', '--transports', 'memcpy,shmem-copy', '--json-file', json]).done;
+  t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
+  t.match(out.stdout, /shmem-copy\s+160x120\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)/, 'a row with both runtimes and a ratio a round');
+  t.match(out.stdout, /(met |MISS) Bun\/Node fps, shmem-copy 160x120 \(median of 2, rounds/, 'the target, judged');
+  t.notMatch(out.stdout, /Bun\/Node fps, memcpy/, 'memcpy is shown, not judged');
+  const saved = JSON.parse(readFileSync(json, 'utf8')) as { runtimes: string[]; rounds: number; samples: Array<{ round: number; runtime: string; rows: Array<{ transport: string }> }> };
+  t.strictSame(saved.runtimes, ['node', 'bun']);
+  t.strictSame(saved.samples.map((s) => [s.round, s.runtime]), [[1, 'node'], [1, 'bun'], [2, 'bun'], [2, 'node']], 'turns, the order reversed in round 2');
+  for (const s of saved.samples) t.strictSame(s.rows.map((r) => r.transport), ['memcpy', 'shmem-copy'], `round ${s.round}, ${s.runtime}: its rows`);
+});
+
+t.test('bench --runtimes needs Node and another runtime', async (t) => {
+  const out = await startScript(script, ['--runtimes', 'bun']).done;
+  t.equal(out.code, 2, 'a usage error');
+  t.match(out.stderr, /--runtimes compares with Node/);
+});
