@@ -68,11 +68,11 @@ export class EnSightGRPC implements AsyncDisposable {
       tls: options.tls,
     };
     this.token = tokenText(options.securityToken ?? randomBytes(18).toString('base64url'));
-    this.session = new ClientSession(options);
     if (options.tuneNodeGc !== undefined && typeof options.tuneNodeGc !== 'boolean') {
       throw new EnSightError(`tuneNodeGc must be a boolean, got ${String(options.tuneNodeGc)}`, 'INVALID_ARGUMENT');
     }
     this.tuneNodeGc = options.tuneNodeGc ?? true;
+    this.session = new ClientSession(options);
   }
 
   // ---- connection settings (EnSight's getters and setters) ------------------------------------
