@@ -30,7 +30,9 @@ export class BenchSession {
     const emulator = await launchEmulator(
       ['-batch', '-grpc_server', '0', '-grpc_uds_pathname', udsPathname, '--shmem-wait-ms', '20',
         '--publish-log', join(dir, 'publish.log')],
-      { env: { ENSIGHT_SECURITY_TOKEN: token } },
+      // The producer runs in Node whatever runtime the bench measures: a Bun or Deno row then
+      // differs from Node's by the consumer alone, as it would against EnSight itself.
+      { env: { ENSIGHT_SECURITY_TOKEN: token }, runtime: 'node' },
     );
     const control = new EnSightGRPC({ grpcUdsPathname: udsPathname, securityToken: token });
     if (!(await control.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the emulator at ${emulator.address}`);

@@ -31,17 +31,31 @@ function packageRoot(): string {
   return dirname(protoDirectory());
 }
 
-/** How to run the emulator's CLI with the runtime executing this code. */
-export function emulatorCommand(): EmulatorCommand {
-  const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+/** A JavaScript runtime the emulator's CLI can run in. */
+export type EmulatorRuntime = 'node' | 'bun' | 'deno';
+
+function currentRuntime(): EmulatorRuntime {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  return g.Deno !== undefined ? 'deno' : g.Bun !== undefined ? 'bun' : 'node';
+}
+
+/**
+ * How to run the emulator's CLI: with the runtime executing this code (by default), or with
+ * `runtime`, found as `node`, `bun` or `deno` on the PATH when it is not this one.
+ */
+export function emulatorCommand(runtime: EmulatorRuntime = currentRuntime()): EmulatorCommand {
+  const self = runtime === currentRuntime();
   const source = join(packageRoot(), 'src', 'emulator', 'cli.ts');
   const compiled = join(packageRoot(), 'dist', 'emulator', 'cli.js');
-  // Deno runs whichever form this module is in: the TypeScript source in a checkout, the compiled
-  // JavaScript in an installed package (Deno strips no types under node_modules).
-  if (deno) return { command: deno.execPath(), args: ['run', ...DENO_PERMISSIONS, import.meta.url.endsWith('.ts') ? source : compiled] };
-  if ((globalThis as { Bun?: unknown }).Bun) return { command: process.execPath, args: [source] };
+  if (runtime === 'deno') {
+    const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+    // Deno runs whichever form this module is in: the TypeScript source in a checkout, the compiled
+    // JavaScript in an installed package (Deno strips no types under node_modules).
+    return { command: self ? deno!.execPath() : 'deno', args: ['run', ...DENO_PERMISSIONS, import.meta.url.endsWith('.ts') ? source : compiled] };
+  }
+  if (runtime === 'bun') return { command: self ? process.execPath : 'bun', args: [source] };
   if (!existsSync(compiled)) throw new EmulatorStartError(`ensight-emulator: ${compiled} is missing; run \`npm run build\` first`);
-  return { command: process.execPath, args: [compiled] };
+  return { command: self ? process.execPath : 'node', args: [compiled] };
 }
 
 export interface EmulatorLaunchOptions {
@@ -49,6 +63,8 @@ export interface EmulatorLaunchOptions {
   env?: Record<string, string | undefined>;
   /** How long to wait for the ready line; default 30 s. */
   timeoutMs?: number;
+  /** The runtime the emulator runs in; default: the one running this code (see {@link emulatorCommand}). */
+  runtime?: EmulatorRuntime;
 }
 
 export interface LaunchedEmulator extends EmulatorAddress {
@@ -64,7 +80,7 @@ function exited(child: ChildProcess): boolean {
 
 /** Spawns `ensight-emulator <flags>` and resolves with its ready line. */
 export function launchEmulator(flags: readonly string[], options: EmulatorLaunchOptions = {}): Promise<LaunchedEmulator> {
-  const { command, args } = emulatorCommand();
+  const { command, args } = emulatorCommand(options.runtime);
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   // stdin is a pipe the emulator watches (--exit-with-parent): if this process dies without

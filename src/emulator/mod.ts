@@ -53,7 +53,7 @@ export {
   type ParsedArgs,
   type TlsFiles,
 } from './options.ts';
-export { emulatorCommand, launchEmulator, type EmulatorCommand, type EmulatorLaunchOptions, type LaunchedEmulator } from './launch.ts';
+export { emulatorCommand, launchEmulator, type EmulatorCommand, type EmulatorLaunchOptions, type EmulatorRuntime, type LaunchedEmulator } from './launch.ts';
 export { MIN_STAMPED_WIDTH, stampFrame, verifyFrame, type FrameVerdict } from '../frame-stamp/mod.ts';
 export { AccessTokens, type EmulatorAuth } from './auth.ts';
 export { PYTHON_DIED, PYTHON_RAISED, type PythonEffect } from './python.ts';

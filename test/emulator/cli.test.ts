@@ -59,6 +59,18 @@ await t.test('--help prints the usage and exits 0', async (t) => {
   t.equal(out, HELP_TEXT);
 });
 
+await t.test('runtime: node runs the emulator in Node from any runtime (the bench measures consumers against one producer)', async (t) => {
+  const dir = tempDir(t);
+  const emulator = await launchEmulator(['-batch', '-grpc_server', '0', '-grpc_uds_pathname', join(dir, 'ensight')], { runtime: 'node', env: { ENSIGHT_SECURITY_TOKEN: TOKEN } });
+  t.teardown(() => emulator.stop());
+  const inNode = emulator.process.spawnfile === process.execPath || /(^|\/)node$/.test(emulator.process.spawnfile);
+  t.ok(inNode && !/bun|deno/.test(emulator.process.spawnfile), `spawned ${emulator.process.spawnfile}`);
+  t.match(emulator.process.spawnargs.join(' '), /dist\/emulator\/cli\.js/, 'the compiled CLI');
+  const client = rawClient(t, emulator.address);
+  t.match(await answer(client), { value: '42', error: 0 }, 'and it answers');
+  client.close();
+});
+
 await t.test('Unix socket: <pathname>.sock, stale socket replaced, removed on stop', async (t) => {
   const dir = tempDir(t);
   const pathname = join(dir, 'ensight');
