@@ -71,9 +71,11 @@ class FrameLender {
  private:
   // Shared with every lent block's finalizer record, so it outlives this object until all are back.
   std::shared_ptr<FramePool> pool_ = std::make_shared<FramePool>(0);
-  // External memory reported to the runtime for blocks lent and not known to be back. The GC learns
-  // of a lent block only through this (its ArrayBuffer's memory is not the engine's own): without
-  // it, Bun collected the dropped copies too late for the pool to lend again. JS thread only.
+  // Bytes of blocks lent and not known to be back, and how many of them the runtime was told of as
+  // external memory. The GC learns of a lent block only through this (its ArrayBuffer's memory is
+  // not the engine's own): without it, Bun collected the dropped copies too late for the pool to
+  // lend again. Told when the pool runs dry, not every lend (see lend()). JS thread only.
+  int64_t outstanding_ = 0;
   int64_t reported_ = 0;
 };
 

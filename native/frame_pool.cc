@@ -98,6 +98,11 @@ size_t FramePool::take_returned_bytes() {
   return bytes;
 }
 
+bool FramePool::running_low(size_t headroom) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return free_.size() <= headroom;
+}
+
 void FramePool::close() {
   std::vector<Free> stale;
   {

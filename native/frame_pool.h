@@ -48,6 +48,9 @@ class FramePool {
   void give_back(uint8_t* block, size_t capacity);
   // Bytes given back since the last call (for the binding's external-memory accounting).
   [[nodiscard]] size_t take_returned_bytes();
+  // At most `headroom` blocks are free (none while the pool grows): blocks lent earlier should
+  // come back soon, or acquire() will have to map new ones or refuse.
+  [[nodiscard]] bool running_low(size_t headroom) const;
   // The consumer is closed: free blocks are unmapped now, blocks still lent when they come back,
   // and acquire() lends nothing more.
   void close();

@@ -47,6 +47,28 @@ TEST_CASE("a block given back is lent again, not mapped afresh; its bytes are th
   CHECK_EQ(counts.free_blocks, size_t{2});
 }
 
+TEST_CASE("running_low: true while the pool grows and while at most `headroom` blocks are free") {
+  FramePool pool(16 * kFrame);
+  CHECK(pool.running_low(2));  // nothing free yet
+  std::vector<std::pair<uint8_t*, size_t>> lent;
+  for (int i = 0; i < 5; ++i) {
+    size_t cap = 0;
+    uint8_t* block = pool.acquire(kFrame, &cap);
+    CHECK(block != nullptr);
+    lent.emplace_back(block, cap);
+    CHECK(pool.running_low(2));  // every block is out
+  }
+  for (int i = 0; i < 3; ++i) pool.give_back(lent[i].first, lent[i].second);
+  CHECK(!pool.running_low(2));  // three free
+  CHECK(pool.running_low(3));
+  size_t cap = 0;
+  uint8_t* again = pool.acquire(kFrame, &cap);
+  CHECK(again != nullptr);
+  CHECK(pool.running_low(2));  // two free again
+  pool.give_back(again, cap);
+  for (int i = 3; i < 5; ++i) pool.give_back(lent[i].first, lent[i].second);
+}
+
 TEST_CASE("the owned bytes never pass the cap: past it acquire() refuses, and lends again once a block is back") {
   FramePool pool(3 * kFrame + 100);
   std::vector<std::pair<uint8_t*, size_t>> lent;
