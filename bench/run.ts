@@ -114,18 +114,21 @@ function usage(problem?: string): never {
   process.exit(problem ? 2 : 0);
 }
 
-/** How to run this script under `runtime`, the same way the tests run there. */
-function runtimeCommand(runtime: string): [string, string[]] {
+/** How to run this script under each runtime, the same way the tests run there. */
+const RUNTIME_COMMANDS: Record<string, [string, string[]]> = (() => {
   const script = fileURLToPath(import.meta.url);
   const bin = (p: string) => join(root, 'node_modules', p);
-  const commands: Record<string, [string, string[]]> = {
-    node: [process.execPath, ['--import', '@tapjs/typescript/import', script]],
+  return {
+    node: [runningUnder() === 'node' ? process.execPath : 'node', ['--import', '@tapjs/typescript/import', script]],
     bun: [bin('.bin/bun'), ['run', script]],
     deno: [bin('@deno/linux-x64-glibc/deno'), ['run', '--allow-ffi', '--allow-read', '--allow-write', '--allow-env', '--allow-net', '--allow-run', '--allow-sys', script]],
   };
-  return commands[runtime] ?? usage(`unknown runtime ${runtime}`);
+})();
+const RUNTIMES = Object.keys(RUNTIME_COMMANDS);
+
+function runtimeCommand(runtime: string): [string, string[]] {
+  return RUNTIME_COMMANDS[runtime] ?? usage(`unknown runtime ${runtime}`);
 }
-const RUNTIMES = ['node', 'bun', 'deno'];
 
 /** Re-runs this script under another runtime. */
 function delegate(runtime: string, argv: string[]): never {
