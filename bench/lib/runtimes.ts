@@ -5,7 +5,7 @@
  * Why not two full runs compared afterwards (`--compare`): on this project's 2-vCPU machines the
  * same row moves by 2-3x between runs minutes apart, as the host's other load comes and goes.
  * Two such runs once put Bun at 0.30x Node on `shmem-copy` 1080p; the same two runtimes taking
- * turns a few seconds apart read 0.77-1.15x. Here each round runs every runtime on one frame
+ * turns a few seconds apart read 0.97-1.15x (four pairs). Here each round runs every runtime on one frame
  * size back to back (order reversed every other round, so neither always goes first), and a
  * row's ratio is the median over rounds of the ratio within the round.
  */

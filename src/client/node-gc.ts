@@ -17,9 +17,9 @@
  * the sweep's result, at the next GC or ArrayBuffer allocation after the task has finished.
  *
  * Why the client sets it by default: without it, chunked gRPC frames lost to PyEnSight's grpcio
- * reader by 2-4x in every full bench run (1080p); with it they were ahead. It is process-wide, so the
- * client sets it only once it streams images (the workload it is for), says so in the `client`
- * trace, and leaves the process alone with `tuneNodeGc: false`.
+ * reader by 2-4x in every full bench run (1080p); with it they were level or ahead (0.99-1.06x).
+ * It is process-wide, so the client sets it only once it streams images (the workload it is
+ * for), says so in the `client` trace, and leaves the process alone with `tuneNodeGc: false`.
  */
 import { setFlagsFromString } from 'node:v8';
 import { trace, traceOn } from '../trace.ts';
