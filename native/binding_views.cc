@@ -108,9 +108,9 @@ Napi::Value FrameLender::lend(Napi::Env env, size_t bytes) {
   if (block != nullptr) outstanding_ += static_cast<int64_t>(capacity);
   // A decrease is told at once. An increase only while the pool runs low: the runtime's next
   // collection then finalizes the copies dropped since, and their blocks come back. Told every
-  // lend, Bun (JSC) counted each report towards its next collection and ran collections from
-  // inside this call far more often than the pool needed (~370 µs a 640x480 lend, 38 % of the
-  // client's CPU); told only once the pool was dry, blocks came back too late for 1080p and 4K.
+  // lend, Bun (JSC) counts each report towards its next collection, and this call took ~370 µs a
+  // 640x480 lend (38 % of the client's CPU), most likely in collections started from inside it;
+  // told only once the pool was dry, blocks came back too late for 1080p and 4K.
   const int64_t change = outstanding_ - reported_;
   if (change < 0 || (change > 0 && (block == nullptr || pool_->running_low(kReportHeadroomBlocks)))) {
     int64_t total = 0;
