@@ -134,6 +134,9 @@ export function targets(rows: BenchRow[]): TargetCheck[] {
   return checks;
 }
 
+/** `Bun/Node`, `Deno/Node`: how a runtime's ratio to Node is named in the target lines. */
+export const ratioLabel = (runtime: string): string => `${runtime[0]!.toUpperCase()}${runtime.slice(1)}/Node`;
+
 /** Rows that read the shared-memory file (through the addon, the client, or plain fs reads). */
 export const isSharedMemoryRow = (transport: string): boolean => /^(shmem-|client-shmem|client-frames)/.test(transport);
 
@@ -151,7 +154,7 @@ export function runtimeTargets(rows: BenchRow[], other: BenchRow[]): TargetCheck
     const [them, node] = row.runtime === 'node' ? [peer, row] : [row, peer];
     const value = them.fps / node.fps;
     if (!Number.isFinite(value) || value <= 0) continue;
-    const label = `${them.runtime[0]!.toUpperCase()}${them.runtime.slice(1)}/Node`;
+    const label = ratioLabel(them.runtime);
     checks.push({ what: `${label} fps, ${row.transport} ${row.width}x${row.height} (two runs)`, value, target: '≥ 0.8', met: value >= 0.8 });
   }
   return checks;

@@ -9,7 +9,7 @@
  * size back to back (order reversed every other round, so neither always goes first), and a
  * row's ratio is the median over rounds of the ratio within the round.
  */
-import type { BenchRow, TargetCheck } from './report.ts';
+import { ratioLabel, type BenchRow, type TargetCheck } from './report.ts';
 import { sizeLabel } from './measure.ts';
 
 /** One runtime's rows for one frame size in one round. */
@@ -80,9 +80,8 @@ export function interleavedTargets(comparisons: readonly RuntimeComparison[]): T
     for (const [runtime, ratios] of Object.entries(c.ratios)) {
       const value = median(ratios);
       if (!Number.isFinite(value)) continue;
-      const label = `${runtime[0]!.toUpperCase()}${runtime.slice(1)}/Node`;
       const spread = ratios.length > 1 ? `, rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}` : '';
-      checks.push({ what: `${label} fps, ${c.transport} ${c.width}x${c.height} (median of ${ratios.length}${spread})`, value, target: '≥ 0.8', met: value >= 0.8 });
+      checks.push({ what: `${ratioLabel(runtime)} fps, ${c.transport} ${c.width}x${c.height} (median of ${ratios.length}${spread})`, value, target: '≥ 0.8', met: value >= 0.8 });
     }
   }
   return checks;

@@ -22,6 +22,7 @@
  * for), says so in the `client` trace, and leaves the process alone with `tuneNodeGc: false`.
  */
 import { setFlagsFromString } from 'node:v8';
+import { currentRuntime } from '../runtime.ts';
 import { trace, traceOn } from '../trace.ts';
 
 const FLAG = '--no-concurrent-array-buffer-sweeping';
@@ -38,9 +39,8 @@ let applied: boolean | undefined;
  */
 export function tuneNodeGcForFrames(): boolean {
   if (applied !== undefined) return applied;
-  // Bun and Deno both answer to node:v8 and process.versions.node: only their globals tell them apart.
-  const runtime = globalThis as { Bun?: unknown; Deno?: unknown };
-  applied = runtime.Bun === undefined && runtime.Deno === undefined;
+  // Bun and Deno both answer to node:v8 (see currentRuntime).
+  applied = currentRuntime() === 'node';
   if (applied) {
     setFlagsFromString(FLAG);
     if (traceOn.client) trace('client', `V8 flag set for this process: ${FLAG}`);

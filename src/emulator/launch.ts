@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { protoDirectory } from '../protocol/mod.ts';
+import { currentRuntime, type Runtime } from '../runtime.ts';
 import type { EmulatorAddress } from './emulator.ts';
 import { EmulatorStartError } from './server.ts';
 
@@ -32,12 +33,7 @@ function packageRoot(): string {
 }
 
 /** A JavaScript runtime the emulator's CLI can run in. */
-export type EmulatorRuntime = 'node' | 'bun' | 'deno';
-
-function currentRuntime(): EmulatorRuntime {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  return g.Deno !== undefined ? 'deno' : g.Bun !== undefined ? 'bun' : 'node';
-}
+export type EmulatorRuntime = Runtime;
 
 /**
  * How to run the emulator's CLI: with the runtime executing this code (by default), or with

@@ -2,6 +2,7 @@
  * The consumer (client) side of the shared-memory image stream. See `mod.ts` for the overview.
  */
 import { setImmediate } from 'node:timers';
+import { currentRuntime } from '../runtime.ts';
 import { checkBytes, checkMs, checkOptions, checkString, type OptionKind } from './args.ts';
 import { Assembly, type ShmemFrameCopy } from './assembly.ts';
 import { ShmemError } from './errors.ts';
@@ -24,7 +25,7 @@ const EVENT_LOOP_TURN_MS = 4;
  * freed only by full mark-compacts (5-80 ms each, ~7 ms a frame in all): there the pool costs
  * more than it saves. Deno, on V8 as well, keeps Node's default.
  */
-export const DEFAULT_FRAME_POOL_BYTES = (globalThis as { Bun?: unknown }).Bun !== undefined ? 96 * 1024 * 1024 : 0;
+export const DEFAULT_FRAME_POOL_BYTES = currentRuntime() === 'bun' ? 96 * 1024 * 1024 : 0;
 /**
  * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
  * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
