@@ -25,7 +25,7 @@ const EVENT_LOOP_TURN_MS = 4;
  * freed only by full mark-compacts (5-80 ms each, ~7 ms a frame in all): there the pool costs
  * more than it saves. Deno, on V8 as well, keeps Node's default.
  */
-export const DEFAULT_FRAME_POOL_BYTES = currentRuntime() === 'bun' ? 96 * 1024 * 1024 : 0;
+export const DEFAULT_FRAME_POOL_BYTES: number = currentRuntime() === 'bun' ? 96 * 1024 * 1024 : 0;
 /**
  * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
  * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
