@@ -5,7 +5,7 @@
  *
  *   npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE]
  *                    [--sizes 640x480,1920x1080,3840x2160] [--transports a,b,…] [--compare FILE]
- *                    [--help] [--version]
+ *                    [--rounds N] [--help] [--version]
  *   npm run bench -- --runtimes node,bun[,deno] [--rounds N] [--quick] [--sizes …] [--transports …]
  *                    [--json-file FILE]
  *
@@ -13,6 +13,11 @@
  * and the SVG chart go to bench/results/latest.{json,svg} unless --json-file / --svg-file say
  * otherwise. `--compare FILE` (another runtime's JSON rows) adds the Bun/Deno-vs-Node targets of
  * the shared-memory rows.
+ *
+ * After the rows, the C-core rows (this client's and the PyEnSight-style peer's) take turns for
+ * `--rounds` rounds (default 3, 1 with --quick) at 1080p (or the last of `--sizes` without it),
+ * and the ratios to the peer are judged from those (see grpc-core/peer-turns.ts); the samples go
+ * next to the JSON rows, in `<json-file>-peer-turns.json`.
  *
  * `--runtimes` runs the shared-memory rows (and memcpy) in each runtime taking turns, `--rounds`
  * times (default 3), and prints each runtime's ratio to Node from that one run (see
@@ -27,8 +32,9 @@ import process from 'node:process';
 import { runningUnder } from '../test/harness/runtime.ts';
 import { emulatorCommand } from '../src/emulator/mod.ts';
 import { BenchSession } from './lib/session.ts';
-import { TRANSPORTS, type FrameSourceControl } from './lib/transports.ts';
+import { TRANSPORTS, type FrameSourceControl, type OpenTransport, type Transport } from './lib/transports.ts';
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
+import { comparePeers, peerTable, peerTurnTargets, takeTurns, turnRows, type TurnSample } from './grpc-core/peer-turns.ts';
 import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
 import { isSharedMemoryRow, runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
@@ -52,8 +58,11 @@ interface Args {
   compare: string | undefined;
   /** `--runtimes`: the shared-memory rows in each of these, taking turns. */
   runtimes: string[] | undefined;
-  /** `--rounds`: how many turns each runtime takes per frame size with `--runtimes`. */
-  rounds: number;
+  /**
+   * `--rounds`: how many turns each runtime takes per frame size with `--runtimes`, and each C-core
+   * row takes against the peer otherwise; undefined: 3 (1 for the peer turns of a `--quick` run).
+   */
+  rounds: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -67,7 +76,7 @@ function parseArgs(argv: string[]): Args {
     transports: undefined,
     compare: undefined,
     runtimes: undefined,
-    rounds: 3,
+    rounds: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -90,8 +99,9 @@ function parseArgs(argv: string[]): Args {
       for (const r of args.runtimes) if (!RUNTIMES.includes(r)) usage(`unknown runtime ${r}`);
       if (!args.runtimes.includes('node') || args.runtimes.length < 2) usage('--runtimes compares with Node: give node and at least one other');
     } else if (flag === '--rounds') {
-      args.rounds = Number(value());
-      if (!Number.isSafeInteger(args.rounds) || args.rounds < 1) usage('--rounds needs a positive integer');
+      const rounds = Number(value());
+      if (!Number.isSafeInteger(rounds) || rounds < 1) usage('--rounds needs a positive integer');
+      args.rounds = rounds;
     }
     else if (flag === '--help' || flag === '-h') usage();
     else if (flag === '--version') {
@@ -106,7 +116,7 @@ function parseArgs(argv: string[]): Args {
 function usage(problem?: string): never {
   const text =
     'usage: npm run bench -- [--quick] [--runtime node|bun|deno] [--json] [--json-file FILE] [--svg-file FILE] ' +
-    '[--sizes WxH,…] [--transports a,b,…] [--compare FILE] [--help] [--version]\n' +
+    '[--sizes WxH,…] [--transports a,b,…] [--compare FILE] [--rounds N] [--help] [--version]\n' +
     '       npm run bench -- --runtimes node,bun[,deno] [--rounds N] [--quick] [--sizes WxH,…] [--transports a,b,…] [--json-file FILE]\n' +
     `transports: memcpy, ${[...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].map((t) => t.name).join(', ')}\n`;
   if (problem) process.stderr.write(`bench: ${problem}\n${text}`);
@@ -144,15 +154,16 @@ function delegate(runtime: string, argv: string[]): never {
  */
 function runInterleaved(args: Args, argv: string[]): void {
   const runtimes = args.runtimes!;
+  const roundCount = args.rounds ?? 3;
   const rows = ['memcpy', ...[...TRANSPORTS, ...FRAME_TRANSPORTS].map((t) => t.name).filter(isSharedMemoryRow)]
     .filter((name) => !args.transports || args.transports.includes(name));
   if (rows.length === 0) usage('--transports leaves no shared-memory row to compare');
   const dir = mkdtempSync(join(tmpdir(), 'ensight-bench-runtimes-'));
   const samples: RuntimeSample[] = [];
-  const total = args.rounds * args.sizes.length * runtimes.length;
+  const total = roundCount * args.sizes.length * runtimes.length;
   let step = 0;
   try {
-    for (let round = 1; round <= args.rounds; round++) {
+    for (let round = 1; round <= roundCount; round++) {
       for (const size of args.sizes) {
         for (const runtime of turnOrder(runtimes, round)) {
           progressLine(`[${++step}/${total}] round ${round}, ${sizeLabel(size)}: ${runtime}`);
@@ -172,11 +183,34 @@ function runInterleaved(args: Args, argv: string[]): void {
   const comparisons = compareRuntimes(samples, runtimes);
   const jsonFile = argv.includes('--json-file') ? args.jsonFile : join(root, 'bench/results/runtimes-latest.json');
   mkdirSync(dirname(jsonFile), { recursive: true });
-  writeFileSync(jsonFile, `${JSON.stringify({ runtimes, rounds: args.rounds, samples }, null, 1)}\n`);
+  writeFileSync(jsonFile, `${JSON.stringify({ runtimes, rounds: roundCount, samples }, null, 1)}\n`);
   console.log(runtimeTable(comparisons, runtimes));
-  console.log(`\ntargets (ratios within this run, ${args.rounds} round${args.rounds > 1 ? 's' : ''}, runtimes taking turns):`);
+  console.log(`\ntargets (ratios within this run, ${roundCount} round${roundCount > 1 ? 's' : ''}, runtimes taking turns):`);
   for (const c of interleavedTargets(comparisons)) console.log(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);
   console.log(`\nJSON: ${jsonFile}`);
+}
+
+/** Where a row's frames come from: its own server, or the session's emulator. */
+function sourceOf(open: OpenTransport, session: BenchSession, transport: Transport): FrameSourceControl {
+  return open.source ?? {
+    configure: (s, fps) => session.configure(s, fps),
+    stop: () => session.stopFrames(),
+    publishTimes: async () => session.publishTimes(transport.publishKind),
+  };
+}
+
+/** A row's frame rate alone (free-running, after the warm-up): its turn against the peer. */
+async function throughputOnly(transport: Transport, session: BenchSession, size: FrameSize, warmupMs: number, throughputMs: number): Promise<number> {
+  const open = await transport.open(session, size);
+  const source = sourceOf(open, session, transport);
+  try {
+    await source.configure(size, 'max');
+    await open.run(new SeenLog(), performance.now() + warmupMs);
+    return (await measureThroughput(throughputMs, (seen, until) => open.run(seen, until))).fps;
+  } finally {
+    await source.stop();
+    await open.close();
+  }
 }
 
 const progressLine = process.stderr.isTTY
@@ -228,6 +262,7 @@ async function main(): Promise<void> {
   const transports = [...TRANSPORTS, ...FRAME_TRANSPORTS, ...CORE_TRANSPORTS].filter((t) => !args.transports || args.transports.includes(t.name));
   const total = args.sizes.length * (transports.length + 1);
   const rows: BenchRow[] = [];
+  let peerTurns: { size: FrameSize; samples: TurnSample[] } | undefined;
   const session = await BenchSession.start();
   let step = 0;
   try {
@@ -244,11 +279,7 @@ async function main(): Promise<void> {
       for (const transport of transports) {
         progressLine(`[${++step}/${total}] ${transport.name} ${sizeLabel(size)}`);
         const open = await transport.open(session, size);
-        const source: FrameSourceControl = open.source ?? {
-          configure: (s, fps) => session.configure(s, fps),
-          stop: () => session.stopFrames(),
-          publishTimes: async () => session.publishTimes(transport.publishKind),
-        };
+        const source = sourceOf(open, session, transport);
         try {
           await source.configure(size, 'max');
           // Not measured: the first frames through a new file or stream touch fresh memory (page
@@ -279,6 +310,19 @@ async function main(): Promise<void> {
         }
       }
     }
+    const turnNames = turnRows(transports.map((t) => t.name));
+    if (turnNames.length > 0) {
+      // The peer target's size; a run without it (a quick one on a small size) takes turns on its last.
+      const size = args.sizes.find((s) => s.width === 1920 && s.height === 1080) ?? args.sizes[args.sizes.length - 1]!;
+      const rounds = args.rounds ?? (args.quick ? 1 : 3);
+      const byName = new Map(transports.map((t) => [t.name, t]));
+      peerTurns = {
+        size,
+        samples: await takeTurns(turnNames, rounds, (name) => throughputOnly(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
+          progressLine(`[peer turns, ${sizeLabel(size)}] ${text}`),
+        ),
+      };
+    }
   } finally {
     if (process.stderr.isTTY) process.stderr.write('\n');
     await session.close();
@@ -304,8 +348,17 @@ async function main(): Promise<void> {
   const say = args.json ? (text: string) => process.stderr.write(`${text}\n`) : (text: string) => console.log(text);
   if (args.json) console.log(JSON.stringify(rounded, null, 1));
   else console.log(table(rounded));
-  const checks = targets(rounded);
+  const checks = targets(rounded, { peerTurns: peerTurns !== undefined });
   if (compared) checks.push(...runtimeTargets(rounded, compared));
+  if (peerTurns) {
+    const comparisons = comparePeers(peerTurns.samples);
+    const rounds = Math.max(...peerTurns.samples.map((s) => s.round));
+    const turnsFile = `${args.jsonFile.replace(/\.json$/, '')}-peer-turns.json`;
+    writeFileSync(turnsFile, `${JSON.stringify({ ...peerTurns.size, rounds, samples: peerTurns.samples }, null, 1)}\n`);
+    say(`\nthis client against the PyEnSight-style peer, ${sizeLabel(peerTurns.size)}, taking turns (${rounds} round${rounds > 1 ? 's' : ''}; ${turnsFile}):`);
+    say(peerTable(comparisons));
+    checks.push(...peerTurnTargets(comparisons, sizeLabel(peerTurns.size)));
+  }
   if (checks.length) {
     say('\ntargets (ratios within this run):');
     for (const c of checks) say(`  ${c.met ? 'met ' : 'MISS'} ${c.what}: ${c.value.toFixed(2)} (target ${c.target})`);

@@ -1,6 +1,7 @@
 """A C-core gRPC frame server for the bench: EnSight's GetImageStream served by grpcio.
 
     /usr/bin/python3 bench/grpc-core/frame_server.py --address unix:/tmp/x.sock
+    /usr/bin/python3 bench/grpc-core/frame_server.py --address 127.0.0.1:0   (TCP, any free port)
 
 The bench's gRPC rows against the emulator are bounded by its grpc-js server; this one sends
 with gRPC's C core, as EnSight does, so a row against it measures the client. Frames carry the
@@ -156,10 +157,15 @@ def main():
         },
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=[handler], options=UNLIMITED)
-    if server.add_insecure_port(args.address) == 0 and not args.address.startswith("unix:"):
-        raise SystemExit("frame_server: cannot listen on " + args.address)
+    port = server.add_insecure_port(args.address)
+    address = args.address
+    if not address.startswith("unix:"):
+        if port == 0:
+            raise SystemExit("frame_server: cannot listen on " + address)
+        # Port 0 asks for any free port: the answer names the one bound.
+        address = address.rsplit(":", 1)[0] + ":" + str(port)
     server.start()
-    print(json.dumps({"ready": args.address}), flush=True)
+    print(json.dumps({"ready": address}), flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words:

@@ -31,6 +31,8 @@ export class LineProcess {
   private waiting: ((line: string | Error) => void) | undefined;
   private stderr = '';
   private exited: Error | undefined;
+  /** What the program's `{"ready": …}` line said (the address it serves or reads). */
+  ready = '';
 
   private constructor(private readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
@@ -65,6 +67,7 @@ export class LineProcess {
     const started = new LineProcess(child);
     const first = await started.next();
     if (!('ready' in first)) throw new Error(`${script} did not start: ${JSON.stringify(first)}`);
+    started.ready = String(first.ready);
     return started;
   }
 
@@ -99,28 +102,38 @@ export class LineProcess {
   }
 }
 
-/** bench/grpc-core/frame_server.py on a private Unix socket. */
+/** How an `EnSightGRPC` reaches a {@link CoreFrameServer}. */
+export type CoreServerTarget =
+  | { grpcUdsPathname: string }
+  | { host: string; port: number; grpcUseTcpSockets: true; grpcDisableTls: true };
+
+/**
+ * bench/grpc-core/frame_server.py on a private Unix socket (EnSight's client default), or with
+ * `tcp` on a free port of 127.0.0.1 (`-grpc_server {port}`, plaintext).
+ */
 export class CoreFrameServer {
   private constructor(
     private readonly process: LineProcess,
     private readonly dir: string,
-    /** For EnSightGRPC: `grpcUdsPathname` (it appends `.sock`). */
-    readonly udsPathname: string,
+    /** For grpcio: `unix:/path.sock` or `127.0.0.1:port`. */
+    readonly address: string,
+    /** For `EnSightGRPC`'s options. */
+    readonly target: CoreServerTarget,
   ) {}
 
-  static async start(): Promise<CoreFrameServer> {
+  static async start(options: { tcp?: boolean } = {}): Promise<CoreFrameServer> {
     const dir = mkdtempSync(join(tmpdir(), 'ensight-core-'));
     const udsPathname = join(dir, 'core');
     try {
-      return new CoreFrameServer(await LineProcess.start('frame_server.py', ['--address', `unix:${udsPathname}.sock`]), dir, udsPathname);
+      // EnSightGRPC's grpcUdsPathname is the path without the `.sock` it appends.
+      const process = await LineProcess.start('frame_server.py', ['--address', options.tcp ? '127.0.0.1:0' : `unix:${udsPathname}.sock`]);
+      if (!options.tcp) return new CoreFrameServer(process, dir, process.ready, { grpcUdsPathname: udsPathname });
+      const port = Number(process.ready.slice(process.ready.lastIndexOf(':') + 1));
+      return new CoreFrameServer(process, dir, process.ready, { host: '127.0.0.1', port, grpcUseTcpSockets: true, grpcDisableTls: true });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
-  }
-
-  get address(): string {
-    return `unix:${this.udsPathname}.sock`;
   }
 
   async configure(size: { width: number; height: number }, fps: number | 'max'): Promise<void> {

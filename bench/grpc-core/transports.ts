@@ -3,6 +3,13 @@
  * grpc-js server, so that they measure the client: this client's image stream (defaults, and
  * grpc-js's own 64 KiB window for comparison), the same stream read through `frames()`, and the
  * PyEnSight-style peer (peer.py) reading the same stream in the same run.
+ *
+ * Over a Unix socket (EnSight's client default) and, rows suffixed `-tcp`, over TCP on 127.0.0.1
+ * (`-grpc_server {port}`). They differ in who sets the pace: a Unix socket buffers ~200 KB, so
+ * the server's send of a 1 MB chunk completes only as the reader drains it and each chunk waits
+ * for the server's turnaround (a reader that did nothing but count read chunked 1080p frames at
+ * 1.02-1.04x the peer's rate, taking turns); TCP's autotuned buffers let the server run ahead,
+ * and the reader's own cost per frame shows (the same counter read ~2x the peer's rate).
  */
 import { EnSightGRPC } from '../../src/mod.ts';
 import { GRPC_JS_WINDOW, type Transport, type OpenTransport, type FrameSourceControl } from '../lib/transports.ts';
@@ -46,13 +53,13 @@ const READERS = {
 };
 
 /** This client's GetImageStream against the C-core server, read through `api`. */
-function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'onImage', channelOptions: Record<string, number> = {}): Transport {
+function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'onImage', channelOptions: Record<string, number> = {}, tcp = false): Transport {
   return {
     name,
     publishKind: 'stream',
     async open(): Promise<OpenTransport> {
-      const server = await CoreFrameServer.start();
-      const client = new EnSightGRPC({ grpcUdsPathname: server.udsPathname, channelOptions });
+      const server = await CoreFrameServer.start({ tcp });
+      const client = new EnSightGRPC({ ...server.target, channelOptions });
       try {
         if (!(await client.connect({ timeoutMs: 15_000 }))) throw new Error(`bench: cannot reach the C-core server: ${String(client.lastConnectError)}`);
         let current: SeenLog | undefined;
@@ -81,12 +88,12 @@ function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'on
 }
 
 /** The PyEnSight-style peer: its frames and CPU come from its own process. */
-function peerRow(name: string, chunk: boolean): Transport {
+function peerRow(name: string, chunk: boolean, tcp = false): Transport {
   return {
     name,
     publishKind: 'stream',
     async open(_session, size): Promise<OpenTransport> {
-      const server = await CoreFrameServer.start();
+      const server = await CoreFrameServer.start({ tcp });
       let peer: PyEnSightPeer;
       try {
         peer = await PyEnSightPeer.start(server.address, { chunk });
@@ -124,4 +131,9 @@ export const CORE_TRANSPORTS: Transport[] = [
   clientRow('core-grpc-frames-chunked', true, 'frames'),
   peerRow('core-peer-stream', false),
   peerRow('core-peer-stream-chunked', true),
+  clientRow('core-grpc-stream-tcp', false, 'onImage', {}, true),
+  clientRow('core-grpc-stream-chunked-tcp', true, 'onImage', {}, true),
+  clientRow('core-grpc-frames-chunked-tcp', true, 'frames', {}, true),
+  peerRow('core-peer-stream-tcp', false, true),
+  peerRow('core-peer-stream-chunked-tcp', true, true),
 ];

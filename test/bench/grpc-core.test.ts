@@ -1,7 +1,7 @@
 // The bench's C-core gRPC frame server (grpcio) and PyEnSight-style peer: the server's frames
 // carry the emulator's stamp and verify through this client (images() and frames(), whose chunked
-// frames are joined into pooled buffers), whole and chunked, and the peer
-// reads and verifies them too. Skipped, saying why, where Debian's python3-grpcio is missing.
+// frames are joined into pooled buffers), whole and chunked, over a Unix socket and over TCP, and
+// the peer reads and verifies them too. Skipped, saying why, where Debian's python3-grpcio is missing.
 import t from '../harness/mod.ts';
 import { EnSightGRPC } from '../../src/mod.ts';
 import { verifyFrame } from '../../src/frame-stamp/mod.ts';
@@ -10,39 +10,47 @@ import { CoreFrameServer, PyEnSightPeer, pythonGrpcMissing } from '../../bench/g
 const missing = pythonGrpcMissing();
 const size = { width: 64, height: 48 };
 
-for (const chunk of [false, true]) {
-  for (const api of ['images', 'frames'] as const) {
-    const through = api === 'images' ? 'images()' : `frames() views${chunk ? ', pooled buffers' : ''}`;
-    t.test(`C-core server frames verify through EnSightGRPC ${through} (${chunk ? 'chunked' : 'whole'})`, { skip: missing ?? false }, async (t) => {
-      const server = await CoreFrameServer.start();
-      t.teardown(() => server.close());
-      // Frames a little over one chunk each, so the chunked stream really is in pieces.
-      const big = chunk ? { width: 640, height: 540 } : size;
-      await server.configure(big, 'max');
-      const client = new EnSightGRPC({ grpcUdsPathname: server.udsPathname });
-      t.teardown(() => client.shutdown());
-      t.ok(await client.connect({ timeoutMs: 15_000 }), 'connects to the C-core server');
-      const frames = api === 'images' ? client.images() : client.frames();
-      client.imageStreamEnable({ chunk });
-      const numbers: number[] = [];
-      const failures: string[] = [];
-      for await (const frame of frames) {
-        const verdict = verifyFrame(frame.pixels, frame.width, frame.height);
-        if (verdict.ok) numbers.push(verdict.frameNumber);
-        else failures.push(verdict.reason);
-        if ('release' in frame) frame.release();
-        if (numbers.length + failures.length >= 30) break;
-      }
-      t.strictSame(failures, [], 'every frame verifies');
-      t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'frame numbers increase');
-      const published = await server.publishTimes();
-      t.ok(numbers.every((n) => published.has(n)), 'every frame seen is in the publish log');
-    });
-  }
+// Unix socket (EnSight's client default) in every combination; TCP (the bench's -tcp rows) once each way.
+const cases = [
+  ...[false, true].flatMap((chunk) => (['images', 'frames'] as const).map((api) => ({ chunk, api, tcp: false }))),
+  { chunk: true, api: 'frames' as const, tcp: true },
+  { chunk: false, api: 'images' as const, tcp: true },
+];
 
-  t.test(`the PyEnSight-style peer reads and verifies the stream (${chunk ? 'chunked' : 'whole'})`, { skip: missing ?? false }, async (t) => {
-    const server = await CoreFrameServer.start();
+for (const { chunk, api, tcp } of cases) {
+  const through = api === 'images' ? 'images()' : `frames() views${chunk ? ', pooled buffers' : ''}`;
+  t.test(`C-core server frames verify through EnSightGRPC ${through} (${chunk ? 'chunked' : 'whole'}, ${tcp ? 'TCP' : 'Unix socket'})`, { skip: missing ?? false }, async (t) => {
+    const server = await CoreFrameServer.start({ tcp });
     t.teardown(() => server.close());
+    // Frames a little over one chunk each, so the chunked stream really is in pieces.
+    const big = chunk ? { width: 640, height: 540 } : size;
+    await server.configure(big, 'max');
+    const client = new EnSightGRPC(server.target);
+    t.teardown(() => client.shutdown());
+    t.ok(await client.connect({ timeoutMs: 15_000 }), 'connects to the C-core server');
+    const frames = api === 'images' ? client.images() : client.frames();
+    client.imageStreamEnable({ chunk });
+    const numbers: number[] = [];
+    const failures: string[] = [];
+    for await (const frame of frames) {
+      const verdict = verifyFrame(frame.pixels, frame.width, frame.height);
+      if (verdict.ok) numbers.push(verdict.frameNumber);
+      else failures.push(verdict.reason);
+      if ('release' in frame) frame.release();
+      if (numbers.length + failures.length >= 30) break;
+    }
+    t.strictSame(failures, [], 'every frame verifies');
+    t.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'frame numbers increase');
+    const published = await server.publishTimes();
+    t.ok(numbers.every((n) => published.has(n)), 'every frame seen is in the publish log');
+  });
+}
+
+for (const { chunk, tcp } of [{ chunk: false, tcp: false }, { chunk: true, tcp: false }, { chunk: true, tcp: true }]) {
+  t.test(`the PyEnSight-style peer reads and verifies the stream (${chunk ? 'chunked' : 'whole'}, ${tcp ? 'TCP' : 'Unix socket'})`, { skip: missing ?? false }, async (t) => {
+    const server = await CoreFrameServer.start({ tcp });
+    t.teardown(() => server.close());
+    t.match(server.address, tcp ? /^127\.0\.0\.1:[1-9]\d*$/ : /^unix:\//, 'the address the server bound');
     await server.configure(size, 50);
     const peer = await PyEnSightPeer.start(server.address, { chunk, verify: true });
     t.teardown(() => peer.close());

@@ -1,5 +1,6 @@
 // `npm run bench -- --quick` end to end in this runtime, on a tiny frame size and a few
-// transports: the table prints, the JSON rows have the documented shape, the SVG is a chart.
+// transports: the table prints, the JSON rows have the documented shape, the SVG is a chart; the
+// runtimes and the C-core rows take turns and are judged from them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import t from '../harness/mod.ts';
 import { runningUnder } from '../harness/runtime.ts';
 import { tempDir } from '../support/temp.ts';
 import { startScript } from '../support/child.ts';
+import { pythonGrpcMissing } from '../../bench/grpc-core/processes.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const script = join(root, 'bench/run.ts');
@@ -60,6 +62,26 @@ t.test('bench --runtimes: both runtimes take turns and the ratios come out of th
   t.strictSame(saved.runtimes, ['node', 'bun']);
   t.strictSame(saved.samples.map((s) => [s.round, s.runtime]), [[1, 'node'], [1, 'bun'], [2, 'bun'], [2, 'node']], 'turns, the order reversed in round 2');
   for (const s of saved.samples) t.strictSame(s.rows.map((r) => r.transport), ['memcpy', 'shmem-copy'], `round ${s.round}, ${s.runtime}: its rows`);
+});
+
+t.test('bench: this client and the PyEnSight-style peer take turns, and the peer target is judged from them', { skip: (runningUnder() !== 'node' && 'driven from Node once is enough') || (pythonGrpcMissing() ?? false) }, async (t) => {
+  const dir = tempDir(t);
+  const json = join(dir, 'rows.json');
+  const rows = 'core-grpc-stream-chunked,core-peer-stream-chunked';
+  const out = await startScript(script, ['--quick', '--rounds', '2', '--sizes', '160x120', '--transports', rows, '--json-file', json, '--svg-file', join(dir, 'chart.svg')]).done;
+  t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
+  t.match(out.stdout, /core-grpc-stream-chunked\s+\d+\s+core-peer-stream-chunked\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)/, 'the table: both rows and a ratio a round');
+  t.match(out.stdout, /(met |MISS) core-grpc-stream-chunked \/ core-peer-stream-chunked fps \(160x120, median of 2, rounds/, 'the target, judged from the turns');
+  t.ok(!/PyEnSight-style peer fps/.test(out.stdout), 'not from the single pass');
+  const saved = JSON.parse(readFileSync(join(dir, 'rows-peer-turns.json'), 'utf8')) as { width: number; rounds: number; samples: Array<{ round: number; transport: string; fps: number }> };
+  t.equal(saved.width, 160);
+  t.equal(saved.rounds, 2);
+  t.strictSame(
+    saved.samples.map((s) => [s.round, s.transport]),
+    [[1, 'core-grpc-stream-chunked'], [1, 'core-peer-stream-chunked'], [2, 'core-peer-stream-chunked'], [2, 'core-grpc-stream-chunked']],
+    'turns, the order reversed in round 2',
+  );
+  t.ok(saved.samples.every((s) => s.fps > 0), 'frames moved in every turn');
 });
 
 t.test('bench --runtimes needs Node and another runtime', async (t) => {

@@ -1,0 +1,116 @@
+/**
+ * This client against the PyEnSight-style peer, taking turns: each round, every C-core row
+ * (this client's and the peer's, whole and chunked, Unix socket and TCP) streams 1080p frames from
+ * a fresh C-core server for the same time, one row after the other, order reversed every other
+ * round; a client row's ratio is the median over rounds of its fps over the peer's in that round
+ * (same chunking, same socket).
+ *
+ * Why not the rows of the main pass: each runs once, tens of seconds from the peer's, and the
+ * same row moves by ±30 % between runs a minute apart on this project's 2-vCPU machines. In one
+ * pass chunked 1080p read 0.70x the peer; the same client and peer taking turns a few seconds
+ * apart read 0.93-0.97x. A target judged on one sample each side is judged on the noise.
+ */
+import { median, turnOrder } from '../lib/runtimes.ts';
+import type { TargetCheck } from '../lib/report.ts';
+
+/** One row's frame rate in one round. */
+export interface TurnSample {
+  round: number;
+  transport: string;
+  fps: number;
+}
+
+/** A client row against the peer row of the same chunking and socket, round by round. */
+export interface PeerComparison {
+  transport: string;
+  peer: string;
+  /** The client row's fps over the peer's, one a round that measured both. */
+  ratios: number[];
+  /** Median fps of each, over rounds. */
+  fps: number;
+  peerFps: number;
+}
+
+const CLIENT_ROW = /^core-grpc-(stream|frames)(-chunked)?(-tcp)?$/;
+
+/** The peer row a client row is judged against (undefined: not a row judged against the peer). */
+export function peerOf(transport: string): string | undefined {
+  const m = CLIENT_ROW.exec(transport);
+  return m ? `core-peer-stream${m[2] ?? ''}${m[3] ?? ''}` : undefined;
+}
+
+/** The rows that take turns: every client row with its peer row among `names`, and those peers. */
+export function turnRows(names: readonly string[]): string[] {
+  const judged = names.filter((n) => {
+    const peer = peerOf(n);
+    return peer !== undefined && names.includes(peer);
+  });
+  const peers = new Set(judged.map((n) => peerOf(n)!));
+  return names.filter((n) => judged.includes(n) || peers.has(n));
+}
+
+/**
+ * Runs `rounds` rounds of `measure` over `rows` (each round in {@link turnOrder}), noting each
+ * row's fps; `progress` hears which row is next.
+ */
+export async function takeTurns(
+  rows: readonly string[],
+  rounds: number,
+  measure: (transport: string) => Promise<number>,
+  progress: (text: string) => void = () => undefined,
+): Promise<TurnSample[]> {
+  const samples: TurnSample[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const transport of turnOrder(rows, round)) {
+      progress(`round ${round}/${rounds}: ${transport}`);
+      samples.push({ round, transport, fps: await measure(transport) });
+    }
+  }
+  return samples;
+}
+
+export function comparePeers(samples: readonly TurnSample[]): PeerComparison[] {
+  const rounds = [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
+  const fpsOf = (transport: string, round: number) => {
+    const fps = samples.find((s) => s.transport === transport && s.round === round)?.fps;
+    return fps !== undefined && fps > 0 ? fps : NaN;
+  };
+  const clients = [...new Set(samples.map((s) => s.transport))].filter((t) => peerOf(t) !== undefined);
+  return clients.flatMap((transport) => {
+    const peer = peerOf(transport)!;
+    if (!samples.some((s) => s.transport === peer)) return [];
+    const ratios = rounds.map((r) => fpsOf(transport, r) / fpsOf(peer, r)).filter(Number.isFinite);
+    return [{
+      transport,
+      peer,
+      ratios,
+      fps: median(rounds.map((r) => fpsOf(transport, r))),
+      peerFps: median(rounds.map((r) => fpsOf(peer, r))),
+    }];
+  });
+}
+
+/** Issue 11's gRPC target from the turns: every client row at least 1.0x the peer (median over rounds). */
+export function peerTurnTargets(comparisons: readonly PeerComparison[], label: string): TargetCheck[] {
+  return comparisons.flatMap((c) => {
+    const value = median(c.ratios);
+    if (!Number.isFinite(value)) return [];
+    const spread = c.ratios.length > 1 ? `, rounds ${Math.min(...c.ratios).toFixed(2)}-${Math.max(...c.ratios).toFixed(2)}` : '';
+    return [{ what: `${c.transport} / ${c.peer} fps (${label}, median of ${c.ratios.length}${spread})`, value, target: '≥ 1.0', met: value >= 1 }];
+  });
+}
+
+/** The comparison as a table: median fps of each and the ratio per round. */
+export function peerTable(comparisons: readonly PeerComparison[]): string {
+  const header = ['row', 'fps', 'peer', 'peer fps', 'ratio (rounds)'];
+  const body = comparisons.map((c) => [
+    c.transport,
+    c.fps.toFixed(0),
+    c.peer,
+    c.peerFps.toFixed(0),
+    `${median(c.ratios).toFixed(2)} (${c.ratios.map((v) => v.toFixed(2)).join(' ')})`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i % 2 === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
