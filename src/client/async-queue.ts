@@ -81,6 +81,11 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.waiter) this.settle().reject(err);
   }
 
+  /** Items waiting for the consumer. */
+  get size(): number {
+    return this.items.size;
+  }
+
   next(): Promise<IteratorResult<T>> {
     if (this.items.size > 0) return Promise.resolve({ value: this.items.shift() as T, done: false });
     if (this.closed) {

@@ -320,8 +320,11 @@ export async function* queuedFrameViews(queue: AsyncQueue<LendableFrame>): Async
   try {
     for (;;) {
       await turns.next();
+      // An empty queue is filled from an I/O callback: waiting for it lets the event loop run.
+      const waits = queue.size === 0;
       const next = await queue.next();
       if (next.done) return;
+      if (waits) turns.waited();
       const frame = next.value;
       let alive = true;
       turns.current = new FrameView(

@@ -188,25 +188,27 @@ t.test('frames() honours an abort signal', async (t) => {
   await t.rejects(next, /enough/, 'the wait rejects with the reason');
 });
 
-t.test('a frames() loop that always finds a frame ready still lets timers and calls run', async (t) => {
-  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '320x240'] });
-  const c = await connectedClient(t, emulator);
-  await subscribe(t, c, 'shmem');
-  let ticks = 0;
-  const timer = setInterval(() => ticks++, 10);
-  t.teardown(() => clearInterval(timer));
-  let answered = 0;
-  let frames = 0;
-  let command: Promise<unknown> | undefined;
-  for await (const frame of c.frames()) {
-    const busyUntil = performance.now() + 5; // the consumer's work: 5 ms a frame, never awaiting
-    while (performance.now() < busyUntil);
-    frame.release();
-    command ??= c.command('1+1').then(() => answered++);
-    if (++frames >= 60 && answered > 0) break;
-    if (frames >= 5000) break; // a safety net only
-  }
-  clearInterval(timer);
-  t.equal(answered, 1, 'a command() sent mid-loop was answered while the loop ran');
-  t.ok(ticks >= 5, `a 10 ms timer fired during the loop (${ticks} times in ${frames} frames)`);
-});
+for (const path of ['shmem', 'stream'] as const) {
+  t.test(`${path}: a frames() loop that always finds a frame ready still lets timers and calls run`, async (t) => {
+    const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '320x240'] });
+    const c = await connectedClient(t, emulator);
+    await subscribe(t, c, path);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    t.teardown(() => clearInterval(timer));
+    let answered = 0;
+    let frames = 0;
+    let command: Promise<unknown> | undefined;
+    for await (const frame of c.frames()) {
+      const busyUntil = performance.now() + 5; // the consumer's work: 5 ms a frame, never awaiting
+      while (performance.now() < busyUntil);
+      frame.release();
+      command ??= c.command('1+1').then(() => answered++);
+      if (++frames >= 60 && answered > 0) break;
+      if (frames >= 5000) break; // a safety net only
+    }
+    clearInterval(timer);
+    t.equal(answered, 1, 'a command() sent mid-loop was answered while the loop ran');
+    t.ok(ticks >= 5, `a 10 ms timer fired during the loop (${ticks} times in ${frames} frames)`);
+  });
+}
