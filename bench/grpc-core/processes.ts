@@ -126,10 +126,11 @@ export class CoreFrameServer {
     const udsPathname = join(dir, 'core');
     try {
       // EnSightGRPC's grpcUdsPathname is the path without the `.sock` it appends.
-      const process = await LineProcess.start('frame_server.py', ['--address', options.tcp ? '127.0.0.1:0' : `unix:${udsPathname}.sock`]);
-      if (!options.tcp) return new CoreFrameServer(process, dir, process.ready, { grpcUdsPathname: udsPathname });
-      const port = Number(process.ready.slice(process.ready.lastIndexOf(':') + 1));
-      return new CoreFrameServer(process, dir, process.ready, { host: '127.0.0.1', port, grpcUseTcpSockets: true, grpcDisableTls: true });
+      const program = await LineProcess.start('frame_server.py', ['--address', options.tcp ? '127.0.0.1:0' : `unix:${udsPathname}.sock`]);
+      if (!options.tcp) return new CoreFrameServer(program, dir, program.ready, { grpcUdsPathname: udsPathname });
+      // The server answers with the port it bound.
+      const port = Number(program.ready.slice(program.ready.lastIndexOf(':') + 1));
+      return new CoreFrameServer(program, dir, program.ready, { host: '127.0.0.1', port, grpcUseTcpSockets: true, grpcDisableTls: true });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;

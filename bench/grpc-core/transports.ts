@@ -53,7 +53,12 @@ const READERS = {
 };
 
 /** This client's GetImageStream against the C-core server, read through `api`. */
-function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'onImage', channelOptions: Record<string, number> = {}, tcp = false): Transport {
+function clientRow(
+  name: string,
+  chunk: boolean,
+  api: keyof typeof READERS = 'onImage',
+  { channelOptions = {}, tcp = false }: { channelOptions?: Record<string, number>; tcp?: boolean } = {},
+): Transport {
   return {
     name,
     publishKind: 'stream',
@@ -88,7 +93,7 @@ function clientRow(name: string, chunk: boolean, api: keyof typeof READERS = 'on
 }
 
 /** The PyEnSight-style peer: its frames and CPU come from its own process. */
-function peerRow(name: string, chunk: boolean, tcp = false): Transport {
+function peerRow(name: string, chunk: boolean, { tcp = false }: { tcp?: boolean } = {}): Transport {
   return {
     name,
     publishKind: 'stream',
@@ -126,14 +131,14 @@ function peerRow(name: string, chunk: boolean, tcp = false): Transport {
 export const CORE_TRANSPORTS: Transport[] = [
   clientRow('core-grpc-stream', false),
   clientRow('core-grpc-stream-chunked', true),
-  clientRow('core-grpc-stream-64k', false, 'onImage', { 'grpc-node.flow_control_window': GRPC_JS_WINDOW }),
+  clientRow('core-grpc-stream-64k', false, 'onImage', { channelOptions: { 'grpc-node.flow_control_window': GRPC_JS_WINDOW } }),
   clientRow('core-grpc-frames', false, 'frames'),
   clientRow('core-grpc-frames-chunked', true, 'frames'),
   peerRow('core-peer-stream', false),
   peerRow('core-peer-stream-chunked', true),
-  clientRow('core-grpc-stream-tcp', false, 'onImage', {}, true),
-  clientRow('core-grpc-stream-chunked-tcp', true, 'onImage', {}, true),
-  clientRow('core-grpc-frames-chunked-tcp', true, 'frames', {}, true),
-  peerRow('core-peer-stream-tcp', false, true),
-  peerRow('core-peer-stream-chunked-tcp', true, true),
+  clientRow('core-grpc-stream-tcp', false, 'onImage', { tcp: true }),
+  clientRow('core-grpc-stream-chunked-tcp', true, 'onImage', { tcp: true }),
+  clientRow('core-grpc-frames-chunked-tcp', true, 'frames', { tcp: true }),
+  peerRow('core-peer-stream-tcp', false, { tcp: true }),
+  peerRow('core-peer-stream-chunked-tcp', true, { tcp: true }),
 ];
