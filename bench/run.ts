@@ -36,7 +36,7 @@ import { TRANSPORTS, type FrameSourceControl, type OpenTransport, type Transport
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
 import { comparePeers, peerTable, peerTurnTargets, takeTurns, turnRows, type TurnSample } from './grpc-core/peer-turns.ts';
 import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
-import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize } from './lib/measure.ts';
+import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize, type Throughput } from './lib/measure.ts';
 import { isSharedMemoryRow, runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
 import { compareRuntimes, interleavedTargets, runtimeTable, turnOrder, type RuntimeSample } from './lib/runtimes.ts';
 import { runDsgBench } from './dsg/bench.ts';
@@ -199,14 +199,22 @@ function sourceOf(open: OpenTransport, session: BenchSession, transport: Transpo
   };
 }
 
+/** The producer free-running: a warm-up, then the rates measured. */
+async function freeRunning(open: OpenTransport, source: FrameSourceControl, size: FrameSize, warmupMs: number, throughputMs: number): Promise<Throughput> {
+  await source.configure(size, 'max');
+  // Not measured: the first frames through a new file or stream touch fresh memory (page
+  // faults, ~10 ms a MB on a loaded VM, 50 MB for a 4K file), grow HTTP/2 windows and
+  // warm up the JIT; a quick run would otherwise measure mostly that.
+  await open.run(new SeenLog(), performance.now() + warmupMs);
+  return measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
+}
+
 /** A row's frame rate alone (free-running, after the warm-up): its turn against the peer. */
 async function throughputOnly(transport: Transport, session: BenchSession, size: FrameSize, warmupMs: number, throughputMs: number): Promise<number> {
   const open = await transport.open(session, size);
   const source = sourceOf(open, session, transport);
   try {
-    await source.configure(size, 'max');
-    await open.run(new SeenLog(), performance.now() + warmupMs);
-    return (await measureThroughput(throughputMs, (seen, until) => open.run(seen, until))).fps;
+    return (await freeRunning(open, source, size, warmupMs, throughputMs)).fps;
   } finally {
     await source.stop();
     await open.close();
@@ -281,12 +289,7 @@ async function main(): Promise<void> {
         const open = await transport.open(session, size);
         const source = sourceOf(open, session, transport);
         try {
-          await source.configure(size, 'max');
-          // Not measured: the first frames through a new file or stream touch fresh memory (page
-          // faults, ~10 ms a MB on a loaded VM, 50 MB for a 4K file), grow HTTP/2 windows and
-          // warm up the JIT; a quick run would otherwise measure mostly that.
-          await open.run(new SeenLog(), performance.now() + warmupMs);
-          const rate = await measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
+          const rate = await freeRunning(open, source, size, warmupMs, throughputMs);
           await source.stop();
           await open.run(new SeenLog(), performance.now() + 100); // drain frames still in flight
           // Paced well below what the transport sustains: each frame meets an idle consumer.

@@ -10,7 +10,7 @@
  * pass chunked 1080p read 0.70x the peer; the same client and peer taking turns a few seconds
  * apart read 0.93-0.97x. A target judged on one sample each side is judged on the noise.
  */
-import { median, turnOrder } from '../lib/runtimes.ts';
+import { median, medianNote, textTable, turnOrder } from '../lib/runtimes.ts';
 import type { TargetCheck } from '../lib/report.ts';
 
 /** One row's frame rate in one round. */
@@ -95,8 +95,7 @@ export function peerTurnTargets(comparisons: readonly PeerComparison[], label: s
   return comparisons.flatMap((c) => {
     const value = median(c.ratios);
     if (!Number.isFinite(value)) return [];
-    const spread = c.ratios.length > 1 ? `, rounds ${Math.min(...c.ratios).toFixed(2)}-${Math.max(...c.ratios).toFixed(2)}` : '';
-    return [{ what: `${c.transport} / ${c.peer} fps (${label}, median of ${c.ratios.length}${spread})`, value, target: '≥ 1.0', met: value >= 1 }];
+    return [{ what: `${c.transport} / ${c.peer} fps (${label}, ${medianNote(c.ratios)})`, value, target: '≥ 1.0', met: value >= 1 }];
   });
 }
 
@@ -110,7 +109,5 @@ export function peerTable(comparisons: readonly PeerComparison[]): string {
     c.peerFps.toFixed(0),
     `${median(c.ratios).toFixed(2)} (${c.ratios.map((v) => v.toFixed(2)).join(' ')})`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i % 2 === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return textTable(header, body, (column) => column % 2 === 0);
 }

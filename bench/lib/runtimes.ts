@@ -42,6 +42,19 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** How a ratio judged by its median over rounds says so: `median of 3, rounds 0.85-0.95`. */
+export function medianNote(ratios: readonly number[]): string {
+  const spread = ratios.length > 1 ? `, rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}` : '';
+  return `median of ${ratios.length}${spread}`;
+}
+
+/** A plain-text table, columns two spaces apart: text left-aligned where `left(column)`, else right. */
+export function textTable(header: string[], body: string[][], left: (column: number) => boolean): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (left(i) ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
 /** Groups the samples by row; ratios are taken within a round only. */
 export function compareRuntimes(samples: readonly RuntimeSample[], runtimes: readonly string[]): RuntimeComparison[] {
   const rounds = [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
@@ -80,8 +93,7 @@ export function interleavedTargets(comparisons: readonly RuntimeComparison[]): T
     for (const [runtime, ratios] of Object.entries(c.ratios)) {
       const value = median(ratios);
       if (!Number.isFinite(value)) continue;
-      const spread = ratios.length > 1 ? `, rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}` : '';
-      checks.push({ what: `${ratioLabel(runtime)} fps, ${c.transport} ${c.width}x${c.height} (median of ${ratios.length}${spread})`, value, target: '≥ 0.8', met: value >= 0.8 });
+      checks.push({ what: `${ratioLabel(runtime)} fps, ${c.transport} ${c.width}x${c.height} (${medianNote(ratios)})`, value, target: '≥ 0.8', met: value >= 0.8 });
     }
   }
   return checks;
@@ -100,7 +112,5 @@ export function runtimeTable(comparisons: readonly RuntimeComparison[], runtimes
       return ratios.length ? `${median(ratios).toFixed(2)} (${ratios.map((v) => v.toFixed(2)).join(' ')})` : '-';
     }),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return textTable(header, body, (column) => column < 2);
 }
