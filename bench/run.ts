@@ -14,10 +14,11 @@
  * otherwise. `--compare FILE` (another runtime's JSON rows) adds the Bun/Deno-vs-Node targets of
  * the shared-memory rows.
  *
- * After the rows, the C-core rows (this client's and the PyEnSight-style peer's) take turns for
- * `--rounds` rounds (default 3, 1 with --quick) at 1080p (or the last of `--sizes` without it),
- * and the ratios to the peer are judged from those (see grpc-core/peer-turns.ts); the samples go
- * next to the JSON rows, in `<json-file>-peer-turns.json`.
+ * After the rows, issue 11's targets are judged from rows taking turns (lib/turns.ts), `--rounds`
+ * rounds (default 3, 1 with --quick): `client-frames` and the raw zero-copy rows at 1080p and 4K
+ * (lib/api-turns.ts), then the C-core rows (this client's and the PyEnSight-style peer's) at 1080p
+ * (grpc-core/peer-turns.ts); a run without those sizes takes turns at the last of `--sizes`. The
+ * samples go next to the JSON rows, in `<json-file>-api-turns.json` and `-peer-turns.json`.
  *
  * `--runtimes` runs the shared-memory rows (and memcpy) in each runtime taking turns, `--rounds`
  * times (default 3), and prints each runtime's ratio to Node from that one run (see
@@ -34,7 +35,9 @@ import { emulatorCommand } from '../src/emulator/mod.ts';
 import { BenchSession } from './lib/session.ts';
 import { TRANSPORTS, type FrameSourceControl, type OpenTransport, type Transport } from './lib/transports.ts';
 import { CORE_TRANSPORTS } from './grpc-core/transports.ts';
-import { comparePeers, peerTable, peerTurnTargets, takeTurns, turnRows, type TurnSample } from './grpc-core/peer-turns.ts';
+import { comparePeers, peerTable, peerTurnTargets, turnRows } from './grpc-core/peer-turns.ts';
+import { apiTable, apiTurnRows, apiTurnSizes, apiTurnTargets, compareApi, type SizedTurnSample } from './lib/api-turns.ts';
+import { takeTurns, type TurnMeasure, type TurnSample } from './lib/turns.ts';
 import { FRAME_TRANSPORTS } from './lib/frame-rows.ts';
 import { frameBytes, latencies, measureThroughput, SeenLog, sizeLabel, sleep, type FrameSize, type Throughput } from './lib/measure.ts';
 import { isSharedMemoryRow, runtimeTargets, svgChart, table, targets, type BenchRow } from './lib/report.ts';
@@ -59,8 +62,8 @@ interface Args {
   /** `--runtimes`: the shared-memory rows in each of these, taking turns. */
   runtimes: string[] | undefined;
   /**
-   * `--rounds`: how many turns each runtime takes per frame size with `--runtimes`, and each C-core
-   * row takes against the peer otherwise; undefined: 3 (1 for the peer turns of a `--quick` run).
+   * `--rounds`: how many turns each runtime takes per frame size with `--runtimes`, and each row
+   * judged from turns takes otherwise (lib/turns.ts); undefined: 3 (1 for the turns of a `--quick` run).
    */
   rounds: number | undefined;
 }
@@ -209,12 +212,15 @@ async function freeRunning(open: OpenTransport, source: FrameSourceControl, size
   return measureThroughput(throughputMs, (seen, until) => open.run(seen, until));
 }
 
-/** A row's frame rate alone (free-running, after the warm-up): its turn against the peer. */
-async function throughputOnly(transport: Transport, session: BenchSession, size: FrameSize, warmupMs: number, throughputMs: number): Promise<number> {
+/** A row's turn (lib/turns.ts): free-running after the warm-up, its frame rate and p99 under load. */
+async function turn(transport: Transport, session: BenchSession, size: FrameSize, warmupMs: number, throughputMs: number): Promise<TurnMeasure> {
   const open = await transport.open(session, size);
   const source = sourceOf(open, session, transport);
   try {
-    return (await freeRunning(open, source, size, warmupMs, throughputMs)).fps;
+    const rate = await freeRunning(open, source, size, warmupMs, throughputMs);
+    await source.stop();
+    await sleep(20);
+    return { fps: rate.fps, p99_us: latencies(rate.seen, await source.publishTimes()).p99Us };
   } finally {
     await source.stop();
     await open.close();
@@ -271,6 +277,7 @@ async function main(): Promise<void> {
   const total = args.sizes.length * (transports.length + 1);
   const rows: BenchRow[] = [];
   let peerTurns: { size: FrameSize; samples: TurnSample[] } | undefined;
+  let apiTurns: SizedTurnSample[] | undefined;
   const session = await BenchSession.start();
   let step = 0;
   try {
@@ -313,15 +320,25 @@ async function main(): Promise<void> {
         }
       }
     }
-    const turnNames = turnRows(transports.map((t) => t.name));
-    if (turnNames.length > 0) {
+    const rounds = args.rounds ?? (args.quick ? 1 : 3);
+    const byName = new Map(transports.map((t) => [t.name, t]));
+    const apiNames = apiTurnRows(transports.map((t) => t.name));
+    if (apiNames.length > 0) {
+      apiTurns = [];
+      for (const size of apiTurnSizes(args.sizes)) {
+        const samples = await takeTurns(apiNames, rounds, (name) => turn(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
+          progressLine(`[frame API turns, ${sizeLabel(size)}] ${text}`),
+        );
+        apiTurns.push(...samples.map((s) => ({ ...s, ...size })));
+      }
+    }
+    const peerNames = turnRows(transports.map((t) => t.name));
+    if (peerNames.length > 0) {
       // The peer target's size; a run without it (a quick one on a small size) takes turns on its last.
       const size = args.sizes.find((s) => s.width === 1920 && s.height === 1080) ?? args.sizes[args.sizes.length - 1]!;
-      const rounds = args.rounds ?? (args.quick ? 1 : 3);
-      const byName = new Map(transports.map((t) => [t.name, t]));
       peerTurns = {
         size,
-        samples: await takeTurns(turnNames, rounds, (name) => throughputOnly(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
+        samples: await takeTurns(peerNames, rounds, (name) => turn(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
           progressLine(`[peer turns, ${sizeLabel(size)}] ${text}`),
         ),
       };
@@ -351,12 +368,22 @@ async function main(): Promise<void> {
   const say = args.json ? (text: string) => process.stderr.write(`${text}\n`) : (text: string) => console.log(text);
   if (args.json) console.log(JSON.stringify(rounded, null, 1));
   else console.log(table(rounded));
-  const checks = targets(rounded, { peerTurns: peerTurns !== undefined });
+  const checks = targets(rounded, { peerTurns: peerTurns !== undefined, apiTurns: apiTurns !== undefined });
   if (compared) checks.push(...runtimeTargets(rounded, compared));
+  const stem = args.jsonFile.replace(/\.json$/, '');
+  if (apiTurns) {
+    const comparisons = compareApi(apiTurns);
+    const rounds = Math.max(...apiTurns.map((s) => s.round));
+    const turnsFile = `${stem}-api-turns.json`;
+    writeFileSync(turnsFile, `${JSON.stringify({ rounds, samples: apiTurns }, null, 1)}\n`);
+    say(`\nthe frame API against raw zero-copy reads, taking turns (${rounds} round${rounds > 1 ? 's' : ''}; ${turnsFile}):`);
+    say(apiTable(comparisons));
+    checks.push(...apiTurnTargets(comparisons));
+  }
   if (peerTurns) {
     const comparisons = comparePeers(peerTurns.samples);
     const rounds = Math.max(...peerTurns.samples.map((s) => s.round));
-    const turnsFile = `${args.jsonFile.replace(/\.json$/, '')}-peer-turns.json`;
+    const turnsFile = `${stem}-peer-turns.json`;
     writeFileSync(turnsFile, `${JSON.stringify({ ...peerTurns.size, rounds, samples: peerTurns.samples }, null, 1)}\n`);
     say(`\nthis client against the PyEnSight-style peer, ${sizeLabel(peerTurns.size)}, taking turns (${rounds} round${rounds > 1 ? 's' : ''}; ${turnsFile}):`);
     say(peerTable(comparisons));

@@ -5,20 +5,12 @@
  * round; a client row's ratio is the median over rounds of its fps over the peer's in that round
  * (same chunking, same socket).
  *
- * Why not the rows of the main pass: each runs once, tens of seconds from the peer's, and the
- * same row moves by ±30 % between runs a minute apart on this project's 2-vCPU machines. In one
- * pass chunked 1080p read 0.70x the peer; the same client and peer taking turns a few seconds
- * apart read 0.93-0.97x. A target judged on one sample each side is judged on the noise.
+ * Why not the rows of the main pass (lib/turns.ts): in one pass chunked 1080p read 0.70x the
+ * peer; the same client and peer taking turns a few seconds apart read 0.93-0.97x.
  */
-import { median, medianNote, textTable, turnOrder } from '../lib/runtimes.ts';
+import { median, medianNote, textTable } from '../lib/runtimes.ts';
+import { medianOf, ratiosWithinRounds, type TurnSample } from '../lib/turns.ts';
 import type { TargetCheck } from '../lib/report.ts';
-
-/** One row's frame rate in one round. */
-export interface TurnSample {
-  round: number;
-  transport: string;
-  fps: number;
-}
 
 /** A client row against the peer row of the same chunking and socket, round by round. */
 export interface PeerComparison {
@@ -49,43 +41,18 @@ export function turnRows(names: readonly string[]): string[] {
   return names.filter((n) => judged.includes(n) || peers.has(n));
 }
 
-/**
- * Runs `rounds` rounds of `measure` over `rows` (each round in {@link turnOrder}), noting each
- * row's fps; `progress` hears which row is next.
- */
-export async function takeTurns(
-  rows: readonly string[],
-  rounds: number,
-  measure: (transport: string) => Promise<number>,
-  progress: (text: string) => void = () => undefined,
-): Promise<TurnSample[]> {
-  const samples: TurnSample[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    for (const transport of turnOrder(rows, round)) {
-      progress(`round ${round}/${rounds}: ${transport}`);
-      samples.push({ round, transport, fps: await measure(transport) });
-    }
-  }
-  return samples;
-}
-
 export function comparePeers(samples: readonly TurnSample[]): PeerComparison[] {
-  const rounds = [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
-  const fpsOf = (transport: string, round: number) => {
-    const fps = samples.find((s) => s.transport === transport && s.round === round)?.fps;
-    return fps !== undefined && fps > 0 ? fps : NaN;
-  };
+  const fps = (s: TurnSample) => s.fps;
   const clients = [...new Set(samples.map((s) => s.transport))].filter((t) => peerOf(t) !== undefined);
   return clients.flatMap((transport) => {
     const peer = peerOf(transport)!;
     if (!samples.some((s) => s.transport === peer)) return [];
-    const ratios = rounds.map((r) => fpsOf(transport, r) / fpsOf(peer, r)).filter(Number.isFinite);
     return [{
       transport,
       peer,
-      ratios,
-      fps: median(rounds.map((r) => fpsOf(transport, r))),
-      peerFps: median(rounds.map((r) => fpsOf(peer, r))),
+      ratios: ratiosWithinRounds(samples, transport, peer, fps),
+      fps: medianOf(samples, transport, fps),
+      peerFps: medianOf(samples, peer, fps),
     }];
   });
 }

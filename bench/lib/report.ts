@@ -110,7 +110,16 @@ export interface TargetCheck {
  * the single-pass ratios to the PyEnSight-style peer when `peerTurns` says the run judged those
  * from rows taking turns (grpc-core/peer-turns.ts).
  */
-export function targets(rows: BenchRow[], options: { peerTurns?: boolean } = {}): TargetCheck[] {
+/**
+ * Which of issue 11's ratios this run judges from rows taking turns instead (lib/turns.ts):
+ * `peerTurns`, this client against the peer; `apiTurns`, the frame API against raw zero-copy.
+ */
+export interface JudgedFromTurns {
+  peerTurns?: boolean;
+  apiTurns?: boolean;
+}
+
+export function targets(rows: BenchRow[], options: JudgedFromTurns = {}): TargetCheck[] {
   const find = (t: string, w: number) => rows.find((r) => r.transport === t && r.width === w);
   const checks: TargetCheck[] = [];
   // A ratio over rows this run did not measure (`--transports`) is left out, not reported as 0.
@@ -134,7 +143,7 @@ export function targets(rows: BenchRow[], options: { peerTurns?: boolean } = {})
   add('zero-copy p50 4K / 640x480', zc4k && zc480 && (zc4k.p50_us ?? NaN) / (zc480.p50_us ?? NaN), '≤ 2', (v) => v <= 2);
   add('4K fps through the shared file', find('shmem-zero-copy-async', 3840)?.fps, '≥ 240', (v) => v >= 240);
   add('gRPC stream, our defaults / grpc-js defaults (1080p)', (find('grpc-stream', 1920)?.fps ?? NaN) / defaults1080, '≥ 2', (v) => v >= 2);
-  checks.push(...issue11Targets(rows, !options.peerTurns));
+  checks.push(...issue11Targets(rows, { againstRaw: !options.apiTurns, againstPeer: !options.peerTurns }));
   return checks;
 }
 
@@ -165,16 +174,17 @@ export function runtimeTargets(rows: BenchRow[], other: BenchRow[]): TargetCheck
 }
 
 /**
- * Issue 11's targets: the user-facing frame API against raw zero-copy reads of the same
- * transport, and this client against the PyEnSight-style peer on the same C-core server.
+ * Issue 11's targets from the single pass, where the run took no turns for them: the
+ * user-facing frame API against raw zero-copy reads of the same transport, and this client
+ * against the PyEnSight-style peer on the same C-core server.
  */
-function issue11Targets(rows: BenchRow[], againstPeer: boolean): TargetCheck[] {
+function issue11Targets(rows: BenchRow[], { againstRaw, againstPeer }: { againstRaw: boolean; againstPeer: boolean }): TargetCheck[] {
   const find = (t: string, w: number) => rows.find((r) => r.transport === t && r.width === w);
   const checks: TargetCheck[] = [];
   const add = (what: string, value: number | undefined, target: string, met: (v: number) => boolean) => {
     if (value !== undefined && Number.isFinite(value) && value > 0) checks.push({ what, value, target, met: met(value) });
   };
-  for (const [width, label] of [[1920, '1080p'], [3840, '4K']] as const) {
+  for (const [width, label] of againstRaw ? ([[1920, '1080p'], [3840, '4K']] as const) : []) {
     const user = find('client-frames', width);
     for (const raw of ['shmem-zero-copy-sync', 'shmem-zero-copy-async']) {
       const base = find(raw, width);

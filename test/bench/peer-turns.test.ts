@@ -2,7 +2,8 @@
 // in which order, and that a ratio is taken within a round against the peer of the same chunking
 // and socket, summarised by its median.
 import t from '../harness/mod.ts';
-import { comparePeers, peerOf, peerTable, peerTurnTargets, takeTurns, turnRows, type TurnSample } from '../../bench/grpc-core/peer-turns.ts';
+import { comparePeers, peerOf, peerTable, peerTurnTargets, turnRows } from '../../bench/grpc-core/peer-turns.ts';
+import { takeTurns, type TurnSample } from '../../bench/lib/turns.ts';
 import { targets, type BenchRow } from '../../bench/lib/report.ts';
 
 t.test('each client row is judged against the peer of its chunking and socket', async (t) => {
@@ -26,7 +27,7 @@ t.test('rounds alternate their order and note every row', async (t) => {
   let fps = 0;
   const samples = await takeTurns(['a', 'b', 'c'], 2, async (name) => {
     order.push(name);
-    return ++fps;
+    return { fps: ++fps };
   });
   t.strictSame(order, ['a', 'b', 'c', 'c', 'b', 'a']);
   t.strictSame(samples.map((s) => [s.round, s.transport, s.fps]), [[1, 'a', 1], [1, 'b', 2], [1, 'c', 3], [2, 'c', 4], [2, 'b', 5], [2, 'a', 6]]);

@@ -1,6 +1,6 @@
 // `npm run bench -- --quick` end to end in this runtime, on a tiny frame size and a few
 // transports: the table prints, the JSON rows have the documented shape, the SVG is a chart; the
-// runtimes and the C-core rows take turns and are judged from them.
+// runtimes, the frame API and the C-core rows take turns and are judged from them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,25 @@ t.test('bench: this client and the PyEnSight-style peer take turns, and the peer
     'turns, the order reversed in round 2',
   );
   t.ok(saved.samples.every((s) => s.fps > 0), 'frames moved in every turn');
+});
+
+t.test('bench: the frame API and the raw zero-copy rows take turns, and the API targets are judged from them', async (t) => {
+  const dir = tempDir(t);
+  const json = join(dir, 'rows.json');
+  const rows = 'shmem-zero-copy-sync,client-frames';
+  const out = await startScript(script, ['--quick', '--rounds', '2', '--sizes', '160x120', '--transports', rows, '--json-file', json, '--svg-file', join(dir, 'chart.svg')]).done;
+  t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
+  t.match(out.stdout, /160x120\s+shmem-zero-copy-sync\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)/, 'the table: fps and p99 ratios a round');
+  t.match(out.stdout, /(met |MISS) client-frames \/ shmem-zero-copy-sync fps \(160x120, median of 2, rounds/, 'the fps target, judged from the turns');
+  t.match(out.stdout, /(met |MISS) client-frames \/ shmem-zero-copy-sync p99 publish→user \(160x120, median of 2, rounds/, 'the p99 target, judged from the turns');
+  const saved = JSON.parse(readFileSync(join(dir, 'rows-api-turns.json'), 'utf8')) as { rounds: number; samples: Array<{ round: number; transport: string; width: number; fps: number; p99_us: number | null }> };
+  t.equal(saved.rounds, 2);
+  t.strictSame(
+    saved.samples.map((s) => [s.round, s.transport, s.width]),
+    [[1, 'client-frames', 160], [1, 'shmem-zero-copy-sync', 160], [2, 'shmem-zero-copy-sync', 160], [2, 'client-frames', 160]],
+    'turns, the order reversed in round 2',
+  );
+  t.ok(saved.samples.every((s) => s.fps > 0 && typeof s.p99_us === 'number' && s.p99_us > 0), 'frames moved and were timed in every turn');
 });
 
 t.test('bench --runtimes needs Node and another runtime', async (t) => {
