@@ -1,5 +1,6 @@
 #include "shmem_stream.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ensight::shmem {
@@ -99,6 +100,7 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
   if (offset >= height) return Status::kBadArgs;
   if (rows > height - offset) rows = height - offset;
   const int64_t deadline = wait_ns > 0 ? monotonic_now_ns() + wait_ns : 0;
+  int64_t interval_ns = kFirstProducerWaitNs;
   for (;;) {
     const Snapshot s = load_states(headers_);
     if (const int i = first_of(headers_, buffers_in(s, kServerOwns)); i >= 0) {
@@ -112,8 +114,9 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
     }
     if (buffers_in(s, kInitial) == 0b11) return Status::kUnconnected;
     if (wait_ns <= 0) return Status::kNoBufferAvailable;
-    const int64_t sleep_ns = sleep_for(deadline, poll_interval_ns_);
+    const int64_t sleep_ns = sleep_for(deadline, std::min(interval_ns, poll_interval_ns_));
     if (sleep_ns <= 0) return Status::kNoBufferAvailable;
+    interval_ns *= 2;  // see kFirstProducerWaitNs
     // The consumer hands buffers back in the order it locks them: sleep on the first one.
     const int target = first_of(headers_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
     const size_t w = target < 0 ? 0 : static_cast<size_t>(target);

@@ -31,6 +31,14 @@ struct Headers {
 // the added latency with such a peer at 2 ms and costs ~500 wake-ups/s while idle (well under 1%
 // of a core); a peer that wakes us is seen at once.
 inline constexpr int64_t kDefaultPollIntervalNs = 2'000'000;
+// A producer waiting for a free buffer starts its timed waits this short and doubles them up to
+// the poll interval: a consumer that frees buffers without waking (EnSight's reference client
+// writes the state byte and polls) is then seen within about as long as it kept the producer
+// waiting, not a whole interval later; one that wakes is seen at once either way. Measured with
+// the bench's plain-JS poller at 1080p: a fixed 2 ms wait made its rate hinge on whether its read
+// of a frame (~0.4-0.5 ms) ended before the producer went to sleep (Deno, ~15 % slower to read,
+// ran at 0.7x Node's rate).
+inline constexpr int64_t kFirstProducerWaitNs = 50'000;
 // A consumer spins (instead of sleeping on the futex) only while frames come closer together
 // than this, for at most 1.5x the last gap: waking a sleeping thread costs tens of microseconds
 // on a virtual machine, more than a close frame is worth waiting in a spin. Idle or slow

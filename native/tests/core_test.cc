@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <thread>
+#include <chrono>
 
 #include "../shmem_stream.h"
 #include "check.h"
@@ -258,6 +260,29 @@ TEST_CASE("states outside the machine are never locked or claimed") {
   std::vector<uint8_t> frame(4 * 4 * 3);
   CHECK(producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kNoBufferAvailable);
   CHECK(consumer.wait_ready(monotonic_now_ns() + 5'000'000, nullptr) == Status::kNoFrameAvailable);
+}
+
+TEST_CASE("a producer waiting for a buffer sees one freed without a wake long before its poll interval") {
+  // EnSight's reference client hands a buffer back by writing the state byte, and wakes nobody.
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
+  producer.set_poll_interval_ns(30'000'000'000);  // a wait that only timed out would take 30 s
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  CHECK(producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  CHECK(producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  Block a, b;
+  CHECK(consumer.try_lock(&a) == Status::kOk && consumer.try_lock(&b) == Status::kOk);
+  std::thread plain_client([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    StateWord(m->header(a.buffer)).hand_over(kServerOwns);  // no futex wake
+  });
+  const int64_t start = monotonic_now_ns();
+  CHECK(producer.put_frame(3, 4, 4, frame.data(), frame.size(), 0, 0, 60'000'000'000) == Status::kOk);
+  const int64_t waited = monotonic_now_ns() - start;
+  plain_client.join();
+  CHECK(waited < 10'000'000'000);  // ~20-40 ms; a third of the interval leaves a loaded machine room
+  CHECK(state_at(m.m, a.buffer) == kWritten);
+  CHECK(consumer.unlock(b.buffer) == Status::kOk);
 }
 
 TEST_CASE("a timed wait with no producer returns NO_FRAMEAVAILABLE after its deadline") {
