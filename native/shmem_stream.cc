@@ -116,7 +116,7 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
     if (wait_ns <= 0) return Status::kNoBufferAvailable;
     const int64_t sleep_ns = sleep_for(deadline, std::min(interval_ns, poll_interval_ns_));
     if (sleep_ns <= 0) return Status::kNoBufferAvailable;
-    interval_ns *= 2;  // see kFirstProducerWaitNs
+    interval_ns = std::min(interval_ns * 2, poll_interval_ns_);  // see kFirstProducerWaitNs; capped, never overflows
     // The consumer hands buffers back in the order it locks them: sleep on the first one.
     const int target = first_of(headers_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
     const size_t w = target < 0 ? 0 : static_cast<size_t>(target);

@@ -106,11 +106,6 @@ export interface TargetCheck {
 }
 
 /**
- * Issue 4's and issue 11's targets, as ratios within this run. Missing rows are left out; so are
- * the single-pass ratios to the PyEnSight-style peer when `peerTurns` says the run judged those
- * from rows taking turns (grpc-core/peer-turns.ts).
- */
-/**
  * Which of issue 11's ratios this run judges from rows taking turns instead (lib/turns.ts):
  * `peerTurns`, this client against the peer; `apiTurns`, the frame API against raw zero-copy.
  */
@@ -119,6 +114,10 @@ export interface JudgedFromTurns {
   apiTurns?: boolean;
 }
 
+/**
+ * Issue 4's and issue 11's targets, as ratios within this run. Missing rows are left out; so are
+ * the single-pass ratios of issue 11 that `options` says the run judged from rows taking turns.
+ */
 export function targets(rows: BenchRow[], options: JudgedFromTurns = {}): TargetCheck[] {
   const find = (t: string, w: number) => rows.find((r) => r.transport === t && r.width === w);
   const checks: TargetCheck[] = [];

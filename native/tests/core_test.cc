@@ -285,6 +285,22 @@ TEST_CASE("a producer waiting for a buffer sees one freed without a wake long be
   CHECK(consumer.unlock(b.buffer) == Status::kOk);
 }
 
+TEST_CASE("a producer's wait for a buffer lasts its whole deadline, however many timed waits that takes") {
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  CHECK(producer.put_frame(1, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  CHECK(producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
+  Block a, b;
+  CHECK(consumer.try_lock(&a) == Status::kOk && consumer.try_lock(&b) == Status::kOk);
+  // 2 ms waits, doubling from 50 us, for 300 ms: ~150 of them (the doubling must stop at the cap).
+  const int64_t start = monotonic_now_ns();
+  CHECK(producer.put_frame(3, 4, 4, frame.data(), frame.size(), 0, 0, 300'000'000) == Status::kNoBufferAvailable);
+  CHECK(monotonic_now_ns() - start >= 300'000'000);
+  CHECK(producer.stats().frames_dropped == 1u);
+  CHECK(consumer.unlock(a.buffer) == Status::kOk && consumer.unlock(b.buffer) == Status::kOk);
+}
+
 TEST_CASE("a timed wait with no producer returns NO_FRAMEAVAILABLE after its deadline") {
   auto m = make_stream(8192);
   Consumer consumer(m.m);
