@@ -220,7 +220,8 @@ async function turn(transport: Transport, session: BenchSession, size: FrameSize
     const rate = await freeRunning(open, source, size, warmupMs, throughputMs);
     await source.stop();
     await sleep(20);
-    return { fps: rate.fps, p99_us: latencies(rate.seen, await source.publishTimes()).p99Us };
+    const latency = latencies(rate.seen, await source.publishTimes());
+    return { fps: rate.fps, p99_us: latency.p99Us, late_pct: latency.latePct };
   } finally {
     await source.stop();
     await open.close();

@@ -32,6 +32,9 @@ export interface ApiComparison extends FrameSize {
   rawFps: number;
   p99Us: number;
   rawP99Us: number;
+  /** Median percent of frames later than LATE_US: the stalls a p99 under load stands on. */
+  latePct: number;
+  rawLatePct: number;
 }
 
 /** The rows that take turns: the API's and the raw rows among `names`, if the API runs with one. */
@@ -59,6 +62,8 @@ export function compareApi(samples: readonly SizedTurnSample[]): ApiComparison[]
   return sizes.flatMap((size) => {
     const at = samples.filter((s) => s.width === size.width && s.height === size.height);
     if (!at.some((s) => s.transport === API_ROW)) return [];
+    // Not medianOf: 0 % late is a measurement (a turn without stalls), not a missing one.
+    const lateOf = (row: string) => median(at.flatMap((s) => (s.transport === row && typeof s.late_pct === 'number' ? [s.late_pct] : [])));
     return RAW_ROWS.filter((raw) => at.some((s) => s.transport === raw)).map((raw) => ({
       ...size,
       raw,
@@ -68,6 +73,8 @@ export function compareApi(samples: readonly SizedTurnSample[]): ApiComparison[]
       rawFps: medianOf(at, raw, fps),
       p99Us: medianOf(at, API_ROW, p99),
       rawP99Us: medianOf(at, raw, p99),
+      latePct: lateOf(API_ROW),
+      rawLatePct: lateOf(raw),
     }));
   });
 }
@@ -85,10 +92,15 @@ export function apiTurnTargets(comparisons: readonly ApiComparison[]): TargetChe
   });
 }
 
-/** The comparison as a table: median fps and p99 of each, and the ratios per round. */
+/**
+ * The comparison as a table: median fps and p99 of each, the ratios per round, and the median
+ * share of frames each met late (LATE_US, lib/measure.ts): a p99 of 1-3 ms with ~1 % late is the
+ * host's stalls, not the API's cost.
+ */
 export function apiTable(comparisons: readonly ApiComparison[]): string {
   const ratios = (r: number[]) => `${median(r).toFixed(2)} (${r.map((v) => v.toFixed(2)).join(' ')})`;
-  const header = ['size', 'raw row', 'fps', 'raw fps', 'fps ratio (rounds)', 'p99 µs', 'raw p99 µs', 'p99 ratio (rounds)'];
+  const pct = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
+  const header = ['size', 'raw row', 'fps', 'raw fps', 'fps ratio (rounds)', 'p99 µs', 'raw p99 µs', 'p99 ratio (rounds)', 'late %', 'raw late %'];
   const body = comparisons.map((c) => [
     sizeLabel(c),
     c.raw,
@@ -98,6 +110,8 @@ export function apiTable(comparisons: readonly ApiComparison[]): string {
     c.p99Us.toFixed(0),
     c.rawP99Us.toFixed(0),
     ratios(c.p99Ratios),
+    pct(c.latePct),
+    pct(c.rawLatePct),
   ]);
   return textTable(header, body, (column) => column < 2);
 }

@@ -15,6 +15,8 @@ export interface TurnMeasure {
   fps: number;
   /** Publish→user p99 under load, µs (null: the row has no publish log to join). */
   p99_us?: number | null;
+  /** Percent of those frames later than LATE_US (lib/measure.ts): the host's stalls. */
+  late_pct?: number | null;
 }
 
 /** One row's turn in one round. */

@@ -90,10 +90,10 @@ t.test('bench: the frame API and the raw zero-copy rows take turns, and the API 
   const rows = 'shmem-zero-copy-sync,client-frames';
   const out = await startScript(script, ['--quick', '--rounds', '2', '--sizes', '160x120', '--transports', rows, '--json-file', json, '--svg-file', join(dir, 'chart.svg')]).done;
   t.equal(out.code, 0, `bench exits 0${out.code ? `: ${out.stderr.slice(-2000)}` : ''}`);
-  t.match(out.stdout, /160x120\s+shmem-zero-copy-sync\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)/, 'the table: fps and p99 ratios a round');
+  t.match(out.stdout, /160x120\s+shmem-zero-copy-sync\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)\s+\d+\s+\d+\s+\d+\.\d\d \(\d+\.\d\d \d+\.\d\d\)\s+\d+\.\d\d\s+\d+\.\d\d/, 'the table: fps and p99 ratios a round, and the late shares');
   t.match(out.stdout, /(met |MISS) client-frames \/ shmem-zero-copy-sync fps \(160x120, median of 2, rounds/, 'the fps target, judged from the turns');
   t.match(out.stdout, /(met |MISS) client-frames \/ shmem-zero-copy-sync p99 publish→user \(160x120, median of 2, rounds/, 'the p99 target, judged from the turns');
-  const saved = JSON.parse(readFileSync(join(dir, 'rows-api-turns.json'), 'utf8')) as { rounds: number; samples: Array<{ round: number; transport: string; width: number; fps: number; p99_us: number | null }> };
+  const saved = JSON.parse(readFileSync(join(dir, 'rows-api-turns.json'), 'utf8')) as { rounds: number; samples: Array<{ round: number; transport: string; width: number; fps: number; p99_us: number | null; late_pct: number | null }> };
   t.equal(saved.rounds, 2);
   t.strictSame(
     saved.samples.map((s) => [s.round, s.transport, s.width]),
@@ -101,6 +101,7 @@ t.test('bench: the frame API and the raw zero-copy rows take turns, and the API 
     'turns, the order reversed in round 2',
   );
   t.ok(saved.samples.every((s) => s.fps > 0 && typeof s.p99_us === 'number' && s.p99_us > 0), 'frames moved and were timed in every turn');
+  t.ok(saved.samples.every((s) => typeof s.late_pct === 'number' && s.late_pct >= 0 && s.late_pct <= 100), 'a late share in every turn');
 });
 
 t.test('bench --runtimes needs Node and another runtime', async (t) => {
