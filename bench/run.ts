@@ -217,13 +217,16 @@ async function turn(transport: Transport, session: BenchSession, size: FrameSize
   const open = await transport.open(session, size);
   const source = sourceOf(open, session, transport);
   try {
-    const rate = await freeRunning(open, source, size, warmupMs, throughputMs);
-    await source.stop();
+    let rate: Throughput;
+    try {
+      rate = await freeRunning(open, source, size, warmupMs, throughputMs);
+    } finally {
+      await source.stop(); // once, failed or not: the publish log is complete after it
+    }
     await sleep(20);
     const latency = latencies(rate.seen, await source.publishTimes());
     return { fps: rate.fps, p99_us: latency.p99Us, late_pct: latency.latePct };
   } finally {
-    await source.stop();
     await open.close();
   }
 }
@@ -323,26 +326,20 @@ async function main(): Promise<void> {
     }
     const rounds = args.rounds ?? (args.quick ? 1 : 3);
     const byName = new Map(transports.map((t) => [t.name, t]));
+    const turnsAt = (what: string, names: string[], size: FrameSize) =>
+      takeTurns(names, rounds, (name) => turn(byName.get(name)!, session, size, warmupMs, throughputMs), (text) => progressLine(`[${what}, ${sizeLabel(size)}] ${text}`));
     const apiNames = apiTurnRows(transports.map((t) => t.name));
     if (apiNames.length > 0) {
       apiTurns = [];
       for (const size of apiTurnSizes(args.sizes)) {
-        const samples = await takeTurns(apiNames, rounds, (name) => turn(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
-          progressLine(`[frame API turns, ${sizeLabel(size)}] ${text}`),
-        );
-        apiTurns.push(...samples.map((s) => ({ ...s, ...size })));
+        apiTurns.push(...(await turnsAt('frame API turns', apiNames, size)).map((s) => ({ ...s, ...size })));
       }
     }
     const peerNames = turnRows(transports.map((t) => t.name));
     if (peerNames.length > 0) {
       // The peer target's size; a run without it (a quick one on a small size) takes turns on its last.
       const size = args.sizes.find((s) => s.width === 1920 && s.height === 1080) ?? args.sizes[args.sizes.length - 1]!;
-      peerTurns = {
-        size,
-        samples: await takeTurns(peerNames, rounds, (name) => turn(byName.get(name)!, session, size, warmupMs, throughputMs), (text) =>
-          progressLine(`[peer turns, ${sizeLabel(size)}] ${text}`),
-        ),
-      };
+      peerTurns = { size, samples: await turnsAt('peer turns', peerNames, size) };
     }
   } finally {
     if (process.stderr.isTTY) process.stderr.write('\n');

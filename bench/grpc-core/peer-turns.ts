@@ -9,7 +9,7 @@
  * peer; the same client and peer taking turns a few seconds apart read 0.93-0.97x.
  */
 import { median, medianNote, textTable } from '../lib/runtimes.ts';
-import { medianOf, ratiosWithinRounds, type TurnSample } from '../lib/turns.ts';
+import { medianOf, ratiosWithinRounds, turnFps, type TurnSample } from '../lib/turns.ts';
 import type { TargetCheck } from '../lib/report.ts';
 
 /** A client row against the peer row of the same chunking and socket, round by round. */
@@ -42,7 +42,6 @@ export function turnRows(names: readonly string[]): string[] {
 }
 
 export function comparePeers(samples: readonly TurnSample[]): PeerComparison[] {
-  const fps = (s: TurnSample) => s.fps;
   const clients = [...new Set(samples.map((s) => s.transport))].filter((t) => peerOf(t) !== undefined);
   return clients.flatMap((transport) => {
     const peer = peerOf(transport)!;
@@ -50,9 +49,9 @@ export function comparePeers(samples: readonly TurnSample[]): PeerComparison[] {
     return [{
       transport,
       peer,
-      ratios: ratiosWithinRounds(samples, transport, peer, fps),
-      fps: medianOf(samples, transport, fps),
-      peerFps: medianOf(samples, peer, fps),
+      ratios: ratiosWithinRounds(samples, transport, peer, turnFps),
+      fps: medianOf(samples, transport, turnFps),
+      peerFps: medianOf(samples, peer, turnFps),
     }];
   });
 }

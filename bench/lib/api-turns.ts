@@ -10,7 +10,7 @@
  */
 import { median, medianNote, textTable } from './runtimes.ts';
 import { sizeLabel, type FrameSize } from './measure.ts';
-import { medianOf, ratiosWithinRounds, type TurnSample } from './turns.ts';
+import { medianOf, ratiosWithinRounds, turnFps, turnLatePct, turnP99, type TurnSample } from './turns.ts';
 import type { TargetCheck } from './report.ts';
 
 /** The user-facing frame API's row. */
@@ -56,25 +56,21 @@ function sizeName(s: FrameSize): string | undefined {
 }
 
 export function compareApi(samples: readonly SizedTurnSample[]): ApiComparison[] {
-  const fps = (s: TurnSample) => s.fps;
-  const p99 = (s: TurnSample) => s.p99_us;
   const sizes = [...new Map(samples.map((s) => [sizeLabel(s), { width: s.width, height: s.height }])).values()];
   return sizes.flatMap((size) => {
     const at = samples.filter((s) => s.width === size.width && s.height === size.height);
     if (!at.some((s) => s.transport === API_ROW)) return [];
-    // Not medianOf: 0 % late is a measurement (a turn without stalls), not a missing one.
-    const lateOf = (row: string) => median(at.flatMap((s) => (s.transport === row && typeof s.late_pct === 'number' ? [s.late_pct] : [])));
     return RAW_ROWS.filter((raw) => at.some((s) => s.transport === raw)).map((raw) => ({
       ...size,
       raw,
-      fpsRatios: ratiosWithinRounds(at, API_ROW, raw, fps),
-      p99Ratios: ratiosWithinRounds(at, API_ROW, raw, p99),
-      fps: medianOf(at, API_ROW, fps),
-      rawFps: medianOf(at, raw, fps),
-      p99Us: medianOf(at, API_ROW, p99),
-      rawP99Us: medianOf(at, raw, p99),
-      latePct: lateOf(API_ROW),
-      rawLatePct: lateOf(raw),
+      fpsRatios: ratiosWithinRounds(at, API_ROW, raw, turnFps),
+      p99Ratios: ratiosWithinRounds(at, API_ROW, raw, turnP99),
+      fps: medianOf(at, API_ROW, turnFps),
+      rawFps: medianOf(at, raw, turnFps),
+      p99Us: medianOf(at, API_ROW, turnP99),
+      rawP99Us: medianOf(at, raw, turnP99),
+      latePct: medianOf(at, API_ROW, turnLatePct),
+      rawLatePct: medianOf(at, raw, turnLatePct),
     }));
   });
 }

@@ -47,24 +47,32 @@ export async function takeTurns(
 
 const positive = (v: number | null | undefined): number => (v !== undefined && v !== null && v > 0 ? v : NaN);
 
+/**
+ * What a turn measured, NaN where it measured nothing: an fps or p99 of 0 (no frame seen, no
+ * publish log joined) is no measurement, whereas 0 % late is one (a turn without stalls).
+ */
+export const turnFps = (s: TurnSample): number => positive(s.fps);
+export const turnP99 = (s: TurnSample): number => positive(s.p99_us);
+export const turnLatePct = (s: TurnSample): number => (typeof s.late_pct === 'number' ? s.late_pct : NaN);
+
 /** The rounds the samples cover, in order. */
 export const roundsOf = (samples: readonly TurnSample[]): number[] => [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
 
-/** `transport`'s `pick` in each round (NaN where the round lacks it or measured nothing). */
-export function perRound(samples: readonly TurnSample[], transport: string, pick: (s: TurnSample) => number | null | undefined): number[] {
+/** `transport`'s `pick` (one of the turn* measures above) in each round, NaN where the round lacks it. */
+export function perRound(samples: readonly TurnSample[], transport: string, pick: (s: TurnSample) => number): number[] {
   return roundsOf(samples).map((round) => {
     const sample = samples.find((s) => s.transport === transport && s.round === round);
-    return sample ? positive(pick(sample)) : NaN;
+    return sample ? pick(sample) : NaN;
   });
 }
 
 /** `row`'s `pick` over `base`'s, within each round that measured both. */
-export function ratiosWithinRounds(samples: readonly TurnSample[], row: string, base: string, pick: (s: TurnSample) => number | null | undefined): number[] {
+export function ratiosWithinRounds(samples: readonly TurnSample[], row: string, base: string, pick: (s: TurnSample) => number): number[] {
   const ours = perRound(samples, row, pick);
   const theirs = perRound(samples, base, pick);
   return ours.map((v, i) => v / theirs[i]!).filter(Number.isFinite);
 }
 
-/** Median of `transport`'s `pick` over the rounds. */
-export const medianOf = (samples: readonly TurnSample[], transport: string, pick: (s: TurnSample) => number | null | undefined): number =>
+/** Median of `transport`'s `pick` over the rounds that measured it. */
+export const medianOf = (samples: readonly TurnSample[], transport: string, pick: (s: TurnSample) => number): number =>
   median(perRound(samples, transport, pick));
