@@ -313,6 +313,8 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("blocksLocked", static_cast<double>(side_->stats().blocks_locked));
     out.Set("blocksRejected", static_cast<double>(side_->stats().blocks_rejected));
+    out.Set("producerWakes", side_->producer_wakes());
+    out.Set("unwokenBlocks", static_cast<double>(side_->unwoken_blocks()));
     out.Set("attached", side_->attached());
     const int reading = side_->reading();
     out.Set("layout", reading < 0 ? info.Env().Null()

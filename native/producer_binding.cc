@@ -28,7 +28,8 @@ class ProducerWrap : public SideWrap<ProducerWrap, Producer> {
                         InstanceMethod<&ProducerWrap::close>("close")});
   }
 
-  // new NativeProducer({ path, info, pollIntervalMs? }): opens the stream file and initialises it.
+  // new NativeProducer({ path, info, pollIntervalMs?, wakeConsumer? }): opens the stream file and
+  // initialises it.
   explicit ProducerWrap(const Napi::CallbackInfo& info) : SideWrap(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("path").IsString()) {
@@ -46,10 +47,14 @@ class ProducerWrap : public SideWrap<ProducerWrap, Producer> {
     }
     Producer* producer = new Producer(mapping);
     mapping->release();
-    if (!apply_poll_interval(options, *producer)) {
+    Napi::Value wake;
+    bool wake_given = false;
+    if (!apply_poll_interval(options, *producer) ||
+        !option_of_type(options, "wakeConsumer", napi_boolean, &wake, &wake_given)) {
       delete producer;
       return;
     }
+    if (wake_given) producer->set_wakes(wake.As<Napi::Boolean>().Value());
     producer->initialise();
     side_ = producer;
   }

@@ -45,7 +45,7 @@ int futex_wait_shared(uint32_t* word, uint32_t expected, int64_t timeout_ns) {
   };
   // FUTEX_WAIT, not FUTEX_WAIT_PRIVATE: the waker may be another process.
   if (syscall(SYS_futex, word, FUTEX_WAIT, expected, &timeout, nullptr, 0) == 0) return 0;
-  return errno == EAGAIN ? 0 : errno;
+  return errno;
 }
 
 void futex_wake_shared(uint32_t* word) { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }

@@ -98,9 +98,12 @@ void store_header(uint8_t* header, const BlockHeader& geometry);
 inline void claim_fence() { std::atomic_thread_fence(std::memory_order_release); }
 inline void recheck_fence() { std::atomic_thread_fence(std::memory_order_acquire); }
 
-// FUTEX_WAIT (shared) while *word == expected, at most timeout_ns. Returns 0 when woken or the
-// value differed, ETIMEDOUT on timeout, EINTR on a signal: callers re-check the state either way.
+// FUTEX_WAIT (shared) while *word == expected, at most timeout_ns. Returns 0 when woken, EAGAIN
+// when the value already differed, ETIMEDOUT on timeout, EINTR on a signal: callers re-check the
+// state either way (the consumer tells a wake from a timeout to learn whether its producer wakes).
 int futex_wait_shared(uint32_t* word, uint32_t expected, int64_t timeout_ns);
+// Not a result of futex_wait_shared: no sleep happened.
+inline constexpr int kNotSlept = -1;
 // FUTEX_WAKE (shared), every waiter: the consumer's sync wait and its async waiter thread may
 // both sleep on the same word.
 void futex_wake_shared(uint32_t* word);

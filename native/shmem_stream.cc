@@ -80,7 +80,7 @@ void Producer::initialise() {
     if (state_of(state.load()) == kClientLocked) continue;
     store_header(headers_.at[i], BlockHeader{});
     state.hand_over(kInitial);
-    futex_wake_shared(state.address());
+    if (wakes_) futex_wake_shared(state.address());
   }
   initialised_ = true;
 }
@@ -127,7 +127,7 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
 void Producer::publish(const Block& block) {
   StateWord state(headers_.at[block.buffer]);
   state.hand_over(kWritten);
-  futex_wake_shared(state.address());
+  if (wakes_) futex_wake_shared(state.address());
   ++stats_.blocks_published;
 }
 
@@ -328,10 +328,66 @@ Status Consumer::unlock(int buffer) {
   return Status::kOk;
 }
 
+void Consumer::note_ready(uint32_t frame_number, int slept) {
+  const int64_t now = monotonic_now_ns();
+  last_gap_ns_.store(now - last_ready_ns_.exchange(now, std::memory_order_relaxed), std::memory_order_relaxed);
+  // A block of another frame than the last one seen starts a frame: the cadence is between those
+  // (a frame in several blocks would otherwise look like frames coming in quick bursts). A frame
+  // found after a sleep nobody woke was published at some time during it: it is dated to the
+  // last look that found nothing, the earliest it can have been. Dating it to now would put the
+  // cadence at our own sleeps, and a producer waiting for our buffers would then keep to them.
+  if (last_frame_number_.exchange(frame_number, std::memory_order_relaxed) != frame_number) {
+    const int64_t looked = last_empty_look_ns_.load(std::memory_order_relaxed);
+    const int64_t last = frame_seen_ns_.load(std::memory_order_relaxed);
+    const int64_t at = slept == ETIMEDOUT && looked > last ? looked : now;
+    frame_seen_ns_.store(at, std::memory_order_relaxed);
+    if (last != 0) {
+      const unsigned i = next_gap_.fetch_add(1, std::memory_order_relaxed) % 3;
+      frame_gaps_ns_[i].store(std::max<int64_t>(at - last, 1), std::memory_order_relaxed);
+    }
+  }
+  if (slept == ETIMEDOUT) {
+    // Published while we slept, and the sleep ran out: nobody woke us.
+    woken_run_.store(0, std::memory_order_relaxed);
+    unwoken_blocks_.fetch_add(1, std::memory_order_relaxed);
+  } else if (slept == 0) {
+    const int run = woken_run_.load(std::memory_order_relaxed);
+    if (run < kWokenFramesToTrust) woken_run_.store(run + 1, std::memory_order_relaxed);
+  }
+}
+
+int64_t Consumer::cadence_ns() const {
+  const int64_t a = frame_gaps_ns_[0].load(std::memory_order_relaxed);
+  const int64_t b = frame_gaps_ns_[1].load(std::memory_order_relaxed);
+  const int64_t c = frame_gaps_ns_[2].load(std::memory_order_relaxed);
+  if (a == 0 || b == 0 || c == 0) return 0;
+  return std::max(std::min(a, b), std::min(std::max(a, b), c));
+}
+
+int64_t Consumer::next_sleep_ns() const {
+  if (producer_wakes()) return poll_interval_ns_;
+  const int64_t seen = frame_seen_ns_.load(std::memory_order_relaxed);
+  if (seen == 0) return poll_interval_ns_;  // no frame yet: nothing to predict from
+  const int64_t cadence = cadence_ns();  // 0 until known: the frame is due from the last one on
+  const int64_t lead = std::min(cadence / 8, kSilentLeadNs);
+  const int64_t due = seen + cadence;
+  const int64_t now = monotonic_now_ns();
+  int64_t sleep_ns;
+  if (now < due - lead) {
+    sleep_ns = due - lead - now;
+  } else if (now < due + lead) {
+    sleep_ns = kSilentPollNs;
+  } else {
+    sleep_ns = std::max(kSilentPollNs, (now - due) / kSilentLateShare);  // overdue: see kSilentLateShare
+  }
+  return std::min(sleep_ns, poll_interval_ns_);
+}
+
 Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel) {
   // Spin at most once a call, and only while frames are coming close together (kMaxSpinNs).
   const int64_t gap = last_gap_ns_.load(std::memory_order_relaxed);
   int64_t spin_budget_ns = gap < kMaxSpinNs ? gap + gap / 2 : 0;
+  int slept = kNotSlept;
   for (;;) {
     if (cancel && cancel->load(std::memory_order_acquire)) return Status::kUnconnected;
     if (mapping_->truncated()) return Status::kBadFileSize;
@@ -339,12 +395,14 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     const Headers h = headers();
     const Snapshot s = load_states(h);
     const unsigned mine = h.at[1] ? 0b11u : 0b01u;
-    if (buffers_in(s, kWritten) & mine) {
-      const int64_t now = monotonic_now_ns();
-      last_gap_ns_.store(now - last_ready_ns_.exchange(now, std::memory_order_relaxed), std::memory_order_relaxed);
+    if (const int ready = first_of(h, buffers_in(s, kWritten) & mine); ready >= 0) {
+      // The header of a published block is the producer's until we lock it, and stable: read
+      // after the acquire load of its state, it is the block's (used only to steer sleeps).
+      note_ready(load_header(h.at[ready]).frame_number, slept);
       return Status::kOk;
     }
 
+    last_empty_look_ns_.store(monotonic_now_ns(), std::memory_order_relaxed);
     // Sleep on the word the producer will wake next: a buffer being written, else the free buffer
     // it will claim first (the producer applies the same first_in_order rule). The headers read to
     // decide may be rewritten as we read them; the acquire fence and re-check below pair with the
@@ -363,10 +421,12 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     }
 
     // Until header 1 is located, a server that never wakes (and may use the state-0 reading) is
-    // only seen by looking again: the interval bounds that, as for any non-waking server.
-    const int64_t sleep_ns = sleep_for(deadline_ns, poll_interval_ns_);
+    // only seen by looking again: the interval bounds that, as for any non-waking server, and the
+    // prediction shortens it once such a server shows itself (kSilentLeadNs).
+    const int64_t sleep_ns = sleep_for(deadline_ns, next_sleep_ns());
     if (sleep_ns <= 0) return Status::kNoFrameAvailable;
-    if (futex_wait_shared(StateWord(h.at[target]).address(), s.word[target], sleep_ns) == ETIMEDOUT) {
+    slept = futex_wait_shared(StateWord(h.at[target]).address(), s.word[target], sleep_ns);
+    if (slept == ETIMEDOUT) {
       // A quiet interval: the moment to look at the file itself (one fstat, not per frame).
       if (mapping_->check_size() != Status::kOk) return Status::kBadFileSize;
     }

@@ -44,6 +44,22 @@ inline constexpr int64_t kFirstProducerWaitNs = 50'000;
 // on a virtual machine, more than a close frame is worth waiting in a spin. Idle or slow
 // streams never spin.
 inline constexpr int64_t kMaxSpinNs = 200'000;
+// Against a producer that publishes without waking (EnSight's reference server polls, and nothing
+// published says it wakes anyone), a consumer sleeping whole poll intervals would see each frame
+// up to an interval late. Once a block turns up published during a sleep that nobody woke, the
+// consumer predicts the next frame from the frames' cadence (the median of the last three gaps
+// between frames' first blocks seen): it sleeps until kSilentLeadNs (at most an eighth of the
+// cadence) before the frame is due, and looks every kSilentPollNs until as long after. A frame
+// still overdue is looked for every 1/kSilentLateShare of how overdue it is (at least
+// kSilentPollNs, at most the poll interval): it is seen within about a quarter of its lateness, at
+// a few dozen wake-ups however late it is.
+inline constexpr int64_t kSilentLeadNs = 500'000;
+inline constexpr int64_t kSilentPollNs = 50'000;
+inline constexpr int64_t kSilentLateShare = 4;
+// Frames seen on a wake this many times running show a producer that wakes (again): one unwoken
+// frame is enough to start predicting, since predicting costs only wake-ups and not predicting
+// costs latency.
+inline constexpr int kWokenFramesToTrust = 8;
 
 // Which of two buffers comes first in (frame_number, offset) order; ties go to buffer 0. Both sides
 // use this one rule: the producer to pick which free buffer to fill, the consumer to pick which
@@ -93,8 +109,11 @@ class Producer : public StreamSide {
   // state 0 everywhere, which must not pass for an attached client).
   [[nodiscard]] Status claim(uint32_t frame_number, uint32_t width, uint32_t height, uint32_t offset, int64_t wait_ns,
                Block* block);
-  // 1 -> 2: publishes the block's header and pixels, wakes the consumer.
+  // 1 -> 2: publishes the block's header and pixels, and wakes the consumer unless told not to.
   void publish(const Block& block);
+  // false: publish and initialise without waking anyone, as EnSight's reference server may (the
+  // consumer must then find frames by looking; see kSilentLeadNs). Set before frames flow.
+  void set_wakes(bool wakes) { wakes_ = wakes; }
   // 1 -> 0: gives up a claim without publishing.
   void abandon(const Block& block);
 
@@ -113,6 +132,7 @@ class Producer : public StreamSide {
  private:
   Headers headers_;  // the mapping's layout: the plain reading where usable
   bool initialised_ = false;
+  bool wakes_ = true;
   ProducerStats stats_;
 };
 
@@ -173,6 +193,11 @@ class Consumer : public StreamSide {
   void wake_all() const;
 
   const ConsumerStats& stats() const { return stats_; }
+  // Whether the producer seems to wake this consumer when it publishes (see kSilentLeadNs): false
+  // once a block turned up during a sleep nobody woke, until kWokenFramesToTrust are woken again.
+  bool producer_wakes() const { return woken_run_.load(std::memory_order_relaxed) >= kWokenFramesToTrust; }
+  // Blocks found published during a sleep that nobody woke: the evidence producer_wakes() goes by.
+  uint64_t unwoken_blocks() const { return unwoken_blocks_.load(std::memory_order_relaxed); }
 
  private:
   Headers headers() const;
@@ -205,6 +230,26 @@ class Consumer : public StreamSide {
   // values only steer how long to spin, never what is read.
   std::atomic<int64_t> last_ready_ns_{0};
   std::atomic<int64_t> last_gap_ns_{kMaxSpinNs};
+  // What the next frame of a producer that does not wake is predicted from (kSilentLeadNs): when
+  // the last frame's first block was published (at the earliest, see note_ready), the last three gaps between such blocks (a median, so
+  // one skipped frame or early one does not move the prediction), and how many blocks running were
+  // seen on a wake. Relaxed like the two above: they steer how long to sleep, never what is read.
+  std::atomic<uint32_t> last_frame_number_{0};
+  std::atomic<int64_t> frame_seen_ns_{0};
+  std::atomic<int64_t> last_empty_look_ns_{0};  // when a wait last found nothing ready
+  std::atomic<int64_t> frame_gaps_ns_[3] = {};
+  std::atomic<unsigned> next_gap_{0};
+  std::atomic<int> woken_run_{kWokenFramesToTrust};
+  std::atomic<uint64_t> unwoken_blocks_{0};
+
+  // Records a block of `frame_number` found ready: the gaps above, and how the sleep before it
+  // ended (the result of futex_wait_shared, or kNotSlept).
+  void note_ready(uint32_t frame_number, int slept);
+  // The median of the frame gaps recorded (0 until three are).
+  int64_t cadence_ns() const;
+  // How long the next sleep of a wait may be: the poll interval for a producer that wakes, else
+  // what the prediction says (kSilentLeadNs).
+  int64_t next_sleep_ns() const;
 };
 
 }  // namespace ensight::shmem

@@ -57,6 +57,9 @@ step "tsan stress: two threads, $frames frames" "$out/stress_test_tsan" threads 
 step "tsan stress: two processes, $((frames / 5)) frames" "$out/stress_test_tsan" processes "$((frames / 5))"
 step "asan stress: two processes, $frames frames" "$out/stress_test_asan" processes "$frames"
 step "asan stress: two threads, $((frames / 5)) frames" "$out/stress_test_asan" threads "$((frames / 5))"
+# A producer that never wakes: every wait ends by looking again (the consumer predicts frames).
+step "tsan stress: two threads, silent producer, $((frames / 20)) frames" "$out/stress_test_tsan" threads "$((frames / 20))" 8192 silent
+step "asan stress: two processes, silent producer, $((frames / 20)) frames" "$out/stress_test_asan" processes "$((frames / 20))" 8192 silent
 
 # libFuzzer needs clang and its runtime (.ci/run installs them; a test run never installs
 # anything): without them, the standalone driver under g++ below.

@@ -23,13 +23,17 @@ export class BenchSession {
     readonly control: EnSightGRPC,
   ) {}
 
-  static async start(): Promise<BenchSession> {
+  /**
+   * `noWake`: the emulator publishes shared-memory frames without waking the consumer, as
+   * EnSight's reference server may (`--shmem-no-wake`).
+   */
+  static async start({ noWake = false }: { noWake?: boolean } = {}): Promise<BenchSession> {
     const dir = mkdtempSync(join(tmpdir(), 'ensight-bench-'));
     const token = randomBytes(12).toString('hex');
     const udsPathname = join(dir, 'ensight');
     const emulator = await launchEmulator(
       ['-batch', '-grpc_server', '0', '-grpc_uds_pathname', udsPathname, '--shmem-wait-ms', '20',
-        '--publish-log', join(dir, 'publish.log')],
+        '--publish-log', join(dir, 'publish.log'), ...(noWake ? ['--shmem-no-wake'] : [])],
       // The producer runs in Node whatever runtime the bench measures: a Bun or Deno row then
       // differs from Node's by the consumer alone, as it would against EnSight itself.
       { env: { ENSIGHT_SECURITY_TOKEN: token }, runtime: 'node' },

@@ -13,7 +13,7 @@ import { fileSizeForFrame, ShmemConsumer } from '../../src/shmem/mod.ts';
 import { EnSightServiceDefinition, ImageChannelType } from '../../src/protocol/mod.ts';
 import type { PublishTransport } from '../../src/emulator/publish-log.ts';
 import type { EnSightGRPC, ImageFrame } from '../../src/mod.ts';
-import type { BenchSession } from './session.ts';
+import { BenchSession } from './session.ts';
 import { frameBytes, sleep, stampedFrameNumber, type FrameSize, type SeenLog } from './measure.ts';
 
 export interface OpenTransport {
@@ -61,19 +61,38 @@ async function sharedFileSubscription(session: BenchSession, filename: string): 
   };
 }
 
-/** Zero-copy: the consumer's code reads the pixels in place (first and last byte of each block). */
-function zeroCopy(name: string, wait: 'sync' | 'async'): Transport {
+/**
+ * Zero-copy: the consumer's code reads the pixels in place (first and last byte of each block).
+ * `noWake`: from an emulator of its own that publishes without waking the consumer, as EnSight's
+ * reference server may, so the row shows how promptly the consumer's waits find frames by looking.
+ */
+function zeroCopy(name: string, wait: 'sync' | 'async', { noWake = false }: { noWake?: boolean } = {}): Transport {
   return {
     name,
     publishKind: 'shmem',
-    async open(session, size) {
+    async open(benchSession, size) {
+      const session = noWake ? await BenchSession.start({ noWake }) : benchSession;
       // Sized for two whole frames, as EnSight's headers ask: 4K travels whole, not in blocks.
       // detachViews: false: each block is read only while held, so one view per buffer serves.
       const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height), detachViews: false });
-      const unsubscribe = await sharedFileSubscription(session, consumer.path);
+      let unsubscribe: () => Promise<void>;
+      try {
+        unsubscribe = await sharedFileSubscription(session, consumer.path);
+      } catch (err) {
+        consumer.close();
+        if (noWake) await session.close();
+        throw err;
+      }
       consumer.attach();
       let sink = 0;
       return {
+        ...(noWake && {
+          source: {
+            configure: (frameSize, fps) => session.configure(frameSize, fps),
+            stop: () => session.stopFrames(),
+            publishTimes: async () => session.publishTimes('shmem'),
+          },
+        }),
         async run(seen, until) {
           while (performance.now() < until) {
             const block = wait === 'sync' ? consumer.waitLock(20) : await consumer.lock({ timeoutMs: 20 });
@@ -88,6 +107,7 @@ function zeroCopy(name: string, wait: 'sync' | 'async'): Transport {
         async close() {
           await unsubscribe();
           consumer.close();
+          if (noWake) await session.close();
         },
       };
     },
@@ -227,6 +247,7 @@ const plainJsPolling: Transport = {
 export const TRANSPORTS: Transport[] = [
   zeroCopy('shmem-zero-copy-sync', 'sync'),
   zeroCopy('shmem-zero-copy-async', 'async'),
+  zeroCopy('shmem-zero-copy-async-no-wake', 'async', { noWake: true }),
   sharedCopy,
   clientRow(
     'client-shmem',

@@ -301,6 +301,55 @@ TEST_CASE("a producer's wait for a buffer lasts its whole deadline, however many
   CHECK(consumer.unlock(a.buffer) == Status::kOk && consumer.unlock(b.buffer) == Status::kOk);
 }
 
+TEST_CASE("a consumer trusts a producer that wakes it: every frame seen on a wake") {
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
+  consumer.set_poll_interval_ns(30'000'000'000);  // no sleep can time out: each one ends on a wake
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  std::thread server([&] {
+    for (uint32_t n = 1; n <= 10; ++n) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      CHECK(producer.put_frame(n, 4, 4, frame.data(), frame.size(), 0, 0, 60'000'000'000) == Status::kOk);
+    }
+  });
+  for (uint32_t n = 1; n <= 10; ++n) {
+    Block block;
+    CHECK(consumer.wait_lock(monotonic_now_ns() + 60'000'000'000, &block) == Status::kOk);
+    CHECK(block.header.frame_number == n);
+    CHECK(consumer.unlock(block.buffer) == Status::kOk);
+  }
+  server.join();
+  CHECK(consumer.producer_wakes());
+  CHECK(consumer.unwoken_blocks() == 0u);
+}
+
+TEST_CASE("a producer that never wakes: the consumer notices and predicts frames instead of sleeping out its interval") {
+  Connected stream(8192);
+  auto& [m, producer, consumer] = stream;
+  producer.set_wakes(false);
+  // Without the prediction each frame would be found at the end of a 1 s sleep: 20 frames, ~10 s.
+  consumer.set_poll_interval_ns(1'000'000'000);
+  std::vector<uint8_t> frame(4 * 4 * 3);
+  std::thread server([&] {
+    for (uint32_t n = 1; n <= 20; ++n) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      CHECK(producer.put_frame(n, 4, 4, frame.data(), frame.size(), 0, 0, 60'000'000'000) == Status::kOk);
+    }
+  });
+  const int64_t start = monotonic_now_ns();
+  for (uint32_t n = 1; n <= 20; ++n) {
+    Block block;
+    CHECK(consumer.wait_lock(monotonic_now_ns() + 60'000'000'000, &block) == Status::kOk);
+    CHECK(block.header.frame_number == n);
+    CHECK(consumer.unlock(block.buffer) == Status::kOk);
+  }
+  const int64_t took = monotonic_now_ns() - start;
+  server.join();
+  CHECK(!consumer.producer_wakes());
+  CHECK(consumer.unwoken_blocks() >= 1u);
+  CHECK(took < 6'000'000'000);  // ~1.1 s: the first frame's 1 s sleep, then ~5 ms a frame
+}
+
 TEST_CASE("a timed wait with no producer returns NO_FRAMEAVAILABLE after its deadline") {
   auto m = make_stream(8192);
   Consumer consumer(m.m);

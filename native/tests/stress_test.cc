@@ -4,7 +4,10 @@
 // be; the test fails on a single torn block, on complete frames whose numbers do not strictly
 // increase, or on blocks out of (frame, offset) order.
 //
-//   stress_test threads|processes FRAMES [FILE_SIZE]
+//   stress_test threads|processes FRAMES [FILE_SIZE] [silent]
+//
+// `silent`: the producer never wakes the consumer (as EnSight's reference server may not), so
+// every wait ends by looking again: the consumer's prediction of frames runs throughout.
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,8 +50,9 @@ struct Shared {
   std::atomic<uint64_t> offered{0}, published{0}, dropped{0};
 };
 
-void produce(Mapping* mapping, Shared* shared) {
+void produce(Mapping* mapping, Shared* shared, bool silent) {
   Producer producer(mapping);
+  producer.set_wakes(!silent);
   producer.initialise();
   std::vector<uint8_t> pixels;
   for (uint32_t frame = 1; !shared->done.load(std::memory_order_acquire); ++frame) {
@@ -131,12 +135,13 @@ Verdict consume(Mapping* mapping, Shared* shared, uint64_t target) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s threads|processes FRAMES [FILE_SIZE]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s threads|processes FRAMES [FILE_SIZE] [silent]\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
   const uint64_t target = std::strtoull(argv[2], nullptr, 10);
   const uint64_t size = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 8192;
+  const bool silent = argc > 4 && std::string(argv[4]) == "silent";
   FileError error;
   Mapping* mapping = Mapping::create(CreateOptions{"", size}, &error);
   if (!mapping) {
@@ -148,7 +153,7 @@ int main(int argc, char** argv) {
   const int64_t start = monotonic_now_ns();
   Verdict v;
   if (mode == "threads") {
-    std::thread producer(produce, mapping, shared);
+    std::thread producer(produce, mapping, shared, silent);
     v = consume(mapping, shared, target);
     producer.join();
   } else {
@@ -157,7 +162,7 @@ int main(int argc, char** argv) {
       // The producer maps the file by name, as EnSight would.
       Mapping* own = Mapping::open(mapping->path(), &error);
       if (!own) _exit(3);
-      produce(own, shared);
+      produce(own, shared, silent);
       own->release();
       _exit(0);
     }
@@ -169,9 +174,9 @@ int main(int argc, char** argv) {
   const double seconds = (monotonic_now_ns() - start) / 1e9;
   mapping->remove_file();
   mapping->release();
-  std::printf("%s: %llu complete frames verified, %llu blocks, %llu incomplete, %llu torn, %llu out of order; "
+  std::printf("%s%s: %llu complete frames verified, %llu blocks, %llu incomplete, %llu torn, %llu out of order; "
               "producer offered %llu, published %llu, dropped %llu; %.1f s\n",
-              mode.c_str(), (unsigned long long)v.complete, (unsigned long long)v.blocks,
+              mode.c_str(), silent ? " (silent producer)" : "", (unsigned long long)v.complete, (unsigned long long)v.blocks,
               (unsigned long long)v.incomplete, (unsigned long long)v.torn, (unsigned long long)v.out_of_order,
               (unsigned long long)shared->offered.load(), (unsigned long long)shared->published.load(),
               (unsigned long long)shared->dropped.load(), seconds);

@@ -76,6 +76,12 @@ export interface EmulatorOptions {
    * EnSight; a free-running benchmark producer waits instead of dropping.
    */
   shmemWaitMs?: number;
+  /**
+   * `--shmem-no-wake`: publish shared-memory frames without waking the client's consumer, as
+   * EnSight's reference server may (nothing published says it wakes anyone), so that a client is
+   * tried against that behaviour. Default: wake it.
+   */
+  shmemNoWake?: boolean;
   /** Record every frame's publish time to this file (see publish-log.ts). */
   publishLog?: string;
   /** Triangles of the DSG stream's torus (`--dsg-scene-size`); default: the small scene every other view shows. */
@@ -104,7 +110,8 @@ usage: ensight-emulator [-batch] [-grpc_server [<port>]] [-grpc_use_tcp_sockets]
                         [--auth-api-key <id>=<key>]... [--auth-robot-secret <entity>=<secret>]...
                         [--auth-token-ttl-ms <ms>]
                         [--stream-size <W>x<H>] [--frame-rate <fps>|max] [--python <exe>]
-                        [--shmem-wait-ms <ms>] [--publish-log <file>] [--dsg-scene-size <n>]
+                        [--shmem-wait-ms <ms>] [--shmem-no-wake] [--publish-log <file>]
+                        [--dsg-scene-size <n>]
 
 EnSight's flags
   -batch                            accepted; the emulator never opens a window
@@ -138,6 +145,8 @@ Emulator flags
                                     only; max: as fast as the image sinks take them)
   --shmem-wait-ms <ms>              a shared-memory frame waits this long for a free buffer
                                     before it is dropped (default 0, as EnSight)
+  --shmem-no-wake                   publish shared-memory frames without waking the client's
+                                    consumer, as EnSight's reference server may
   --publish-log <file>              record each frame's publish time (CLOCK_MONOTONIC) there
   --dsg-scene-size <n>              the DSG stream sends a torus of about n triangles (benchmarks)
   --exit-with-parent                exit when standard input closes (the launching process died)
@@ -250,6 +259,9 @@ export function parseEmulatorArgs(argv: readonly string[], env: Record<string, s
       }
       case '--shmem-wait-ms':
         options.shmemWaitMs = parseNumber(flag, value(), 0, 60_000);
+        break;
+      case '--shmem-no-wake':
+        options.shmemNoWake = true;
         break;
       case '--no-security':
         options.noSecurity = true;

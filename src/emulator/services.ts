@@ -176,6 +176,7 @@ export function ensightService(parts: ServiceParts): grpc.UntypedServiceImplemen
         const sink = ShmemImageSink.open(filename, {
           flipVertical: request.flipVertical,
           waitMs: options.shmemWaitMs ?? 0,
+          wakeConsumer: !options.shmemNoWake,
           reapMs: options.shmemReapMs ?? DEFAULT_SHMEM_REAP_MS,
           log: publishLog,
         });

@@ -29,6 +29,8 @@ export interface ShmemSinkOptions {
   flipVertical: boolean;
   /** How long a frame waits for a free buffer (0: dropped at once, as EnSight). */
   waitMs: number;
+  /** Wake the client's consumer on each publish (false: as EnSight's reference server may not). */
+  wakeConsumer: boolean;
   /** Refused frames for this long without one taken: the subscription is reaped. */
   reapMs: number;
   log?: PublishLog;
@@ -62,7 +64,7 @@ export class ShmemImageSink implements ImageSink {
     let producer: ShmemProducer | undefined;
     try {
       // The fill below never keeps a block's view: one view per buffer, not one per block.
-      producer = ShmemProducer.open(filename, { detachViews: false });
+      producer = ShmemProducer.open(filename, { detachViews: false, wakeConsumer: options.wakeConsumer });
       file.confirmSame();
       return new ShmemImageSink(producer, file, options);
     } catch (err) {

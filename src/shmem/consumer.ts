@@ -98,8 +98,11 @@ export interface ConsumerOptions {
   flipVertical?: boolean;
   /**
    * Longest sleep between looks at the buffer states, for producers that never wake us (real
-   * EnSight). Default 2 ms: adds at most that much latency with such a producer; a producer that
-   * wakes (ours) is seen at once. An idle consumer wakes 500 times a second, well under 1 % CPU.
+   * EnSight may not). Default 2 ms: adds at most that much latency with such a producer, and once
+   * one shows itself (a frame published while nobody woke us) the consumer looks just before and
+   * around when the next frame is due, from the frames' cadence, so a steady stream is seen within
+   * ~0.1 ms of its publish. A producer that wakes (ours) is seen at once. An idle consumer wakes 500
+   * times a second, well under 1 % CPU.
    */
   pollIntervalMs?: number;
   /**
@@ -111,7 +114,10 @@ export interface ConsumerOptions {
 
 /**
  * What `stats()` reports. From the native side: `blocksLocked`; `blocksRejected` (headers that
- * failed validation, handed back unread); `attached` (both buffers located and served); `layout`
+ * failed validation, handed back unread); `producerWakes` (whether the producer seems to wake
+ * this consumer when it publishes: false once a block turned up during a sleep nobody woke, and
+ * the waits then predict frames from their cadence; true again after 8 woken blocks running);
+ * `unwokenBlocks` (blocks found that way); `attached` (both buffers located and served); `layout`
  * (where header 1 was found: `'plain'` at 24 + (size-48)/2, `'aligned64'` with that n rounded down
  * to 64; null until found); `initialState` (4 or 0, how the server initialised the buffers; null
  * until known); `framePool` (the memory of whole-frame copies, see `framePoolBytes`).

@@ -51,8 +51,10 @@
  * (published, consumer owns) → 3 (locked) → 0 (handed back), with acquire/release atomics on the
  * 32-bit word at header + 20 (the state and its pad). Consumers sleep on that word with a shared
  * futex; our producer wakes it on publish, and the consumer wakes a producer waiting for a buffer
- * on unlock. Producers that never wake (real EnSight) are served by timed waits: at most
- * `pollIntervalMs` (2 ms) between looks. Async waits run on one native thread per consumer.
+ * on unlock. Producers that never wake (EnSight's reference server may not) are served by timed
+ * waits: at most `pollIntervalMs` (2 ms) between looks, and once such a producer shows itself
+ * (`stats().producerWakes` false), looks just before and around when the next frame is due from
+ * the frames' cadence. Async waits run on one native thread per consumer.
  * `lock()` lets the event loop turn (setImmediate) once 4 ms have passed without one, so a
  * consumer whose frames are always ready never starves its own timers and I/O.
  *

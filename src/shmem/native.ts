@@ -38,6 +38,8 @@ export interface NativeConsumer {
 export interface NativeConsumerStats {
   blocksLocked: number;
   blocksRejected: number;
+  producerWakes: boolean;
+  unwokenBlocks: number;
   attached: boolean;
   layout: 'plain' | 'aligned64' | null;
   initialState: 0 | 4 | null;
@@ -99,7 +101,7 @@ export interface NativeAddon {
     framePoolFrames?: number;
     pollIntervalMs?: number;
   }) => NativeConsumer;
-  NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number }) => NativeProducer;
+  NativeProducer: new (options: { path: string; info: Uint32Array; pollIntervalMs?: number; wakeConsumer?: boolean }) => NativeProducer;
   defaultFileSize: number;
   pollIntervalMs: number;
   /** Mappings the SIGBUS guard covers in this process now (tests). */

@@ -24,6 +24,12 @@ export interface ProducerOptions {
    * (~60 µs in Bun), for fill code that does not keep the view past its call.
    */
   detachViews?: boolean;
+  /**
+   * Wake a consumer sleeping on the stream when a block is published (default true). `false`
+   * publishes as EnSight's reference server may, leaving the consumer to find frames by looking:
+   * for testing consumers against such a server.
+   */
+  wakeConsumer?: boolean;
 }
 
 export interface PutOptions {
@@ -73,6 +79,7 @@ const PRODUCER_OPTIONS: { [K in keyof ProducerOptions]-?: OptionKind } = {
   pollIntervalMs: 'positive',
   blockWaitMs: 'ms',
   detachViews: 'boolean',
+  wakeConsumer: 'boolean',
 };
 const PUT_OPTIONS: { [K in keyof PutOptions]-?: OptionKind } = { flipVertical: 'boolean', waitMs: 'ms' };
 
@@ -91,7 +98,12 @@ export class ShmemProducer {
   #closed = false;
 
   private constructor(path: string, options: ProducerOptions) {
-    this.#native = new (addon().NativeProducer)({ path, info: this.#info, pollIntervalMs: options.pollIntervalMs });
+    this.#native = new (addon().NativeProducer)({
+      path,
+      info: this.#info,
+      pollIntervalMs: options.pollIntervalMs,
+      wakeConsumer: options.wakeConsumer,
+    });
     this.#blockWaitMs = options.blockWaitMs ?? 1000;
     this.#views = new BlockViews(this.#native, options.detachViews ?? true);
   }

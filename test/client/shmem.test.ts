@@ -69,6 +69,21 @@ t.test('free-running frames: every frame verified, none torn', async (t) => {
   verified(t, seen);
 });
 
+t.test('an EnSight that publishes without waking the client (--shmem-no-wake): every frame verified', async (t) => {
+  // EnSight's reference server may never wake a sleeping consumer: the client must find its frames.
+  const emulator = await startEmulator(t, { flags: ['--frame-rate', '100', '--stream-size', '640x480', '--shmem-no-wake'] });
+  const c = await connectedClient(t, emulator);
+  const frames = c.frames();
+  t.strictSame(await c.subscribeImages({ useShmem: true }), { transport: 'shmem' });
+  const copies: ImageFrame[] = [];
+  for await (using frame of frames) {
+    copies.push(frame.copy());
+    if (copies.length === 60) break;
+  }
+  await c.unsubscribe();
+  verified(t, copies);
+});
+
 t.test('flipVertical is applied by EnSight on this path too', async (t) => {
   const emulator = await startEmulator(t, { flags: ['--stream-size', '64x32'] });
   const plain = await connectedClient(t, emulator);

@@ -42,6 +42,9 @@ await t.test('parseEmulatorArgs reads EnSight flags', async (t) => {
     { options: { noSecurity: true, allowRemoteSubscribers: true, maxSubscriptions: 9, maxSubscriptionsPerClient: 2, shmemReapMs: 500 } },
     'the hardening flags',
   );
+  t.match(parseEmulatorArgs(['--shmem-wait-ms', '20', '--shmem-no-wake'], {}), { options: { shmemWaitMs: 20, shmemNoWake: true } });
+  const plain = parseEmulatorArgs([], {});
+  t.notOk('options' in plain && plain.options.shmemNoWake, 'the emulator wakes the consumer unless told not to');
   t.throws(() => parseEmulatorArgs(['--max-subscriptions', '0'], {}), /--max-subscriptions wants a number within 1/);
   t.match(parseEmulatorArgs(['--help'], {}), { help: true });
   t.throws(() => parseEmulatorArgs(['-grpc_uds_pathname'], {}), /needs a value/);

@@ -71,6 +71,7 @@ t.test('the producer refuses wrong arguments with BAD_ARGS naming them', async (
   const anyProducer = ShmemProducer as unknown as { open(p: unknown, o?: unknown): ShmemProducer };
   isBadArgs(t, thrown(() => anyProducer.open(undefined)), 'path', 'undefined');
   isBadArgs(t, thrown(() => anyProducer.open(consumer.path, { blockWaitMs: '1' })), 'options.blockWaitMs', 'the string "1"');
+  isBadArgs(t, thrown(() => anyProducer.open(consumer.path, { wakeConsumer: 0 })), 'options.wakeConsumer', '0');
   using producer = ShmemProducer.open(consumer.path);
   consumer.attach();
   const loose = producer as unknown as {

@@ -29,6 +29,40 @@ t.test('frames move from a producer process to the consumer intact and in order'
   t.equal(summary.framesUnconnected, 0);
 });
 
+for (const [width, height] of [[64, 48], [3840, 2160]] as const) {
+  t.test(`a producer that never wakes the consumer (${width}x${height}): every frame arrives intact, and the consumer notices`, async (t) => {
+    const consumer = ShmemConsumer.create();
+    t.teardown(() => consumer.close());
+    const count = width > 1000 ? 8 : 40;
+    const child = startFixture('producer', ['silent-paced', consumer.path, String(count), String(width), String(height), '5']);
+    const seen: number[] = [];
+    let torn = 0;
+    // Whole frames: at 4K each comes in two scanline blocks, assembled by readFrame.
+    while (seen.at(-1) !== count) {
+      const frame = await consumer.readFrame(undefined, { timeoutMs: 10_000 });
+      if (!frame) break;
+      if (firstMismatch(frame.frameNumber, frame.pixels) !== -1) torn++;
+      seen.push(frame.frameNumber);
+    }
+    const summary = summaryOf(await child.done);
+    t.equal(torn, 0, 'no torn frame');
+    t.strictSame(seen, Array.from({ length: count }, (_, i) => i + 1), 'every frame, in order');
+    t.equal(summary.framesDropped, 0);
+    const stats = consumer.stats();
+    t.equal(stats.producerWakes, false, 'the consumer knows the producer does not wake it');
+    t.ok(stats.unwokenBlocks > 0, `${stats.unwokenBlocks} blocks were found by looking`);
+  });
+}
+
+t.test('a producer that wakes the consumer is trusted to', async (t) => {
+  const consumer = ShmemConsumer.create({ pollIntervalMs: 30_000 });  // no wait can end on its timeout
+  t.teardown(() => consumer.close());
+  const child = startFixture('producer', ['every-frame', consumer.path, '20', '64', '48']);
+  for await (const frame of consumer.frames({ timeoutMs: 10_000 })) if (frame.frameNumber === 20) break;
+  summaryOf(await child.done);
+  t.match(consumer.stats(), { producerWakes: true, unwokenBlocks: 0 });
+});
+
 t.test('a stalled consumer makes the producer drop frames, counted, and the rest still arrive in order', async (t) => {
   const consumer = ShmemConsumer.create();
   t.teardown(() => consumer.close());
