@@ -427,8 +427,13 @@ Status Consumer::wait_ready(int64_t deadline_ns, const std::atomic<bool>* cancel
     if (sleep_ns <= 0) return Status::kNoFrameAvailable;
     slept = futex_wait_shared(StateWord(h.at[target]).address(), s.word[target], sleep_ns);
     if (slept == ETIMEDOUT) {
-      // A quiet interval: the moment to look at the file itself (one fstat, not per frame).
-      if (mapping_->check_size() != Status::kOk) return Status::kBadFileSize;
+      // A quiet moment to look at the file itself: one fstat a poll interval at most, however
+      // short the sleeps of a prediction are.
+      const int64_t now = monotonic_now_ns();
+      if (now - size_checked_ns_.load(std::memory_order_relaxed) >= poll_interval_ns_) {
+        size_checked_ns_.store(now, std::memory_order_relaxed);
+        if (mapping_->check_size() != Status::kOk) return Status::kBadFileSize;
+      }
     }
   }
 }

@@ -241,6 +241,7 @@ class Consumer : public StreamSide {
   std::atomic<unsigned> next_gap_{0};
   std::atomic<int> woken_run_{kWokenFramesToTrust};
   std::atomic<uint64_t> unwoken_blocks_{0};
+  std::atomic<int64_t> size_checked_ns_{0};  // when a wait last looked at the file's size
 
   // Records a block of `frame_number` found ready: the gaps above, and how the sleep before it
   // ended (the result of futex_wait_shared, or kNotSlept).
