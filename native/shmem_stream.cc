@@ -352,7 +352,7 @@ void Consumer::note_ready(uint32_t frame_number, int slept) {
     unwoken_blocks_.fetch_add(1, std::memory_order_relaxed);
   } else if (slept == 0) {
     const int run = woken_run_.load(std::memory_order_relaxed);
-    if (run < kWokenFramesToTrust) woken_run_.store(run + 1, std::memory_order_relaxed);
+    if (run < kWokenBlocksToTrust) woken_run_.store(run + 1, std::memory_order_relaxed);
   }
 }
 

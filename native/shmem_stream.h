@@ -56,10 +56,10 @@ inline constexpr int64_t kMaxSpinNs = 200'000;
 inline constexpr int64_t kSilentLeadNs = 500'000;
 inline constexpr int64_t kSilentPollNs = 50'000;
 inline constexpr int64_t kSilentLateShare = 4;
-// Frames seen on a wake this many times running show a producer that wakes (again): one unwoken
-// frame is enough to start predicting, since predicting costs only wake-ups and not predicting
+// Blocks seen on a wake this many times running show a producer that wakes (again): one unwoken
+// block is enough to start predicting, since predicting costs only wake-ups and not predicting
 // costs latency.
-inline constexpr int kWokenFramesToTrust = 8;
+inline constexpr int kWokenBlocksToTrust = 8;
 
 // Which of two buffers comes first in (frame_number, offset) order; ties go to buffer 0. Both sides
 // use this one rule: the producer to pick which free buffer to fill, the consumer to pick which
@@ -194,8 +194,8 @@ class Consumer : public StreamSide {
 
   const ConsumerStats& stats() const { return stats_; }
   // Whether the producer seems to wake this consumer when it publishes (see kSilentLeadNs): false
-  // once a block turned up during a sleep nobody woke, until kWokenFramesToTrust are woken again.
-  bool producer_wakes() const { return woken_run_.load(std::memory_order_relaxed) >= kWokenFramesToTrust; }
+  // once a block turned up during a sleep nobody woke, until kWokenBlocksToTrust are woken again.
+  bool producer_wakes() const { return woken_run_.load(std::memory_order_relaxed) >= kWokenBlocksToTrust; }
   // Blocks found published during a sleep that nobody woke: the evidence producer_wakes() goes by.
   uint64_t unwoken_blocks() const { return unwoken_blocks_.load(std::memory_order_relaxed); }
 
@@ -239,7 +239,7 @@ class Consumer : public StreamSide {
   std::atomic<int64_t> last_empty_look_ns_{0};  // when a wait last found nothing ready
   std::atomic<int64_t> frame_gaps_ns_[3] = {};
   std::atomic<unsigned> next_gap_{0};
-  std::atomic<int> woken_run_{kWokenFramesToTrust};
+  std::atomic<int> woken_run_{kWokenBlocksToTrust};
   std::atomic<uint64_t> unwoken_blocks_{0};
   std::atomic<int64_t> size_checked_ns_{0};  // when a wait last looked at the file's size
 

@@ -74,16 +74,18 @@ function zeroCopy(name: string, wait: 'sync' | 'async', { noWake = false }: { no
       const session = noWake ? await BenchSession.start({ noWake }) : benchSession;
       // Sized for two whole frames, as EnSight's headers ask: 4K travels whole, not in blocks.
       // detachViews: false: each block is read only while held, so one view per buffer serves.
-      const consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height), detachViews: false });
+      let consumer: ShmemConsumer | undefined;
       let unsubscribe: () => Promise<void>;
       try {
+        consumer = ShmemConsumer.create({ size: fileSizeForFrame(size.width, size.height), detachViews: false });
         unsubscribe = await sharedFileSubscription(session, consumer.path);
       } catch (err) {
-        consumer.close();
+        consumer?.close();
         if (noWake) await session.close();
         throw err;
       }
-      consumer.attach();
+      const reader = consumer;
+      reader.attach();
       let sink = 0;
       return {
         ...(noWake && {
@@ -95,7 +97,7 @@ function zeroCopy(name: string, wait: 'sync' | 'async', { noWake = false }: { no
         }),
         async run(seen, until) {
           while (performance.now() < until) {
-            const block = wait === 'sync' ? consumer.waitLock(20) : await consumer.lock({ timeoutMs: 20 });
+            const block = wait === 'sync' ? reader.waitLock(20) : await reader.lock({ timeoutMs: 20 });
             if (!block) continue;
             const pixels = block.pixels;
             sink ^= pixels[0]! ^ pixels[pixels.length - 1]!;
@@ -106,7 +108,7 @@ function zeroCopy(name: string, wait: 'sync' | 'async', { noWake = false }: { no
         },
         async close() {
           await unsubscribe();
-          consumer.close();
+          reader.close();
           if (noWake) await session.close();
         },
       };

@@ -100,9 +100,9 @@ export interface ConsumerOptions {
    * Longest sleep between looks at the buffer states, for producers that never wake us (real
    * EnSight may not). Default 2 ms: adds at most that much latency with such a producer, and once
    * one shows itself (a frame published while nobody woke us) the consumer looks just before and
-   * around when the next frame is due, from the frames' cadence, so a steady stream is seen within
-   * ~0.1 ms of its publish. A producer that wakes (ours) is seen at once. An idle consumer wakes 500
-   * times a second, well under 1 % CPU.
+   * around when the next frame is due, from the frames' cadence, so a steady stream is seen
+   * ~0.1–0.3 ms after its publish. A producer that wakes (ours) is seen at once. An idle consumer
+   * wakes 500 times a second, well under 1 % CPU.
    */
   pollIntervalMs?: number;
   /**
