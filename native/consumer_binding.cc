@@ -136,6 +136,7 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
                         InstanceMethod<&ConsumerWrap::lend_frame>("lendFrame"),
                         InstanceMethod<&ConsumerWrap::unlock>("unlock"),
                         InstanceMethod<&ConsumerWrap::stats>("stats"),
+                        InstanceMethod<&ConsumerWrap::producer_wakes>("producerWakes"),
                         InstanceMethod<&ConsumerWrap::close>("close")});
   }
 
@@ -307,6 +308,10 @@ class ConsumerWrap : public SideWrap<ConsumerWrap, Consumer> {
       current_[index] = Block{};
     }
     return status_result(info.Env(), side_->unlock(index), "unlocking a frame");
+  }
+  Napi::Value producer_wakes(const Napi::CallbackInfo& info) {
+    if (!open(info.Env())) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), side_->producer_wakes());
   }
   Napi::Value stats(const Napi::CallbackInfo& info) {
     if (!open(info.Env())) return info.Env().Undefined();

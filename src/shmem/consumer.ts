@@ -3,6 +3,7 @@
  */
 import { setImmediate } from 'node:timers';
 import { currentRuntime } from '../runtime.ts';
+import { trace, traceOn } from '../trace.ts';
 import { checkBytes, checkMs, checkOptions, checkString, type OptionKind } from './args.ts';
 import { Assembly, type ShmemFrameCopy } from './assembly.ts';
 import { ShmemError } from './errors.ts';
@@ -162,6 +163,8 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
   #lastError: ShmemError | null = null;
   /** When the event loop last had a turn while this consumer read (see EVENT_LOOP_TURN_MS). */
   #lastTurn = performance.now();
+  /** What the last trace line said of the producer's waking (see #traceWaking). */
+  #producerWakes = true;
   #closed = false;
   #path: string;
 
@@ -409,9 +412,23 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
 
   #result(status: number): Frame | null {
     if (status !== 0) return null;
+    if (traceOn.shmem) this.#traceWaking();
     const buffer = this.#info[INFO.Buffer]!;
     this.#locked[buffer] = true;
     return new Frame(this, this.#info, ++this.#generation[buffer]!);
+  }
+
+  /** Says when the producer turns out not to wake this consumer (or to wake it again): invisible otherwise. */
+  #traceWaking(): void {
+    const wakes = this.native.producerWakes();
+    if (wakes === this.#producerWakes) return;
+    this.#producerWakes = wakes;
+    trace(
+      'shmem',
+      wakes
+        ? `${this.native.path()}: the producer wakes this consumer again: waits sleep until woken`
+        : `${this.native.path()}: the producer published without waking this consumer: waits now look for each frame when it is due, from the frames' cadence`,
+    );
   }
 
   #open(): NativeConsumer {

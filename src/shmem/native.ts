@@ -32,6 +32,8 @@ export interface NativeConsumer {
   lendFrame(bytes: number): Uint8Array | undefined;
   unlock(buffer: number): number;
   stats(): NativeConsumerStats;
+  /** stats().producerWakes without building the stats object. */
+  producerWakes(): boolean;
   close(): void;
 }
 
