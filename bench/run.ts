@@ -195,11 +195,7 @@ function runInterleaved(args: Args, argv: string[]): void {
 
 /** Where a row's frames come from: its own server, or the session's emulator. */
 function sourceOf(open: OpenTransport, session: BenchSession, transport: Transport): FrameSourceControl {
-  return open.source ?? {
-    configure: (s, fps) => session.configure(s, fps),
-    stop: () => session.stopFrames(),
-    publishTimes: async () => session.publishTimes(transport.publishKind),
-  };
+  return open.source ?? session.frameSource(transport.publishKind);
 }
 
 /** The producer free-running: a warm-up, then the rates measured. */

@@ -12,6 +12,7 @@ import { launchEmulator, type LaunchedEmulator } from '../../src/emulator/mod.ts
 import { readPublishLog, type PublishTransport } from '../../src/emulator/publish-log.ts';
 import { EnSightGRPC, dialDirect, type DialedChannel } from '../../src/mod.ts';
 import type { FrameSize } from './measure.ts';
+import type { FrameSourceControl } from './transports.ts';
 
 export class BenchSession {
   private constructor(
@@ -62,6 +63,15 @@ export class BenchSession {
 
   async stopFrames(): Promise<void> {
     await this.control.command('ensight.frame_rate(0)', { doEval: false });
+  }
+
+  /** This emulator as a row's frame source, its publish times those of `kind`. */
+  frameSource(kind: PublishTransport): FrameSourceControl {
+    return {
+      configure: (size, fps) => this.configure(size, fps),
+      stop: () => this.stopFrames(),
+      publishTimes: async () => this.publishTimes(kind),
+    };
   }
 
   /** Publish times the emulator logged (written on every Unsubscribe). */

@@ -88,13 +88,7 @@ function zeroCopy(name: string, wait: 'sync' | 'async', { noWake = false }: { no
       reader.attach();
       let sink = 0;
       return {
-        ...(noWake && {
-          source: {
-            configure: (frameSize, fps) => session.configure(frameSize, fps),
-            stop: () => session.stopFrames(),
-            publishTimes: async () => session.publishTimes('shmem'),
-          },
-        }),
+        ...(noWake && { source: session.frameSource('shmem') }),
         async run(seen, until) {
           while (performance.now() < until) {
             const block = wait === 'sync' ? reader.waitLock(20) : await reader.lock({ timeoutMs: 20 });
