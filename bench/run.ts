@@ -268,7 +268,7 @@ async function main(): Promise<void> {
   if (args.runtime && args.runtime !== runtime) delegate(args.runtime, argv);
   emulatorCommand(); // fails early, with advice, when the emulator is not built
   // What the README advises Node programs that stream frames, and what the CLIs do.
-  if (tuneNodeGcForFrames()) process.stderr.write('bench: V8 --no-concurrent-array-buffer-sweeping set for this process (see tuneNodeGcForFrames)\n');
+  if (tuneNodeGcForFrames()) process.stderr.write('bench: V8 flags for frame streams set for this process (see tuneNodeGcForFrames)\n');
   const compared = args.compare === undefined ? undefined : comparedRows(args.compare);
   const throughputMs = args.quick ? 350 : 2000;
   const latencyMs = args.quick ? 250 : 1000;

@@ -68,8 +68,9 @@ export interface EnSightGRPCOptions {
   onStreamResumed?: (gap: StreamGap) => void;
   /**
    * Node: when the first image path opens ({@link EnSightGRPC.imageStreamEnable},
-   * {@link EnSightGRPC.subscribeImages}), set V8's `--no-concurrent-array-buffer-sweeping` for the
-   * process, which keeps high-rate image streams out of back-to-back full garbage collections
+   * {@link EnSightGRPC.subscribeImages}), set V8's `--no-concurrent-array-buffer-sweeping` and
+   * `--heap-growing-percent=300` for the process, which keep high-rate image streams out of
+   * back-to-back full garbage collections
    * (see `tuneNodeGcForFrames`). Default true; false leaves the process's garbage collector as it
    * is. Bun and Deno: nothing is set either way.
    */

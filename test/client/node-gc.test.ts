@@ -1,5 +1,6 @@
-// tuneNodeGcForFrames: in Node it sets V8's --no-concurrent-array-buffer-sweeping for the process
-// (a fresh child, so that this test process keeps V8's defaults) and says so, once, in the trace;
+// tuneNodeGcForFrames: in Node it sets V8's --no-concurrent-array-buffer-sweeping and
+// --heap-growing-percent=300 for the process (a fresh child, so that this test process keeps V8's
+// defaults; a growing percent given on the command line is kept) and says so, once, in the trace;
 // in Bun and Deno it sets nothing and says false. ensight-capture applies it at start; EnSightGRPC
 // when its first image path opens (not at connect), unless told not to with tuneNodeGc: false.
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ const probe = fileURLToPath(new URL('./fixtures/node-gc-probe.ts', import.meta.u
 const imagePathProbe = fileURLToPath(new URL('./fixtures/image-path-gc-probe.ts', import.meta.url));
 const MARKER = 'probe: opening an image path\n';
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const LINE = /^\S+ \| ensight-grpc \d+ \| client \| V8 flag set for this process: --no-concurrent-array-buffer-sweeping$/m;
+const LINE = /^\S+ \| ensight-grpc \d+ \| client \| V8 flags set for this process: --no-concurrent-array-buffer-sweeping --heap-growing-percent=300$/m;
 
 t.test('set in Node only, once, traced', async (t) => {
   const { code, stdout, stderr } = await startScript(probe, [], { ENSIGHT_GRPC_TRACE: 'client' }).done;
@@ -24,6 +25,17 @@ t.test('set in Node only, once, traced', async (t) => {
   const node = runningUnder() === 'node';
   t.strictSame(answer, { first: node, second: node }, node ? 'Node: set, and the second call says the same' : 'not V8 from JavaScript: nothing set');
   t.equal(stderr.match(new RegExp(LINE.source, 'gm'))?.length ?? 0, node ? 1 : 0, 'one trace line in Node, none elsewhere');
+});
+
+t.test('a --heap-growing-percent given on the command line is kept (Node)', { skip: runningUnder() !== 'node' && 'a Node command-line flag' }, async (t) => {
+  const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+  const result = await runCommand(process.execPath, ['--heap-growing-percent=50', ...(loader.length ? loader : ['--import=@tapjs/typescript/import']), probe], {
+    env: { ...process.env, ENSIGHT_GRPC_TRACE: 'client' },
+    timeoutMs: 60_000,
+  });
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stderr, /\| client \| V8 flags set for this process: --no-concurrent-array-buffer-sweeping$/m, 'only the sweeping flag is set');
+  t.notOk(/heap-growing-percent=300/.test(result.stderr), 'the given percent is not overridden');
 });
 
 t.test('ensight-capture sets it at start (Node)', { skip: runningUnder() !== 'node' && 'the built CLI runs in Node' }, async (t) => {
