@@ -1,8 +1,10 @@
 // Channel defaults for EnSight's large messages: a 64 MiB HTTP/2 window unless the caller says
-// otherwise, through dial() and EnSightGRPC alike.
+// otherwise, through dial() and EnSightGRPC alike; DATA frames of up to 1 MiB from the server.
 import t from '../harness/mod.ts';
-import { DEFAULT_CHANNEL_OPTIONS, EnSightGRPC, resolveDialOptions } from '../../src/mod.ts';
-import { startEmulator } from '../support/emulator.ts';
+import { DEFAULT_CHANNEL_OPTIONS, dial, EnSightGRPC, resolveDialOptions } from '../../src/mod.ts';
+import { EnSightServiceDefinition } from '../../src/protocol/mod.ts';
+import { HTTP2_MAX_FRAME_SIZE, http2SessionsOf, raiseMaxFrameSize } from '../../src/dial/frame-size.ts';
+import { eventually, startEmulator } from '../support/emulator.ts';
 
 t.test('dial options start from the large-message defaults; the caller wins', async (t) => {
   t.equal(DEFAULT_CHANNEL_OPTIONS['grpc-node.flow_control_window'], 64 * 1024 * 1024);
@@ -28,4 +30,20 @@ t.test('EnSightGRPC streams 4K frames (25 MB messages) with its defaults', async
   const next = await images.next();
   t.notOk(next.done, 'a frame arrived');
   if (!next.done) t.equal(next.value.pixels.byteLength, 3840 * 2160 * 3, 'a whole 4K frame in one message');
+});
+
+t.test('every dialled connection asks the server for 1 MiB HTTP/2 DATA frames', async (t) => {
+  const token = 'frame-size-token';
+  const emulator = await startEmulator(t, { token });
+  await using channel = await dial(emulator.address, { insecure: true, credentials: { type: 'ensight-security-token', payload: token } });
+  const sessions = http2SessionsOf(channel.client);
+  t.equal(sessions.length, 1, "grpc-js's session was found");
+  const session = sessions[0]!;
+  const reply = await channel.unary(EnSightServiceDefinition.RunPython!, { type: 1, command: '6*7' });
+  t.match(reply, { value: /42/ }, 'calls go on as before');
+  // The session takes the new value once the server's acknowledgement has been read (Deno reads
+  // an idle session's socket only when a call is in flight: hence after the call).
+  await eventually(() => session.localSettings?.maxFrameSize === HTTP2_MAX_FRAME_SIZE, 10_000, "the server's acknowledgement");
+  t.pass('the server acknowledged 1 MiB frames');
+  t.equal(raiseMaxFrameSize(channel.client), 'already', 'asking again changes nothing');
 });

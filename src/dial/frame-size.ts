@@ -1,0 +1,57 @@
+/**
+ * The largest HTTP/2 DATA frame this client takes from the server, raised from HTTP/2's 16 KiB
+ * default on every connection a dial makes.
+ *
+ * Why: the server cuts each message into DATA frames no larger than this, and Node's HTTP/2 hands
+ * every frame to grpc-js as a chunk of its own: a 1080p frame (6 MB) was ~485 chunks at 16 KiB and
+ * ~113 at 1 MiB (then bounded by Node's 64 KiB socket reads). Against a C-core server over a Unix
+ * socket, 1080p for 4 s, with and without it taking turns (4 each): whole frames 300-318 -> 322-344
+ * fps, 1 MB chunks 296-310 -> 318-330 fps.
+ * A larger frame can hold a small reply behind it on the same connection for as long as a frame
+ * takes to arrive (1 MiB: well under a millisecond on one host).
+ *
+ * How: grpc-js opens its HTTP/2 sessions itself and has no setting for this, so once a connection
+ * is ready the session is found through grpc-js's channel internals and sent a SETTINGS frame
+ * (`Http2Session.settings`). If grpc-js is ever laid out differently, nothing is raised and the
+ * `dial` trace says so; frames then arrive at 16 KiB, as before.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { ClientHttp2Session } from 'node:http2';
+
+/** 1 MiB: EnSight's image chunk size, and as large as made a difference (see the module doc). */
+export const HTTP2_MAX_FRAME_SIZE = 1 << 20;
+
+/** What {@link raiseMaxFrameSize} did. */
+export type FrameSizeOutcome = 'raised' | 'already' | 'no-session';
+
+interface Internals {
+  internalChannel?: { wrappedSubchannels?: Iterable<{ getRealSubchannel?: () => { transport?: { session?: ClientHttp2Session | null } | null } }> };
+}
+
+/** The live HTTP/2 sessions under a grpc-js client's channel (grpc-js 1.x internals; [] if not found). */
+export function http2SessionsOf(client: grpc.Client): ClientHttp2Session[] {
+  const internal = (client.getChannel() as unknown as Internals).internalChannel;
+  const sessions: ClientHttp2Session[] = [];
+  for (const wrapper of internal?.wrappedSubchannels ?? []) {
+    const session = wrapper.getRealSubchannel?.()?.transport?.session;
+    if (session && !session.destroyed && !session.closed && typeof session.settings === 'function') sessions.push(session);
+  }
+  return sessions;
+}
+
+/** Asks the server for DATA frames of up to `size` bytes on each live session of `client`. */
+export function raiseMaxFrameSize(client: grpc.Client, size: number = HTTP2_MAX_FRAME_SIZE): FrameSizeOutcome {
+  const sessions = http2SessionsOf(client);
+  if (sessions.length === 0) return 'no-session';
+  let raised = false;
+  for (const session of sessions) {
+    if ((session.localSettings?.maxFrameSize ?? 0) >= size) continue;
+    try {
+      session.settings({ maxFrameSize: size });
+      raised = true;
+    } catch {
+      // Closing under us (ERR_HTTP2_INVALID_SESSION): the connection's watch deals with that.
+    }
+  }
+  return raised ? 'raised' : 'already';
+}
