@@ -29,8 +29,10 @@
  *   300–380); with both, no mark-compact in 16 streams, 306–341 fps. Memory: the old generation may
  *   grow to 4x what is live before a full collection, as V8 allows itself when allocation is fast.
  *
- * Why the client sets them by default: without them, gRPC frames lost to PyEnSight's grpcio reader
- * by 2-4x in full bench runs at 1080p, whichever reader a given run caught in the storm. They are
+ * Why the client sets them by default: a bench round that caught this client in that state read
+ * 1080p gRPC frames at a third to a half of PyEnSight's grpcio reader's rate (with neither flag,
+ * chunked frames in every full run; with the first only, whole frames in one round of two to most
+ * rounds); with both, whole frames were ahead (1.07-1.11x) and chunked level (0.95-0.97x). They are
  * process-wide, so the client sets them only once it streams images (the workload they are for),
  * says so in the `client` trace, and leaves the process alone with `tuneNodeGc: false`. A
  * `--heap-growing-percent` given on the process's command line is kept.

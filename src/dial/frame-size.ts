@@ -18,7 +18,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { ClientHttp2Session } from 'node:http2';
 
-/** 1 MiB: EnSight's image chunk size, and as large as made a difference (see the module doc). */
+/** 1 MiB: a whole EnSight image chunk (1 MB) in one frame; 256 KiB measured no better. */
 export const HTTP2_MAX_FRAME_SIZE = 1 << 20;
 
 /** What {@link raiseMaxFrameSize} did. */
