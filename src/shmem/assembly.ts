@@ -2,6 +2,7 @@
  * Assembly of scanline blocks into whole frames for `ShmemConsumer.readFrame`. See `mod.ts` for
  * the overview.
  */
+import { Buffer } from 'node:buffer';
 import type { Frame } from './frame.ts';
 
 /**
@@ -9,6 +10,16 @@ import type { Frame } from './frame.ts';
  * restarted its numbering without re-initialising the file (a state-0 server shows no restart).
  */
 const RESTART_AFTER_STALE_BLOCKS = 16;
+
+/**
+ * A frame's memory, not zero-filled: an image is handed out only once every row of it has been
+ * copied in (a frame that stays incomplete is dropped with its memory), so zeroes would only be
+ * written over. Zero-filling 6 MB (1080p) halved the rate of copied frames in Bun.
+ */
+function uninitialised(bytes: number): Uint8Array {
+  const memory = Buffer.allocUnsafeSlow(bytes);
+  return new Uint8Array(memory.buffer, memory.byteOffset, bytes);
+}
 
 /** Serial-number order of u32 frame numbers ("always increase, may skip", and may wrap). */
 function frameAfter(a: number, b: number): boolean {
@@ -51,7 +62,7 @@ export class Assembly {
   /** `allocate(bytes)`: memory for a frame begun without a target, of that frame's alone. */
   constructor(
     readonly flip: boolean,
-    private readonly allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
+    private readonly allocate: (bytes: number) => Uint8Array = uninitialised,
   ) {}
 
   /** Takes (and unlocks) a block; returns the image once its frame is whole. */

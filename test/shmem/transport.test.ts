@@ -174,3 +174,26 @@ t.test('zero-copy producing: writeFrame lends blocks of the mapping, flipped cop
   t.equal(out[0], patternByte(8, (height - 1) * rowBytes), 'first row of the copy is the last row of the frame');
   t.equal(out[(height - 1) * rowBytes], patternByte(8, 0));
 });
+
+t.test('copies are handed out only whole: frames cut off after their first block are dropped, the rest arrive intact', async (t) => {
+  // A 96 KiB file: two ~48 KiB buffers, so a 96x96 frame (27 KiB) fits a block and a 160x160 one
+  // (75 KiB) takes two. A copy's memory is not zero-filled: a row it never got would show.
+  const consumer = ShmemConsumer.create({ size: 96 * 1024 });
+  t.teardown(() => consumer.close());
+  const count = 12;
+  const child = startFixture('producer', ['cut-frames', consumer.path, String(count), '160', '160']);
+  const seen: number[] = [];
+  let torn = 0;
+  for (;;) {
+    const image = await consumer.readFrame(undefined, { timeoutMs: 10_000 });
+    if (!image) break;
+    seen.push(image.frameNumber);
+    if (image.pixels.byteLength !== 160 * 160 * 3 || firstMismatch(image.frameNumber, image.pixels) !== -1) torn++;
+    if (image.frameNumber === count - 1) break;
+  }
+  t.strictSame(seen, [1, 3, 5, 7, 9, 11], 'every whole frame, none of the cut ones');
+  t.equal(torn, 0, 'every byte of every copy is the frame\'s');
+  t.equal(consumer.stats().framesIncomplete, 5, 'each cut frame (2 to 10) counted as incomplete once the next one began');
+  const done = await child.done;
+  t.equal(done.code, 0, done.stderr);
+});
