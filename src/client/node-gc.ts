@@ -56,10 +56,11 @@ let applied: boolean | undefined;
  * In Node, sets V8's `--no-concurrent-array-buffer-sweeping` and `--heap-growing-percent=300` for
  * this process (see the module doc: they keep high-rate gRPC image streams out of back-to-back
  * full garbage collections; a `--heap-growing-percent` given at start is kept). Returns whether
- * they were set; false in Bun (not V8) and Deno (which takes V8 flags only on its command line:
- * `deno run --v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=300`). It
- * changes the whole process's garbage collector; `EnSightGRPC` calls it when an image path opens,
- * unless told not to. Further calls change nothing.
+ * they were set; false in Bun (not V8) and Deno (which takes V8 flags only on its command line,
+ * and should not get these: its V8 15 counts external memory differently, and the sweeping flag
+ * made copied shared-memory frames 3x slower there). It changes the whole process's garbage
+ * collector; `EnSightGRPC` calls it when an image path opens, unless told not to. Further calls
+ * change nothing.
  */
 export function tuneNodeGcForFrames(): boolean {
   if (applied !== undefined) return applied;
