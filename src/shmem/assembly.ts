@@ -14,7 +14,8 @@ const RESTART_AFTER_STALE_BLOCKS = 16;
 /**
  * A frame's memory, not zero-filled: an image is handed out only once every row of it has been
  * copied in (a frame that stays incomplete is dropped with its memory), so zeroes would only be
- * written over. Zero-filling 6 MB (1080p) halved the rate of copied frames in Bun.
+ * written over. Without zero-filling, Node read copied 1080p frames (`client-shmem`) at 3,444 fps
+ * instead of 1,813; Bun read them no faster.
  */
 function uninitialised(bytes: number): Uint8Array {
   const memory = Buffer.allocUnsafeSlow(bytes);
