@@ -15,7 +15,7 @@ import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from 
 import { channelReady, shutDown, type ClientCalls, type Connection } from './connection.ts';
 import { ChannelAuth } from './credentials.ts';
 import { DialError, isRetryable } from './errors.ts';
-import { HTTP2_MAX_FRAME_SIZE, raiseMaxFrameSize, type FrameSizeOutcome } from './frame-size.ts';
+import { FRAME_SIZE_OUTCOMES, HTTP2_MAX_FRAME_SIZE, raiseMaxFrameSize } from './frame-size.ts';
 import { answers, ConnectionWatch, reconnect } from './liveness.ts';
 import type { Credentials, ResolvedDialOptions } from './options.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
@@ -27,12 +27,6 @@ interface Waiter {
   resolve(client: grpc.Client): void;
   reject(err: unknown): void;
 }
-
-const FRAME_SIZE_TRACE: Record<FrameSizeOutcome, string> = {
-  raised: 'asked for',
-  already: 'already so',
-  'no-session': "not asked: grpc-js's HTTP/2 session was not found (frames stay at 16 KiB)",
-};
 
 export class DialedChannel extends EventTarget implements AsyncDisposable {
   private connection: Connection | undefined;
@@ -249,7 +243,7 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
       const what = `connecting to ${address}`;
       await bounded(channelReady(client, deadline, what, options.timeoutMs), { ...limits, what });
       const frames = raiseMaxFrameSize(client);
-      if (traceOn.dial) trace('dial', `HTTP/2 DATA frames of up to ${HTTP2_MAX_FRAME_SIZE} bytes from ${address}: ${FRAME_SIZE_TRACE[frames]}`);
+      if (traceOn.dial) trace('dial', `HTTP/2 DATA frames of up to ${HTTP2_MAX_FRAME_SIZE} bytes from ${address}: ${FRAME_SIZE_OUTCOMES[frames]}`);
       await this.auth.exchangeOn(client, this.generations + 1, limits);
       return { client, calls, secure: security.secure, generation: ++this.generations };
     } catch (err) {

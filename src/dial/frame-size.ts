@@ -21,8 +21,13 @@ import type { ClientHttp2Session } from 'node:http2';
 /** 1 MiB: a whole EnSight image chunk (1 MB) in one frame; 256 KiB measured no better. */
 export const HTTP2_MAX_FRAME_SIZE = 1 << 20;
 
-/** What {@link raiseMaxFrameSize} did. */
-export type FrameSizeOutcome = 'raised' | 'already' | 'no-session';
+/** What {@link raiseMaxFrameSize} did, and how the `dial` trace says it. */
+export const FRAME_SIZE_OUTCOMES = {
+  raised: 'asked for',
+  already: 'already so',
+  'no-session': "not asked: grpc-js's HTTP/2 session was not found (frames stay at 16 KiB)",
+} as const;
+export type FrameSizeOutcome = keyof typeof FRAME_SIZE_OUTCOMES;
 
 interface Internals {
   internalChannel?: { wrappedSubchannels?: Iterable<{ getRealSubchannel?: () => { transport?: { session?: ClientHttp2Session | null } | null } }> };
