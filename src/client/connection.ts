@@ -135,16 +135,21 @@ export class ClientConnection {
 
   /**
    * Without `reconnect`, an open subscription watches for EnSight's death (with `reconnect` the
-   * channel watches itself and renews the subscriptions).
+   * channel watches itself and renews the subscriptions). `heard()` counts what EnSight sent
+   * outside calls, which spares the heartbeat (see {@link ServerWatch}).
    */
-  watchServer(): void {
+  watchServer(heard: () => number): void {
     if (this.serverWatch || this.settings.maxReconnectAttempts > 0 || !this.rpc) return;
-    this.serverWatch = new ServerWatch(this.rpc.channel, (err) => {
-      this.serverWatch = undefined;
-      this.connectError = err;
-      this.hooks.serverGone(err);
-      this.close();
-    });
+    this.serverWatch = new ServerWatch(
+      this.rpc.channel,
+      (err) => {
+        this.serverWatch = undefined;
+        this.connectError = err;
+        this.hooks.serverGone(err);
+        this.close();
+      },
+      heard,
+    );
   }
 
   stopServerWatch(): void {

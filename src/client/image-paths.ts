@@ -103,6 +103,11 @@ export class ImagePaths {
     return Object.defineProperty(views, 'dropped', { get: () => queue.dropped, enumerable: true }) as FrameViews;
   }
 
+  /** Frames that came by any path, and shared-memory blocks however read: grows while EnSight sends. */
+  arrivals(): number {
+    return this.hub.framesReceived + (this.reader?.blocksLocked ?? 0);
+  }
+
   // ---- subscriptions -----------------------------------------------------------------------------
 
   /** A frame EnSight published through the subscription server. */

@@ -76,7 +76,7 @@ export class ClientSession {
     const callback = await this.subscriptions.callbackOptions();
     await this.subscriptions.subscribe('SubscribeEvents', { prefix: this.prefix(), type: EventChannelType.GRPC, options: callback }, options);
     this.events.subscribed = true;
-    this.connection.watchServer();
+    this.watchServer();
   }
 
   async subscribeImages(options: SubscribeImagesOptions & CallOptions): Promise<ImageSubscription> {
@@ -86,7 +86,7 @@ export class ClientSession {
         await this.images.subscribeShared(options, (request) =>
           this.subscriptions.subscribe('SubscribeImages', { prefix: this.prefix(), ...request }, options),
         );
-        this.connection.watchServer();
+        this.watchServer();
         return { transport: 'shmem' };
       } catch (err) {
         // EnSight's client gives up here; we fall back to reverse gRPC and say why.
@@ -108,8 +108,13 @@ export class ClientSession {
       options,
     );
     this.images.subscribedByGrpc();
-    this.connection.watchServer();
+    this.watchServer();
     return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
+  }
+
+  /** Watches for EnSight's death under a subscription; the frames and calls it sends count as signs of life. */
+  private watchServer(): void {
+    this.connection.watchServer(() => this.images.arrivals() + this.subscriptions.callsReceived);
   }
 
   async unsubscribe(options: CallOptions): Promise<void> {

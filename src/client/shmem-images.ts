@@ -68,6 +68,11 @@ export class ShmemImageReader {
     return this.consumer.path;
   }
 
+  /** Blocks locked so far, by the copying loop and by `frames()` alike (0 once stopped). */
+  get blocksLocked(): number {
+    return this.consumer.closed ? 0 : this.consumer.stats().blocksLocked;
+  }
+
   /**
    * Takes over the buffers the producer initialised (state 4 -> 0); false while header 1 is not
    * located, which is also what a server that initialises to state 0 looks like until it publishes.

@@ -51,6 +51,11 @@ export class Subscriptions {
     this.requests.set(method, request);
   }
 
+  /** Calls EnSight made to the callback server (0 while none runs). */
+  get callsReceived(): number {
+    return this.server?.callsReceived ?? 0;
+  }
+
   /** Whether the callback server runs. */
   get serving(): boolean {
     return this.server !== undefined;
