@@ -13,9 +13,11 @@
  * How: grpc-js opens its HTTP/2 sessions itself and has no setting for this, so once a connection
  * is ready the session is found through grpc-js's channel internals and sent a SETTINGS frame
  * (`Http2Session.settings`). If grpc-js is ever laid out differently, nothing is raised and the
- * `dial` trace says so; frames then arrive at 16 KiB, as before.
+ * `dial` trace says so; frames then arrive at 16 KiB, as before. grpc-js also connects again by
+ * itself (after its idle timeout, a GOAWAY, a server restart without `reconnect`): every time the
+ * channel becomes ready again, the new session is asked too.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { ClientHttp2Session } from 'node:http2';
 
 /** 1 MiB: a whole EnSight image chunk (1 MB) in one frame; 256 KiB measured no better. */
@@ -59,4 +61,22 @@ export function raiseMaxFrameSize(client: grpc.Client, size: number = HTTP2_MAX_
     }
   }
   return raised ? 'raised' : 'already';
+}
+
+/**
+ * Asks again each time `client`'s channel becomes ready after it was not (a connection grpc-js
+ * made by itself), until the channel shuts down; `report` hears each outcome. The caller has
+ * asked on the connection that is ready now.
+ */
+export function raiseOnEveryConnection(client: grpc.Client, report: (outcome: FrameSizeOutcome) => void): void {
+  const channel = client.getChannel();
+  const watch = (last: grpc.connectivityState): void => {
+    const state = channel.getConnectivityState(false);
+    if (state === grpc.connectivityState.SHUTDOWN) return;
+    // grpc-js says READY before it keeps the new connection where the session is found: ask
+    // once the code saying so has run.
+    if (state === grpc.connectivityState.READY && last !== grpc.connectivityState.READY) queueMicrotask(() => report(raiseMaxFrameSize(client)));
+    channel.watchConnectivityState(state, Infinity, () => watch(state));
+  };
+  watch(grpc.connectivityState.READY);
 }

@@ -5,6 +5,7 @@ import { DEFAULT_CHANNEL_OPTIONS, dial, EnSightGRPC, resolveDialOptions } from '
 import { EnSightServiceDefinition } from '../../src/protocol/mod.ts';
 import { HTTP2_MAX_FRAME_SIZE, http2SessionsOf, raiseMaxFrameSize } from '../../src/dial/frame-size.ts';
 import { eventually, startEmulator } from '../support/emulator.ts';
+import { FixedEmulator } from './support.ts';
 
 t.test('dial options start from the large-message defaults; the caller wins', async (t) => {
   t.equal(DEFAULT_CHANNEL_OPTIONS['grpc-node.flow_control_window'], 64 * 1024 * 1024);
@@ -46,4 +47,30 @@ t.test('every dialled connection asks the server for 1 MiB HTTP/2 DATA frames', 
   await eventually(() => session.localSettings?.maxFrameSize === HTTP2_MAX_FRAME_SIZE, 10_000, "the server's acknowledgement");
   t.pass('the server acknowledged 1 MiB frames');
   t.equal(raiseMaxFrameSize(channel.client), 'already', 'asking again changes nothing');
+});
+
+t.test('a connection grpc-js makes again by itself asks for 1 MiB DATA frames too', async (t) => {
+  const emulator = await FixedEmulator.start(t);
+  // No reconnect: when the server comes back, grpc-js connects again on its own for the next call.
+  await using channel = await dial(emulator.address, { insecure: true, maxReconnectAttempts: 0, timeoutMs: 15_000 });
+  const first = http2SessionsOf(channel.client)[0];
+  t.ok(first, 'the first session was found');
+  await emulator.kill();
+  await emulator.launch();
+  // Calls until one reaches the new server and its acknowledgement of 1 MiB frames has been read
+  // (Deno reads a session's socket only while a call is in flight: hence a call each time).
+  const until = Date.now() + 30_000;
+  let session: ReturnType<typeof http2SessionsOf>[number] | undefined;
+  for (;;) {
+    const answered = await channel.unary(EnSightServiceDefinition.RunPython!, { type: 1, command: '6*7' }).then(
+      () => true,
+      () => false,
+    );
+    session = http2SessionsOf(channel.client)[0];
+    if (answered && session && session !== first && session.localSettings?.maxFrameSize === HTTP2_MAX_FRAME_SIZE) break;
+    if (Date.now() > until) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.not(session, first, 'a new session');
+  t.equal(session?.localSettings?.maxFrameSize, HTTP2_MAX_FRAME_SIZE, 'the new session took 1 MiB frames');
 });
