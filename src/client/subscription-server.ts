@@ -35,11 +35,9 @@ function secretMatches(metadata: grpc.Metadata, secret: Buffer): boolean {
 const REFUSED = { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong shared_secret' };
 
 export class SubscriptionServer {
-  /** Calls EnSight made with the secret: signs that it is alive (see ServerWatch). */
-  callsReceived = 0;
-
   private constructor(
     private readonly server: grpc.Server,
+    private readonly counts: { calls: number },
     /** `host:port` EnSight is told to call back. */
     readonly uri: string,
     /** The secret EnSight must send back as `shared_secret`. */
@@ -55,17 +53,14 @@ export class SubscriptionServer {
     // EnSight publishes a frame a call: one pool for all of them, so a chunked frame is joined in a
     // reused buffer rather than a new one a call (see FrameAssembler).
     const joinPool = new FramePool();
-    let self: SubscriptionServer | undefined;
-    const called = () => {
-      if (self) self.callsReceived++;
-    };
+    const counts = { calls: 0 };
     server.addService(EnSightSubscriptionDefinition, {
       PublishEvent(
         call: grpc.ServerUnaryCall<EventReply, GenericResponse>,
         callback: grpc.sendUnaryData<GenericResponse>,
       ) {
         if (!secretMatches(call.metadata, secretBytes)) return callback(REFUSED);
-        called();
+        counts.calls++;
         handlers.onEvent(call.request.tag);
         callback(null, { str: 'Event Published' });
       },
@@ -77,7 +72,7 @@ export class SubscriptionServer {
           call.destroy();
           return callback(REFUSED);
         }
-        called();
+        counts.calls++;
         const assembler = new FrameAssembler(limits.maxFrameBytes, undefined, joinPool);
         let failed: Error | undefined;
         // A malformed frame ends the call at once: whatever the publisher sends after it is not read.
@@ -109,8 +104,12 @@ export class SubscriptionServer {
         err ? reject(err) : resolve(p),
       );
     });
-    self = new SubscriptionServer(server, `${host.includes(':') ? `[${host}]` : host}:${port}`, secret);
-    return self;
+    return new SubscriptionServer(server, counts, `${host.includes(':') ? `[${host}]` : host}:${port}`, secret);
+  }
+
+  /** Calls EnSight made with the secret: signs that it is alive (see ServerWatch). */
+  get callsReceived(): number {
+    return this.counts.calls;
   }
 
   async close(): Promise<void> {
