@@ -295,11 +295,6 @@ export class FrameHub {
     this.callback = callback;
   }
 
-  /** Frames put so far. */
-  get framesReceived(): number {
-    return this.received;
-  }
-
   /** How many iterators are waiting for a frame right now. */
   get waiting(): number {
     return this.owned.waiting + this.views.waiting;

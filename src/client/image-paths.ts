@@ -103,9 +103,9 @@ export class ImagePaths {
     return Object.defineProperty(views, 'dropped', { get: () => queue.dropped, enumerable: true }) as FrameViews;
   }
 
-  /** Frames that came by any path, and shared-memory blocks however read: grows while EnSight sends. */
-  arrivals(): number {
-    return this.hub.framesReceived + (this.reader?.blocksLocked ?? 0);
+  /** Shared-memory blocks read so far, by any reader (0 without a shared-memory subscription). */
+  get sharedBlocksRead(): number {
+    return this.reader?.blocksLocked ?? 0;
   }
 
   // ---- subscriptions -----------------------------------------------------------------------------

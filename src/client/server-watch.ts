@@ -46,7 +46,7 @@ export class ServerWatch {
   constructor(
     private readonly channel: DialedChannel,
     private readonly onGone: (err: EnSightError) => void,
-    private readonly heard: () => number = () => 0,
+    private readonly heard: () => number,
     private readonly options: ServerWatchOptions = DEFAULT_SERVER_WATCH,
   ) {
     this.lastHeard = heard();

@@ -112,9 +112,13 @@ export class ClientSession {
     return fallbackReason === undefined ? { transport: 'grpc' } : { transport: 'grpc', fallbackReason };
   }
 
-  /** Watches for EnSight's death under a subscription; the frames and calls it sends count as signs of life. */
+  /**
+   * Watches for EnSight's death under a subscription. What it sends with no call of ours in flight
+   * counts as a sign of life: shared-memory blocks, and its calls to the subscription server (a
+   * frame or an event each).
+   */
   private watchServer(): void {
-    this.connection.watchServer(() => this.images.arrivals() + this.subscriptions.callsReceived);
+    this.connection.watchServer(() => this.images.sharedBlocksRead + this.subscriptions.callsReceived);
   }
 
   async unsubscribe(options: CallOptions): Promise<void> {

@@ -15,7 +15,7 @@ import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from 
 import { channelReady, shutDown, type ClientCalls, type Connection } from './connection.ts';
 import { ChannelAuth } from './credentials.ts';
 import { DialError, isRetryable } from './errors.ts';
-import { FRAME_SIZE_OUTCOMES, HTTP2_MAX_FRAME_SIZE, raiseMaxFrameSize, raiseOnEveryConnection, type FrameSizeOutcome } from './frame-size.ts';
+import { FRAME_SIZE_OUTCOMES, HTTP2_MAX_FRAME_SIZE, raiseOnEveryConnection } from './frame-size.ts';
 import { answers, ConnectionWatch, reconnect } from './liveness.ts';
 import type { Credentials, ResolvedDialOptions } from './options.ts';
 import { ConnectionStateEvent, type ConnectionState, type ConnectionStateType } from './state.ts';
@@ -242,11 +242,9 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
     try {
       const what = `connecting to ${address}`;
       await bounded(channelReady(client, deadline, what, options.timeoutMs), { ...limits, what });
-      const traceFrames = (frames: FrameSizeOutcome) => {
+      raiseOnEveryConnection(client, (frames) => {
         if (traceOn.dial) trace('dial', `HTTP/2 DATA frames of up to ${HTTP2_MAX_FRAME_SIZE} bytes from ${address}: ${FRAME_SIZE_OUTCOMES[frames]}`);
-      };
-      traceFrames(raiseMaxFrameSize(client));
-      raiseOnEveryConnection(client, traceFrames);
+      });
       await this.auth.exchangeOn(client, this.generations + 1, limits);
       return { client, calls, secure: security.secure, generation: ++this.generations };
     } catch (err) {

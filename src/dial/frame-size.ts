@@ -64,9 +64,9 @@ export function raiseMaxFrameSize(client: grpc.Client, size: number = HTTP2_MAX_
 }
 
 /**
- * Asks again each time `client`'s channel becomes ready after it was not (a connection grpc-js
- * made by itself), until the channel shuts down; `report` hears each outcome. The caller has
- * asked on the connection that is ready now.
+ * Asks on the connection `client` has ready now, and again each time its channel becomes ready
+ * after it was not (a connection grpc-js made by itself), until the channel shuts down; `report`
+ * hears each outcome.
  */
 export function raiseOnEveryConnection(client: grpc.Client, report: (outcome: FrameSizeOutcome) => void): void {
   const channel = client.getChannel();
@@ -78,5 +78,6 @@ export function raiseOnEveryConnection(client: grpc.Client, report: (outcome: Fr
     if (state === grpc.connectivityState.READY && last !== grpc.connectivityState.READY) queueMicrotask(() => report(raiseMaxFrameSize(client)));
     channel.watchConnectivityState(state, Infinity, () => watch(state));
   };
-  watch(grpc.connectivityState.READY);
+  // As if the channel had just become ready: the connection it has now is asked too.
+  watch(grpc.connectivityState.IDLE);
 }
