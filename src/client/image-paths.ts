@@ -140,6 +140,7 @@ export class ImagePaths {
       size: options.shmemSize,
       directory: options.shmemDirectory,
       detachViews: options.detachViews,
+      framePoolBytes: options.shmemFramePoolBytes,
       ...(options.frameSize ? { frameSize: options.frameSize } : {}),
       // A block the server got wrong is skipped and reading goes on: nothing else would tell.
       ...(traceOn.shmem ? { onError: (err: Error) => trace('shmem', `shared-memory block skipped: ${err.message}`) } : {}),

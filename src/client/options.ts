@@ -164,6 +164,13 @@ export interface SubscribeImagesOptions {
   /** Where the private directory for the shared file is made (default `/dev/shm`, else the temp dir). */
   shmemDirectory?: string;
   /**
+   * Shared memory, `images()`/`onImage`/`getImage()`: the most memory (bytes) the native pool
+   * their frame copies are made in may own; 0 for plain runtime memory. Default per runtime: 0 in
+   * Node, 96 MiB in Deno, 384 MiB in Bun (or 8 frames where that is more). See `ShmemConsumer`'s
+   * `framePoolBytes`. `frames()` makes no copies and is not affected.
+   */
+  shmemFramePoolBytes?: number;
+  /**
    * Shared memory, `frames()`: cut off each frame's zero-copy `pixels`/`blocks` arrays when the
    * frame is released, so an array kept past its frame reads as empty. Default false: the views
    * are made once per buffer of the mapping and reused, because making one per frame costs an

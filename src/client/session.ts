@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { errorText, type EnSightError } from '../errors.ts';
 import { EnSightServiceDefinition, EventChannelType, ImageChannelType } from '../protocol/mod.ts';
+import { checkOptions } from '../shmem/args.ts';
 import { trace, traceOn } from '../trace.ts';
 import { ClientConnection } from './connection.ts';
 import { EventPaths } from './event-paths.ts';
@@ -15,6 +16,14 @@ import { resolveLimits } from './limits.ts';
 import type { ClientStats, EnSightGRPCOptions, ImageSubscription, SubscribeImagesOptions } from './options.ts';
 import type { CallOptions } from './rpc.ts';
 import { Subscriptions } from './subscriptions.ts';
+
+/** The shared-memory options of `subscribeImages`, checked before anything is created. */
+const SHARED_MEMORY_OPTIONS = {
+  shmemSize: 'bytes-count',
+  shmemDirectory: 'string',
+  shmemFramePoolBytes: 'bytes-limit',
+  detachViews: 'boolean',
+} as const;
 
 export class ClientSession {
   readonly connection: ClientConnection;
@@ -82,6 +91,8 @@ export class ClientSession {
   async subscribeImages(options: SubscribeImagesOptions & CallOptions): Promise<ImageSubscription> {
     let fallbackReason: string | undefined;
     if (options.useShmem) {
+      // A mistaken option is the caller's to fix (typed BAD_ARGS), not a reason to fall back.
+      checkOptions('subscribeImages options', options, SHARED_MEMORY_OPTIONS);
       try {
         await this.images.subscribeShared(options, (request) =>
           this.subscriptions.subscribe('SubscribeImages', { prefix: this.prefix(), ...request }, options),

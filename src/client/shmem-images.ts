@@ -28,6 +28,8 @@ export interface ShmemReaderOptions {
   onError?: (error: ShmemError) => void;
   /** Cut off zero-copy views at unlock (see `SubscribeImagesOptions.detachViews`); default false. */
   detachViews?: boolean;
+  /** Limit of the pool frame copies are made in (`ConsumerOptions.framePoolBytes`); default per runtime. */
+  framePoolBytes?: number;
 }
 
 /**
@@ -60,7 +62,15 @@ export class ShmemImageReader {
       size ??= fileSizeForFrame(width, height);
       checkFrameFits(size, width, height);
     }
-    return new ShmemImageReader(ShmemConsumer.create({ size, directory: options.directory, onError: options.onError, detachViews: options.detachViews ?? false }));
+    return new ShmemImageReader(
+      ShmemConsumer.create({
+        size,
+        directory: options.directory,
+        onError: options.onError,
+        detachViews: options.detachViews ?? false,
+        framePoolBytes: options.framePoolBytes,
+      }),
+    );
   }
 
   /** The file EnSight is told to map. */

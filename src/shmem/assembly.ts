@@ -17,7 +17,7 @@ const RESTART_AFTER_STALE_BLOCKS = 16;
  * written over. Without zero-filling, Node read copied 1080p frames (`client-shmem`) at 3,444 fps
  * instead of 1,813; Bun read them no faster.
  */
-function uninitialised(bytes: number): Uint8Array {
+export function uninitialised(bytes: number): Uint8Array {
   const memory = Buffer.allocUnsafeSlow(bytes);
   return new Uint8Array(memory.buffer, memory.byteOffset, bytes);
 }

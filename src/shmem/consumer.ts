@@ -5,7 +5,7 @@ import { setImmediate } from 'node:timers';
 import { currentRuntime } from '../runtime.ts';
 import { trace, traceOn } from '../trace.ts';
 import { checkBytes, checkMs, checkOptions, checkString, type OptionKind } from './args.ts';
-import { Assembly, type ShmemFrameCopy } from './assembly.ts';
+import { Assembly, type ShmemFrameCopy, uninitialised } from './assembly.ts';
 import { ShmemError } from './errors.ts';
 import { Frame } from './frame.ts';
 import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
@@ -21,15 +21,20 @@ const EVENT_LOOP_TURN_MS = 4;
  * `ConsumerOptions.framePoolBytes` when not given, chosen by measurement per runtime (CPU per
  * 1080p frame of the client's onImage copies, loaded 2-core machine). Bun: a fresh 6 MB array
  * faults most of its pages in again every frame (~800 faults, 7-15 ms a frame); pooled blocks cut
- * that to ~2.5 ms. Node: V8 frees plain ArrayBuffers in cheap scavenges and glibc hands their
+ * that to ~2.5 ms. Bun hands a block back only once JSC has collected the copy and run its
+ * finalizer, late: a stream keeps ~50 1080p (~20 4K) copies out at once, so a small pool is often
+ * empty. `readFrame()` without a target against the emulator, quiet host: 1080p 553-716 fps with
+ * 96 MiB, 862-961 with 384 MiB, 959 with 512 MiB; 4K 77-83 with 96 MiB (8 frames), 129-236 with
+ * 384 MiB. Resident memory at 1080p: ~330 MB with 384 MiB, ~410 MB with 512 MiB (Node, unpooled:
+ * ~410 MB). Node: V8 frees plain ArrayBuffers in cheap scavenges and glibc hands their
  * memory back already faulted in (~1.5 ms a frame), while the external buffers a pool lends are
  * freed only by full mark-compacts (5-80 ms each, ~7 ms a frame in all): there the pool costs
  * more than it saves. Deno, on V8 as well, gains from the pool all the same (its memory for a
  * fresh copy is zero-filled and often faulted in again; it takes none of Node's V8 flags): taking
  * turns, 1080p copies came at 1,023-1,388 fps pooled against 348-769 unpooled, 4K at 69-76
- * against 44-55.
+ * against 44-55. A larger Deno pool was not clearly faster at 1080p (and ~550 MB resident).
  */
-export const DEFAULT_FRAME_POOL_BYTES: number = currentRuntime() === 'node' ? 0 : 96 * 1024 * 1024;
+export const DEFAULT_FRAME_POOL_BYTES: number = { node: 0, bun: 384 * 1024 * 1024, deno: 96 * 1024 * 1024 }[currentRuntime()];
 /**
  * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
  * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
@@ -91,10 +96,11 @@ export interface ConsumerOptions {
   detachViews?: boolean;
   /**
    * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
-   * made in may own, lent and free together; 0 for none. Default: in Bun 96 MiB or 8 frames,
-   * whichever is more (so 8 4K frames, ~200 MB), 0 in Node and Deno. A copy is the caller's alone and stays valid as long as it is referenced; once the
-   * runtime has collected it, its memory serves a later copy, so a stream does not fault in fresh
-   * memory every frame. Past the limit copies go to ordinary memory. See
+   * made in may own, lent and free together; 0 for none. Default: 0 in Node, 96 MiB in Deno,
+   * 384 MiB in Bun, or 8 frames where that is more. A copy is the caller's alone and stays valid
+   * as long as it is referenced; once the runtime has collected it, its memory serves a later
+   * copy, so a stream does not fault in fresh memory every frame. Past the limit copies go to
+   * ordinary memory, not zero-filled (it is written over whole). See
    * {@link DEFAULT_FRAME_POOL_BYTES} for why the default differs.
    */
   framePoolBytes?: number;
@@ -181,7 +187,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend
     // (or there is none: then the addon is not asked at all).
     const pooled = framePool(options).framePoolBytes > 0;
-    this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) ?? new Uint8Array(bytes) : undefined);
+    this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) ?? uninitialised(bytes) : undefined);
     this.#path = native.path();
   }
 

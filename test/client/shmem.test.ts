@@ -69,6 +69,30 @@ t.test('free-running frames: every frame verified, none torn', async (t) => {
   verified(t, seen);
 });
 
+t.test('shmemFramePoolBytes: copies pooled, past the pool and unpooled all verify; a bad value is BAD_ARGS', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--frame-rate', 'max', '--stream-size', '640x480'] });
+  const frame = 640 * 480 * 3;
+  // Room for two copies: the 60 kept below go past it, into memory that is not zero-filled.
+  for (const shmemFramePoolBytes of [0, 2 * frame]) {
+    const c = await connectedClient(t, emulator);
+    const it = c.images();
+    t.strictSame(await c.subscribeImages({ useShmem: true, shmemFramePoolBytes }), { transport: 'shmem' });
+    const kept: ImageFrame[] = [];
+    while (kept.length < 60) kept.push((await nextWithin(it, 10_000, 'a frame')).value as ImageFrame);
+    await c.unsubscribe();
+    t.match(kept[0], { width: 640, height: 480, transport: 'shmem' }, `pool ${shmemFramePoolBytes}`);
+    verified(t, kept);
+  }
+  const c = await connectedClient(t, emulator);
+  await t.rejects(c.subscribeImages({ useShmem: true, shmemFramePoolBytes: -1 }), {
+    name: 'ShmemError',
+    code: 'BAD_ARGS',
+    message: /shmemFramePoolBytes/,
+  });
+  await t.rejects(c.subscribeImages({ useShmem: true, shmemSize: 1.5 }), { code: 'BAD_ARGS', message: /shmemSize/ });
+  t.equal(c.sharedImageFile, undefined, 'no shared file was made');
+});
+
 t.test('an EnSight that publishes without waking the client (--shmem-no-wake): every frame verified', async (t) => {
   // EnSight's reference server may never wake a sleeping consumer: the client must find its frames.
   const emulator = await startEmulator(t, { flags: ['--frame-rate', '100', '--stream-size', '640x480', '--shmem-no-wake'] });
