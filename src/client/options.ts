@@ -166,7 +166,7 @@ export interface SubscribeImagesOptions {
   /**
    * Shared memory, `images()`/`onImage`/`getImage()`: the most memory (bytes) the native pool
    * their frame copies are made in may own; 0 for plain runtime memory. Default per runtime: 0 in
-   * Node, 96 MiB in Deno, 384 MiB in Bun (or 8 frames where that is more). See `ShmemConsumer`'s
+   * Node, 384 MiB in Bun and Deno (or 8 frames where that is more). See `ShmemConsumer`'s
    * `framePoolBytes`. `frames()` makes no copies and is not affected.
    */
   shmemFramePoolBytes?: number;

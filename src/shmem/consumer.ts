@@ -32,9 +32,11 @@ const EVENT_LOOP_TURN_MS = 4;
  * more than it saves. Deno, on V8 as well, gains from the pool all the same (its memory for a
  * fresh copy is zero-filled and often faulted in again; it takes none of Node's V8 flags): taking
  * turns, 1080p copies came at 1,023-1,388 fps pooled against 348-769 unpooled, 4K at 69-76
- * against 44-55. A larger Deno pool was not clearly faster at 1080p (and ~550 MB resident).
+ * against 44-55; and the bench's `client-shmem` row, taking turns, 717-900 fps at 1080p with
+ * 384 MiB against 446-657 with 96 MiB, 4K 103-120 against 56-75 (largest process resident
+ * ~510 MB against ~375 at 1080p, ~640 against ~590 at 4K).
  */
-export const DEFAULT_FRAME_POOL_BYTES: number = { node: 0, bun: 384 * 1024 * 1024, deno: 96 * 1024 * 1024 }[currentRuntime()];
+export const DEFAULT_FRAME_POOL_BYTES: number = currentRuntime() === 'node' ? 0 : 384 * 1024 * 1024;
 /**
  * With the default limit, the pool may grow to this many frames when they are larger than it: 4K
  * copies dropped at once came back (Bun) a few at a time, and with room for 4 of them about half
@@ -96,8 +98,8 @@ export interface ConsumerOptions {
   detachViews?: boolean;
   /**
    * The most memory (bytes) the pool that whole-frame copies of `readFrame()` without a target are
-   * made in may own, lent and free together; 0 for none. Default: 0 in Node, 96 MiB in Deno,
-   * 384 MiB in Bun, or 8 frames where that is more. A copy is the caller's alone and stays valid
+   * made in may own, lent and free together; 0 for none. Default: 0 in Node, 384 MiB in Bun and
+   * Deno, or 8 frames where that is more. A copy is the caller's alone and stays valid
    * as long as it is referenced; once the runtime has collected it, its memory serves a later
    * copy, so a stream does not fault in fresh memory every frame. Past the limit copies go to
    * ordinary memory, not zero-filled (it is written over whole). See
