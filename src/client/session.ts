@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { errorText, type EnSightError } from '../errors.ts';
 import { EnSightServiceDefinition, EventChannelType, ImageChannelType } from '../protocol/mod.ts';
 import { checkOptions } from '../shmem/args.ts';
+import { CONSUMER_OPTIONS } from '../shmem/consumer.ts';
 import { trace, traceOn } from '../trace.ts';
 import { ClientConnection } from './connection.ts';
 import { EventPaths } from './event-paths.ts';
@@ -17,13 +18,16 @@ import type { ClientStats, EnSightGRPCOptions, ImageSubscription, SubscribeImage
 import type { CallOptions } from './rpc.ts';
 import { Subscriptions } from './subscriptions.ts';
 
-/** The shared-memory options of `subscribeImages`, checked before anything is created. */
+/**
+ * The shared-memory options of `subscribeImages`, checked before anything is created: each as the
+ * consumer option it is passed on as.
+ */
 const SHARED_MEMORY_OPTIONS = {
-  shmemSize: 'bytes-count',
-  shmemDirectory: 'string',
-  shmemFramePoolBytes: 'bytes-limit',
-  detachViews: 'boolean',
-} as const;
+  shmemSize: CONSUMER_OPTIONS.size,
+  shmemDirectory: CONSUMER_OPTIONS.directory,
+  shmemFramePoolBytes: CONSUMER_OPTIONS.framePoolBytes,
+  detachViews: CONSUMER_OPTIONS.detachViews,
+};
 
 export class ClientSession {
   readonly connection: ClientConnection;

@@ -17,7 +17,7 @@ const RESTART_AFTER_STALE_BLOCKS = 16;
  * written over. Without zero-filling, Node read copied 1080p frames (`client-shmem`) at 3,444 fps
  * instead of 1,813; Bun read them no faster.
  */
-export function uninitialised(bytes: number): Uint8Array {
+function uninitialised(bytes: number): Uint8Array {
   const memory = Buffer.allocUnsafeSlow(bytes);
   return new Uint8Array(memory.buffer, memory.byteOffset, bytes);
 }
@@ -60,10 +60,13 @@ export class Assembly {
   #epoch = -1;
   #staleInARow = 0;
 
-  /** `allocate(bytes)`: memory for a frame begun without a target, of that frame's alone. */
+  /**
+   * `lend(bytes)`: memory for a frame begun without a target, of that frame's alone (the frame
+   * pool), or undefined when it has none to give: then the frame gets new memory.
+   */
   constructor(
     readonly flip: boolean,
-    private readonly allocate: (bytes: number) => Uint8Array = uninitialised,
+    private readonly lend?: (bytes: number) => Uint8Array | undefined,
   ) {}
 
   /** Takes (and unlocks) a block; returns the image once its frame is whole. */
@@ -116,7 +119,7 @@ export class Assembly {
       this.#rowsCovered = 0;
       if (this.#covered.length < height) this.#covered = new Uint8Array(height);
       else this.#covered.fill(0, 0, height);
-      this.#image = target && target.byteLength >= bytes ? target : this.allocate(bytes);
+      this.#image = target && target.byteLength >= bytes ? target : (this.lend?.(bytes) ?? uninitialised(bytes));
     }
     const image = this.#image!;
     frame.copyTo(image, { flipVertical: this.flip, placeInFrame: true });

@@ -5,7 +5,7 @@ import { setImmediate } from 'node:timers';
 import { currentRuntime } from '../runtime.ts';
 import { trace, traceOn } from '../trace.ts';
 import { checkBytes, checkMs, checkOptions, checkString, type OptionKind } from './args.ts';
-import { Assembly, type ShmemFrameCopy, uninitialised } from './assembly.ts';
+import { Assembly, type ShmemFrameCopy } from './assembly.ts';
 import { ShmemError } from './errors.ts';
 import { Frame } from './frame.ts';
 import { addon, BlockViews, INFO, type NativeConsumer, type NativeConsumerStats } from './native.ts';
@@ -59,7 +59,7 @@ function isBadBlock(error: unknown): error is ShmemError {
 }
 
 /** What each option may hold (see `args.ts`). */
-const CONSUMER_OPTIONS: { [K in keyof ConsumerOptions]-?: OptionKind } = {
+export const CONSUMER_OPTIONS: { [K in keyof ConsumerOptions]-?: OptionKind } = {
   directory: 'string',
   size: 'bytes-count',
   zeroCopy: 'boolean',
@@ -189,7 +189,7 @@ export class ShmemConsumer implements AsyncIterable<Frame> {
     // reused once the runtime collects an earlier copy), or new memory when the pool cannot lend
     // (or there is none: then the addon is not asked at all).
     const pooled = framePool(options).framePoolBytes > 0;
-    this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) ?? uninitialised(bytes) : undefined);
+    this.#assembly = new Assembly(this.flipVertical, pooled ? (bytes) => native.lendFrame(bytes) : undefined);
     this.#path = native.path();
   }
 
