@@ -99,8 +99,8 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
   if (const Status st = rows_per_block(width, height, mapping_->layout(), &rows); st != Status::kOk) return st;
   if (offset >= height) return Status::kBadArgs;
   if (rows > height - offset) rows = height - offset;
-  const int64_t deadline = wait_ns > 0 ? monotonic_now_ns() + wait_ns : 0;
-  int64_t interval_ns = kFirstProducerWaitNs;
+  const int64_t started = wait_ns > 0 ? monotonic_now_ns() : 0;
+  const int64_t deadline = wait_ns > 0 ? started + wait_ns : 0;
   for (;;) {
     const Snapshot s = load_states(headers_);
     if (const int i = first_of(headers_, buffers_in(s, kServerOwns)); i >= 0) {
@@ -114,9 +114,10 @@ Status Producer::claim(uint32_t frame_number, uint32_t width, uint32_t height, u
     }
     if (buffers_in(s, kInitial) == 0b11) return Status::kUnconnected;
     if (wait_ns <= 0) return Status::kNoBufferAvailable;
+    // See kProducerLateShare: each look comes a fixed share of the time waited so far after the last.
+    const int64_t interval_ns = std::max((monotonic_now_ns() - started) / kProducerLateShare, kFirstProducerWaitNs);
     const int64_t sleep_ns = sleep_for(deadline, std::min(interval_ns, poll_interval_ns_));
     if (sleep_ns <= 0) return Status::kNoBufferAvailable;
-    interval_ns = std::min(interval_ns * 2, poll_interval_ns_);  // see kFirstProducerWaitNs; capped, never overflows
     // The consumer hands buffers back in the order it locks them: sleep on the first one.
     const int target = first_of(headers_, buffers_in(s, kWritten) | buffers_in(s, kClientLocked));
     const size_t w = target < 0 ? 0 : static_cast<size_t>(target);

@@ -31,14 +31,18 @@ struct Headers {
 // the added latency with such a peer at 2 ms and costs ~500 wake-ups/s while idle (well under 1%
 // of a core); a peer that wakes us is seen at once.
 inline constexpr int64_t kDefaultPollIntervalNs = 2'000'000;
-// A producer waiting for a free buffer starts its timed waits this short and doubles them up to
-// the poll interval: a consumer that frees buffers without waking (EnSight's reference client
-// writes the state byte and polls) is then seen within about as long as it kept the producer
-// waiting, not a whole interval later; one that wakes is seen at once either way. Measured with
-// the bench's plain-JS poller at 1080p: a fixed 2 ms wait made its rate hinge on whether its read
-// of a frame (~0.4-0.5 ms) ended before the producer went to sleep (Deno, ~15 % slower to read,
-// ran at 0.7x Node's rate).
+// A producer waiting for a free buffer looks at the states again every kFirstProducerWaitNs at
+// first, then every 1/kProducerLateShare of the time it has waited so far (up to the poll
+// interval): a consumer that frees buffers without waking (EnSight's reference client writes the
+// state byte and polls) is then seen within about an eighth of how long it kept the producer
+// waiting, plus the wake-up's own cost (~100 us here, timer slack included), at ~20 looks for a
+// 2 ms wait; one that wakes is seen at once either way. Waits that doubled from 50 us looked at
+// ~50, 150, 350, 750 and 1550 us, so a buffer freed just after a look waited out an interval as
+// long as the whole wait before it. Measured (a thread freeing a buffer 150-1000 us into the
+// producer's wait, 200 times each): seen 65-183 us late at the median against 115-432 doubling
+// (a quarter of the time waited: 122-259). A fixed 2 ms wait was worse still.
 inline constexpr int64_t kFirstProducerWaitNs = 50'000;
+inline constexpr int64_t kProducerLateShare = 8;
 // A consumer spins (instead of sleeping on the futex) only while frames come closer together
 // than this, for at most 1.5x the last gap: waking a sleeping thread costs tens of microseconds
 // on a virtual machine, more than a close frame is worth waiting in a spin. Idle or slow

@@ -293,7 +293,7 @@ TEST_CASE("a producer's wait for a buffer lasts its whole deadline, however many
   CHECK(producer.put_frame(2, 4, 4, frame.data(), frame.size(), 0, 0) == Status::kOk);
   Block a, b;
   CHECK(consumer.try_lock(&a) == Status::kOk && consumer.try_lock(&b) == Status::kOk);
-  // 2 ms waits, doubling from 50 us, for 300 ms: ~150 of them (the doubling must stop at the cap).
+  // Waits of 50 us, then an eighth of the time waited, capped at 2 ms, for 300 ms: ~170 of them.
   const int64_t start = monotonic_now_ns();
   CHECK(producer.put_frame(3, 4, 4, frame.data(), frame.size(), 0, 0, 300'000'000) == Status::kNoBufferAvailable);
   CHECK(monotonic_now_ns() - start >= 300'000'000);
