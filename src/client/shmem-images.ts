@@ -144,7 +144,17 @@ export class ShmemImageReader {
       },
     };
     this.lease = lease;
-    if (this.loop && !this.loopDone) await parked;
+    if (this.loop && !this.loopDone) {
+      // The copying loop's wait does not hold the process open (see holdProcess), and the lease's
+      // own waits begin only once it has parked: until then this is what keeps a program that
+      // awaits its first frames() view running (Node ended one with "unsettled top-level await").
+      const hold = setInterval(() => {}, 1 << 30);
+      try {
+        await parked;
+      } finally {
+        clearInterval(hold);
+      }
+    }
     this.parked = undefined;
     return lease;
   }

@@ -37,6 +37,16 @@ t.test('exit paths', async (t) => {
     leftBehind(t, program.file);
   });
 
+  await t.test('a program awaiting a frames() view stays until the frame comes, then exits by itself', async (t) => {
+    const program = await startProgram(t, emulator, 'frames', tempDir(t));
+    const result = await program.exit();
+    t.not(result, 'killed', 'the program exited by itself');
+    if (result === 'killed') return;
+    t.match(result.stdout, /frames\(\) read frame \d+/, 'after reading the frame rendered later');
+    t.equal(result.status, 0, `with status 0${result.status === 0 ? '' : `: ${result.stderr.slice(-1500)}`}`);
+    leftBehind(t, program.file);
+  });
+
   await t.test('a new client sweeps what a SIGKILLed process left, and nothing else', async (t) => {
     const shmemDirectory = tempDir(t);
     const program = await startProgram(t, emulator, 'wait', shmemDirectory);
