@@ -44,13 +44,23 @@ export interface ShmemLease {
   giveBack(): void;
 }
 
+/**
+ * Keeps the event loop, and so the process, running until the returned function is called: a
+ * long interval that never does anything, since the native waits of the reader do not hold it.
+ */
+function holdProcessOpen(): () => void {
+  const timer = setInterval(() => {}, 1 << 30);
+  return () => clearInterval(timer);
+}
+
 export class ShmemImageReader {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private lease: (ShmemLease & { returned: Promise<void> }) | undefined;
   private parked: (() => void) | undefined;
   private loopDone = false;
-  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** Ends the hold holdProcess(true) took. */
+  private releaseHold: (() => void) | undefined;
 
   private constructor(readonly consumer: ShmemConsumer) {}
 
@@ -148,11 +158,11 @@ export class ShmemImageReader {
       // The copying loop's wait does not hold the process open (see holdProcess), and the lease's
       // own waits begin only once it has parked: until then this is what keeps a program that
       // awaits its first frames() view running (Node ended one with "unsettled top-level await").
-      const hold = setInterval(() => {}, 1 << 30);
+      const release = holdProcessOpen();
       try {
         await parked;
       } finally {
-        clearInterval(hold);
+        release();
       }
     }
     this.parked = undefined;
@@ -164,10 +174,10 @@ export class ShmemImageReader {
    * the reader does not, so a program that is done exits without calling shutdown().
    */
   holdProcess(hold: boolean): void {
-    if (hold && !this.stopped) this.keepAlive ??= setInterval(() => {}, 1 << 30);
+    if (hold && !this.stopped) this.releaseHold ??= holdProcessOpen();
     else {
-      clearInterval(this.keepAlive);
-      this.keepAlive = undefined;
+      this.releaseHold?.();
+      this.releaseHold = undefined;
     }
   }
 
