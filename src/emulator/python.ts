@@ -93,6 +93,18 @@ function isEffect(value: unknown): value is PythonEffect {
   }
 }
 
+/**
+ * A lone UTF-16 surrogate, which a Python str may hold (`'\ud800'`) and the runner's JSON carries
+ * as an escape: protobufjs would write it into a proto3 `string` as bytes that are not UTF-8, and
+ * a strict client (grpcio, C++ protobuf) then refuses the whole message (an event stream dies).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** `text` as valid UTF-8 can carry it: each lone surrogate becomes U+FFFD, as Python's own error text has it. */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
 function parseReply(body: Buffer): PythonOutcome {
   const reply = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
   if (typeof reply.value !== 'string' || typeof reply.error !== 'number' || !Array.isArray(reply.effects)) {
@@ -100,7 +112,11 @@ function parseReply(body: Buffer): PythonOutcome {
   }
   const effects = reply.effects.filter(isEffect);
   if (effects.length !== reply.effects.length) throw new Error('malformed effect in runner reply');
-  return { value: reply.value, error: reply.error, effects };
+  return {
+    value: wellFormed(reply.value),
+    error: reply.error,
+    effects: effects.map((effect) => (effect.op === 'event' ? { ...effect, suffix: wellFormed(effect.suffix) } : effect)),
+  };
 }
 
 export class PythonInterpreter {

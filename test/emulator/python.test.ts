@@ -22,6 +22,15 @@ await t.test('EXEC_RETURN_PYTHON returns repr()', async (t) => {
   t.match(await run("'text'", CmdType.EXEC_RETURN_PYTHON), { value: "'text'", error: 0 });
 });
 
+await t.test('a value with a lone surrogate comes back as valid UTF-8 (U+FFFD), pairs intact', async (t) => {
+  // A Python str may hold a lone surrogate; written as is, it is not UTF-8, and grpcio refuses the reply.
+  await run('class Lone:\n    def __repr__(self): return "a\\ud800b"');
+  const lone = await run('Lone()', CmdType.EXEC_RETURN_PYTHON);
+  t.equal(lone.error, 0);
+  t.equal(lone.value, 'a\uFFFDb');
+  t.match(await run("'\\U0001F600'", CmdType.EXEC_RETURN_PYTHON), { value: "'\u{1F600}'", error: 0 }, 'a pair is one character');
+});
+
 await t.test('EXEC_RETURN_JSON returns JSON text', async (t) => {
   const reply = await run("{'a': [1, 2.5, None, True], 'b': 'é'}", CmdType.EXEC_RETURN_JSON);
   t.equal(reply.error, 0);

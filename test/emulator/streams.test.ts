@@ -105,6 +105,10 @@ await t.test('event streams get prefix + suffix for re-renders and ensight.event
   const burst: string[] = [];
   for (let i = 0; i < 50; i++) burst.push(await tags.take(`event ${i}`));
   t.strictSame(burst, Array.from({ length: 50 }, (_, i) => `grpc://abc/n=${i}`), 'in order, none lost');
+  // A lone surrogate in a suffix would make the tag invalid UTF-8, and a strict client's stream die.
+  await python("ensight.event('bad\\ud800')\nensight.event('after')");
+  t.equal(await tags.take('the event with a lone surrogate'), 'grpc://abc/bad\uFFFD');
+  t.equal(await tags.take('the event after it'), 'grpc://abc/after');
 });
 
 await t.test('a slow consumer gets frames dropped, not buffered; what it gets still verifies', async (t) => {
