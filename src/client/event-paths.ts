@@ -8,11 +8,12 @@ import type { EventReply } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FeedSources, type StreamHost } from './feed-sources.ts';
 import { RingBuffer } from './ring-buffer.ts';
+import { checkCallback, UserCallback, type CallbackFailures } from './user-callbacks.ts';
 
 export class EventPaths {
   private readonly queue: RingBuffer<string>;
   private readonly feed = new Broadcaster<string>(10_000);
-  private callback: ((tag: string) => void) | undefined;
+  private callback: UserCallback<string> | undefined;
   private readonly sources: FeedSources<EventReply>;
   /** Tags dropped from the queue because it was full (the oldest go). */
   dropped = 0;
@@ -20,6 +21,7 @@ export class EventPaths {
   constructor(
     private readonly host: StreamHost,
     maxQueuedEvents: number,
+    private readonly callbackFailures: CallbackFailures,
   ) {
     this.queue = new RingBuffer<string>(maxQueuedEvents);
     this.sources = new FeedSources<EventReply>(host, 'GetEventStream', 'events', (err) => this.feed.end(err));
@@ -28,8 +30,9 @@ export class EventPaths {
   /** Open the GetEventStream stream for `prefix`, unless it is open. */
   openStream(prefix: string, callback: ((tag: string) => void) | undefined): void {
     if (this.sources.streaming) return;
+    const checked = checkCallback<string>('eventStreamEnable({ callback })', callback);
     this.host.channel(); // NOT_CONNECTED before the callback is taken
-    this.callback = callback;
+    this.callback = checked && new UserCallback('event', checked, this.callbackFailures);
     this.sources.openStream({ prefix }, { data: (reply) => this.put(reply.tag) });
   }
 
@@ -43,7 +46,7 @@ export class EventPaths {
 
   /** A tag from either path. */
   put(tag: string): void {
-    if (this.callback) this.callback(tag);
+    if (this.callback) this.callback.call(tag);
     else if (this.queue.push(tag) !== undefined) this.dropped++;
     this.feed.publish(tag);
   }

@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { EnSightError } from '../errors.ts';
 import type { ImageReply } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
+import type { UserCallback } from './user-callbacks.ts';
 
 export interface ImageFrame {
   /** Width in pixels. */
@@ -242,7 +243,7 @@ export class FrameHub {
   private readonly owned = new Broadcaster<ImageFrame>(4);
   private readonly views = new Broadcaster<LendableFrame>(4, (frame) => frame.lent?.drop());
   private received = 0;
-  private callback: ((frame: ImageFrame) => void) | undefined;
+  private callback: UserCallback<ImageFrame> | undefined;
   private waitersListener: ((waiting: number) => void) | undefined;
 
   constructor() {
@@ -278,7 +279,7 @@ export class FrameHub {
       this.views.publish({ ...complete, lent });
     } else this.views.publish(complete);
     this.owned.publish(complete);
-    this.callback?.(complete);
+    this.callback?.call(complete);
     return complete;
   }
 
@@ -291,7 +292,7 @@ export class FrameHub {
     return this.latest;
   }
 
-  onFrame(callback: ((frame: ImageFrame) => void) | undefined): void {
+  onFrame(callback: UserCallback<ImageFrame> | undefined): void {
     this.callback = callback;
   }
 

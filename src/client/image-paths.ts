@@ -15,9 +15,11 @@ import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import type { SubscribeImagesOptions } from './options.ts';
 import { removeOnExit, sweepStaleSharedFiles } from './shmem-files.ts';
 import { ShmemImageReader } from './shmem-images.ts';
+import { checkCallback, UserCallback, type CallbackFailures } from './user-callbacks.ts';
 
 export class ImagePaths {
   private readonly hub = new FrameHub();
+  private readonly callbackFailures: CallbackFailures;
   private readonly sources: FeedSources<ImageReply>;
   private reader: ShmemImageReader | undefined;
   /** Stops the exit hook removing the shared file (it was removed already). */
@@ -26,7 +28,9 @@ export class ImagePaths {
   constructor(
     host: StreamHost,
     private readonly maxFrameBytes: number,
+    callbackFailures: CallbackFailures,
   ) {
+    this.callbackFailures = callbackFailures;
     this.sources = new FeedSources<ImageReply>(host, 'GetImageStream', 'images', (err) => this.hub.end(err));
     this.hub.onWaitersChanged((waiting) => this.reader?.holdProcess(waiting > 0));
   }
@@ -77,7 +81,8 @@ export class ImagePaths {
   }
 
   onImage(callback: ((frame: ImageFrame) => void) | undefined): void {
-    this.hub.onFrame(callback);
+    const checked = checkCallback<ImageFrame>('onImage', callback);
+    this.hub.onFrame(checked && new UserCallback('onImage', checked, this.callbackFailures));
   }
 
   images(options: { signal?: AbortSignal; latest?: boolean }): AsyncQueue<ImageFrame> {

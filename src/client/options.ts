@@ -87,6 +87,11 @@ export interface ClientStats {
   framesLostInReconnect: number;
   /** Event tags dropped from the {@link EnSightGRPC.getEvent} queue because it was full (the oldest go). */
   eventsDropped: number;
+  /**
+   * Times an `onImage` or event callback threw. Delivery goes on (the first failure of each
+   * callback is also a process warning, code `ENSIGHT_CALLBACK_FAILED`).
+   */
+  callbackErrors: number;
 }
 
 

@@ -17,6 +17,7 @@ import { resolveLimits } from './limits.ts';
 import type { ClientStats, EnSightGRPCOptions, ImageSubscription, SubscribeImagesOptions } from './options.ts';
 import type { CallOptions } from './rpc.ts';
 import { Subscriptions } from './subscriptions.ts';
+import { CallbackFailures } from './user-callbacks.ts';
 
 /**
  * The shared-memory options of `subscribeImages`, checked before anything is created: each as the
@@ -35,6 +36,7 @@ export class ClientSession {
   readonly events: EventPaths;
   private readonly subscriptions: Subscriptions;
   private clientPrefix: string | undefined;
+  private readonly callbackFailures = new CallbackFailures();
 
   constructor(options: EnSightGRPCOptions) {
     const maxReconnectAttempts = options.reconnect ? (options.maxReconnectAttempts ?? 3) : 0;
@@ -58,8 +60,8 @@ export class ClientSession {
       resumes: maxReconnectAttempts > 0,
       streamResumed: (gap) => this.connection.resumed(gap),
     };
-    this.images = new ImagePaths(host, limits.maxFrameBytes);
-    this.events = new EventPaths(host, limits.maxQueuedEvents);
+    this.images = new ImagePaths(host, limits.maxFrameBytes, this.callbackFailures);
+    this.events = new EventPaths(host, limits.maxQueuedEvents, this.callbackFailures);
     this.subscriptions = new Subscriptions({
       channel: host.channel,
       subscriptionHost: options.subscriptionHost ?? '127.0.0.1',
@@ -80,7 +82,7 @@ export class ClientSession {
   }
 
   stats(): ClientStats {
-    return { ...this.connection.counters, eventsDropped: this.events.dropped };
+    return { ...this.connection.counters, eventsDropped: this.events.dropped, callbackErrors: this.callbackFailures.count };
   }
 
   // ---- subscriptions ---------------------------------------------------------------------------

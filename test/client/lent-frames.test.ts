@@ -15,6 +15,7 @@ import type { ImageReply } from '../../src/protocol/mod.ts';
 import { startScript } from '../support/child.ts';
 import { connectedClient, startEmulator } from '../support/emulator.ts';
 import { HostileServer } from '../support/hostile-server.ts';
+import { CallbackFailures, UserCallback } from '../../src/client/user-callbacks.ts';
 
 const W = 64;
 const H = 48;
@@ -161,7 +162,7 @@ t.test('hub: onImage and images() meet lent frames only as copies of their own',
   await images.return();
 
   const seen: ImageFrame[] = [];
-  hub.onFrame((f) => seen.push(f));
+  hub.onFrame(new UserCallback<ImageFrame>('onImage', (f) => seen.push(f), new CallbackFailures()));
   const next = feed(assembler, chunks(3))!;
   t.equal(next.lent, undefined, 'with onImage set nothing is lent');
   hub.put({ ...next, transport: 'stream' });
