@@ -234,6 +234,11 @@ function blockBacking(held: Frame[], release: () => void): ViewBacking {
  * held as both buffers; one in more blocks (only with a file far too small for the frames) is
  * joined by copying, as the producer needs a free buffer for every block after the second.
  */
+/** The loop's end once reading stopped: normal when asked for, EnSight's death as images() ends with it. */
+function endOfLease(lease: ShmemLease): void {
+  if (lease.endedBy !== undefined) throw lease.endedBy;
+}
+
 export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | undefined): AsyncGenerator<FrameView, void, undefined> {
   const { consumer } = lease;
   const join = new JoinBuffer();
@@ -254,7 +259,7 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
       const first = await lockNext(WAIT_SLICE_MS);
       if (!first) {
         if (signal?.aborted) throw abortReason(signal);
-        if (lease.stopping) return;
+        if (lease.stopping) return endOfLease(lease);
         turns.waited();
         continue;
       }
@@ -298,7 +303,7 @@ export async function* shmemFrameViews(lease: ShmemLease, signal: AbortSignal | 
     }
   } catch (err) {
     if (signal?.aborted) throw abortReason(signal);
-    if (lease.stopping) return; // the file was closed under a wait: the subscription ended
+    if (lease.stopping) return endOfLease(lease); // the file was closed under a wait: the subscription ended
     throw toEnSightError('shared-memory frames', err);
   } finally {
     turns.end();

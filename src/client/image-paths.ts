@@ -182,10 +182,11 @@ export class ImagePaths {
   }
 
   /**
-   * The subscription is over (unsubscribed, EnSight gone). Returns what stops the shared-memory
-   * reading and removes its file, for the caller to run once EnSight has let go of the file.
+   * The subscription is over (unsubscribed, EnSight gone: `reason`). Returns what stops the
+   * shared-memory reading and removes its file, for the caller to run once EnSight has let go of
+   * the file.
    */
-  dropSubscription(): () => Promise<void> {
+  dropSubscription(reason?: unknown): () => Promise<void> {
     const reader = this.reader;
     const releaseSharedFile = this.releaseSharedFile;
     this.reader = undefined;
@@ -193,7 +194,7 @@ export class ImagePaths {
     this.sources.subscribed = false;
     return async () => {
       if (!reader) return;
-      await reader.stop();
+      await reader.stop(reason);
       releaseSharedFile?.();
     };
   }

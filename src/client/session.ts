@@ -37,6 +37,8 @@ export class ClientSession {
   private readonly subscriptions: Subscriptions;
   private clientPrefix: string | undefined;
   private readonly callbackFailures = new CallbackFailures();
+  /** The shared-memory reading a dead EnSight left to stop; unsubscribe() and shutdown() wait for it (the file is gone then). */
+  private sharedImagesStopping: Promise<void> | undefined;
 
   constructor(options: EnSightGRPCOptions) {
     const maxReconnectAttempts = options.reconnect ? (options.maxReconnectAttempts ?? 3) : 0;
@@ -139,6 +141,7 @@ export class ClientSession {
   }
 
   async unsubscribe(options: CallOptions): Promise<void> {
+    await this.sharedImagesStopping;
     if (!this.subscriptions.serving && !this.images.hasSharedReader) return;
     try {
       const rpc = this.connection.current;
@@ -178,12 +181,16 @@ export class ClientSession {
 
   /** EnSight is gone under open subscriptions: end them with `UNAVAILABLE` (the connection closes next). */
   private serverGone(err: EnSightError): void {
-    const stopSharedImages = this.images.dropSubscription();
+    const stopSharedImages = this.images.dropSubscription(err);
     this.events.subscribed = false;
     // Ended before the channel closes, so that iterators see why rather than a generic loss.
     this.images.endUnlessStreaming(err);
     this.events.endUnlessStreaming(err);
-    void stopSharedImages();
+    const stopping = stopSharedImages().catch(() => undefined);
+    this.sharedImagesStopping = stopping;
+    void stopping.finally(() => {
+      if (this.sharedImagesStopping === stopping) this.sharedImagesStopping = undefined;
+    });
   }
 
   /** The connection closed on its own: open subscriptions end with `CONNECTION_LOST`. */

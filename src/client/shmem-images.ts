@@ -40,6 +40,8 @@ export interface ShmemReaderOptions {
 export interface ShmemLease {
   readonly consumer: ShmemConsumer;
   readonly stopping: boolean;
+  /** Why reading stopped when nobody asked it to (EnSight gone): the borrower ends with it. */
+  readonly endedBy: unknown;
   waiting: Promise<unknown> | undefined;
   giveBack(): void;
 }
@@ -55,6 +57,8 @@ function holdProcessOpen(): () => void {
 
 export class ShmemImageReader {
   private stopped = false;
+  /** See ShmemLease.endedBy. */
+  private endedBy: unknown;
   private loop: Promise<void> | undefined;
   private lease: (ShmemLease & { returned: Promise<void> }) | undefined;
   private parked: (() => void) | undefined;
@@ -148,6 +152,9 @@ export class ShmemImageReader {
       get stopping() {
         return reader.stopped;
       },
+      get endedBy() {
+        return reader.endedBy;
+      },
       giveBack: () => {
         if (reader.lease === lease) reader.lease = undefined;
         giveBack();
@@ -184,16 +191,25 @@ export class ShmemImageReader {
   /**
    * Stops reading, then unmaps and removes the file and its directory. The wait in progress ends
    * first (at most {@link STOP_CHECK_MS}): closing the consumer under a wait that is handing its
-   * result back to JavaScript can deadlock Deno.
+   * result back to JavaScript can deadlock Deno. `reason`: why, when nobody asked (EnSight gone),
+   * for a zero-copy borrower to end with.
    */
-  async stop(): Promise<void> {
+  async stop(reason?: unknown): Promise<void> {
+    this.endedBy ??= reason;
     this.stopped = true;
     this.holdProcess(false);
-    const lease = this.lease;
-    lease?.giveBack();
-    await this.loop;
-    // A borrower's wait ends within its timeout; a frame it handed out is released by the close.
-    await lease?.waiting?.catch(() => undefined);
-    this.consumer.close();
+    // The waits below do not hold the process open, and `shutdown()` is awaited: without this a
+    // program that awaits it ended before the file was removed (Node: "unsettled top-level await").
+    const release = holdProcessOpen();
+    try {
+      const lease = this.lease;
+      lease?.giveBack();
+      await this.loop;
+      // A borrower's wait ends within its timeout; a frame it handed out is released by the close.
+      await lease?.waiting?.catch(() => undefined);
+      this.consumer.close();
+    } finally {
+      release();
+    }
   }
 }

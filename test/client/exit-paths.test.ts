@@ -47,6 +47,18 @@ t.test('exit paths', async (t) => {
     leftBehind(t, program.file);
   });
 
+  await t.test('a program awaiting shutdown() runs until it has resolved, the file removed by then', async (t) => {
+    const program = await startProgram(t, emulator, 'shutdown', tempDir(t));
+    const result = await program.exit();
+    t.not(result, 'killed', 'the program exited by itself');
+    if (result === 'killed') return;
+    t.match(result.stdout, /"shutdown":"done"/, 'after shutdown() resolved');
+    t.match(result.stdout, /"drained":false/, 'the event loop never ran dry while shutdown() was pending');
+    t.match(result.stdout, /"fileExists":false/, 'the file was gone when shutdown() resolved');
+    t.equal(result.status, 0, `with status 0${result.status === 0 ? '' : `: ${result.stderr.slice(-1500)}`}`);
+    leftBehind(t, program.file);
+  });
+
   await t.test('a new client sweeps what a SIGKILLed process left, and nothing else', async (t) => {
     const shmemDirectory = tempDir(t);
     const program = await startProgram(t, emulator, 'wait', shmemDirectory);

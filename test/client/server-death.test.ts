@@ -34,6 +34,23 @@ t.test('a killed EnSight ends a shared-memory subscription with UNAVAILABLE', as
   t.equal(c.sharedImageFile, undefined, 'and the subscription is gone');
 });
 
+t.test('a killed EnSight ends frames() over shared memory with UNAVAILABLE too; shutdown() then leaves no file', async (t) => {
+  const emulator = await startEmulator(t, { flags: ['--stream-size', '320x240'] });
+  const c = await connectedClient(t, emulator);
+  t.strictSame(await c.subscribeImages({ useShmem: true, shmemDirectory: tempDir(t) }), { transport: 'shmem' });
+  const file = c.sharedImageFile ?? '';
+  await c.command('ensight.frame_rate(30)', { doEval: false });
+  const views = c.frames();
+  const first = await nextWithin(views, 30_000, 'a frames() view');
+  t.match(first.value, { transport: 'shmem' }, 'views flow');
+  first.value?.release();
+  process.kill(emulator.pid, 'SIGKILL');
+  const err = await ending(views, 30_000);
+  t.match(err, { code: 'UNAVAILABLE' }, 'frames() ends with UNAVAILABLE, as images() does, not as a normal end');
+  await c.shutdown();
+  t.notOk(existsSync(file), 'the shared file is gone once shutdown() has resolved');
+});
+
 t.test('a killed EnSight ends a reverse-gRPC event subscription with UNAVAILABLE', async (t) => {
   const emulator = await startEmulator(t);
   const c = await connectedClient(t, emulator);
