@@ -139,7 +139,8 @@ export class EnSightGRPC implements AsyncDisposable {
    * Connect to EnSight (through {@link dial}), trying until `timeoutMs` (default 15 s) for it to
    * be reachable. Like EnSight's client, a failure is not thrown: it resolves false,
    * {@link isConnected} stays false and {@link lastConnectError} says why. Configuration errors
-   * (missing TLS material) and aborts are thrown.
+   * (TLS material missing, `TLS_MATERIAL_MISSING`, or unusable, `CERTIFICATE_ERROR`) and aborts
+   * are thrown.
    */
   async connect(options: { timeoutMs?: number; signal?: AbortSignal; channelOptions?: grpc.ChannelOptions } = {}): Promise<boolean> {
     return this.session.connection.connect(dialTarget(this.settings), this.credentials(), options);

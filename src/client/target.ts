@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { formatDialAddress } from '../dial/address.ts';
-import { pem, readTlsFile, tlsChannel, type TlsMaterial } from '../dial/tls.ts';
+import { checkTlsMaterial, pem, readTlsFile, tlsChannel, type TlsMaterial, type TlsSources } from '../dial/tls.ts';
 import { EnSightError } from '../errors.ts';
 import { DEFAULT_UDS_PATHNAME } from '../protocol/mod.ts';
 
@@ -70,6 +70,8 @@ export function resolveTarget(o: TargetOptions): ResolvedTarget {
  * The client certificate, key and CA, in EnSight's order of preference:
  * explicit options, `$ANSYS_GRPC_CERTIFICATES/{client.crt,client.key,ca.crt}`,
  * `$GRPC_CLIENT_CERT` / `$GRPC_CLIENT_KEY` / `$GRPC_CA_CERT`, then `certs/…` in the working directory.
+ * Material that cannot be used is a `CERTIFICATE_ERROR` naming the file it came from, thrown here
+ * (so by `connect()`, as a configuration error) rather than a failed connect.
  */
 export function loadTlsMaterial(explicit: TlsMaterial): { ca: Buffer; cert: Buffer; key: Buffer } {
   const env = process.env;
@@ -79,6 +81,7 @@ export function loadTlsMaterial(explicit: TlsMaterial): { ca: Buffer; cert: Buff
     key: [dir && join(dir, 'client.key'), env.GRPC_CLIENT_KEY, join('certs', 'client.key')],
     ca: [dir && join(dir, 'ca.crt'), env.GRPC_CA_CERT, join('certs', 'ca.crt')],
   };
+  const sources: TlsSources = {};
   const pick = (which: 'ca' | 'cert' | 'key'): Buffer => {
     const given = explicit[which];
     if (given !== undefined) return pem(given);
@@ -90,7 +93,10 @@ export function loadTlsMaterial(explicit: TlsMaterial): { ca: Buffer; cert: Buff
         'TLS_MATERIAL_MISSING',
       );
     }
+    sources[which] = path;
     return readTlsFile(path, which, (message) => new EnSightError(message, 'TLS_MATERIAL_MISSING'));
   };
-  return { ca: pick('ca'), cert: pick('cert'), key: pick('key') };
+  const material = { ca: pick('ca'), cert: pick('cert'), key: pick('key') };
+  checkTlsMaterial(material, sources);
+  return material;
 }

@@ -5,6 +5,7 @@
 import { parseDialAddress } from './address.ts';
 import { DialedChannel } from './channel.ts';
 import { resolveDialOptions, type DialOptions } from './options.ts';
+import { checkDialTlsMaterial } from './tls-setup.ts';
 
 /**
  * A direct gRPC connection to `address`: TLS unless told otherwise (with a guarded downgrade to
@@ -16,7 +17,9 @@ import { resolveDialOptions, type DialOptions } from './options.ts';
  */
 export async function dialDirect(address: string, options: DialOptions = {}): Promise<DialedChannel> {
   const resolved = resolveDialOptions(options);
-  const channel = new DialedChannel(address, parseDialAddress(address), resolved);
+  const parsed = parseDialAddress(address);
+  checkDialTlsMaterial(parsed, resolved);
+  const channel = new DialedChannel(address, parsed, resolved);
   await channel.open();
   return channel;
 }

@@ -10,7 +10,8 @@ import { EnSightError } from '../errors.ts';
  * - `INVALID_ARGUMENT`: an option is malformed (e.g. an API key id that is not a UUID);
  * - `INSECURE_ADDRESS`: the server speaks plaintext and no downgrade flag allows it;
  * - `CERTIFICATE_ERROR`: a certificate was refused: the server's by this client, or this client's
- *   (or the lack of one) by a mutual-TLS server; never retried, never downgraded;
+ *   (or the lack of one) by a mutual-TLS server; or this client's own CA, certificate or key cannot
+ *   be used (found before connecting); never retried, never downgraded;
  * - `TLS_ERROR`: the TLS handshake failed for another reason;
  * - `UNAVAILABLE`: nothing accepted the connection, or it was cut during the dial;
  * - `DEADLINE_EXCEEDED`: the dial's one deadline passed;

@@ -9,7 +9,7 @@
  * connection preface and waits for the server's first bytes (its SETTINGS) before it says 'tls'.
  */
 import { Buffer } from 'node:buffer';
-import { connect, type ConnectionOptions } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { DialError } from './errors.ts';
 import { bounded } from './timing.ts';
 import { tlsIdentity } from './tls.ts';
@@ -124,7 +124,15 @@ export function probeTls(
     ...(target.cert ? { cert: target.cert } : {}),
     ...(target.key ? { key: target.key } : {}),
   };
-  const socket = connect(options);
+  let socket: TLSSocket;
+  try {
+    socket = connect(options);
+  } catch (err) {
+    // tls.connect builds its secure context at once (Node, Bun) and throws what OpenSSL said,
+    // untyped. The material itself was checked before the dial (checkTlsMaterial), so what is
+    // left is something else.
+    return Promise.reject(new DialError(`TLS with ${target.address} cannot start: ${(err as Error).message}`, 'TLS_ERROR', { cause: err }));
+  }
   const verdict = new Promise<ProbeVerdict>((resolve, reject) => {
     let handshaken = false;
     socket.once('secureConnect', () => {

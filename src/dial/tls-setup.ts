@@ -10,7 +10,7 @@ import type { DialAddress } from './address.ts';
 import { DialError } from './errors.ts';
 import type { Credentials, ResolvedDialOptions } from './options.ts';
 import { probeTls } from './probe.ts';
-import { tlsBuffers, tlsChannel } from './tls.ts';
+import { checkTlsMaterial, tlsBuffers, tlsChannel } from './tls.ts';
 
 export interface TransportSecurity {
   credentials: grpc.ChannelCredentials;
@@ -31,6 +31,20 @@ export interface SecurityContext {
   readonly credentials: Readonly<Credentials> | undefined;
 }
 
+/** Whether a dial of `parsed` tries TLS: TCP without `insecure` (or `http://`). */
+function triesTls(parsed: DialAddress, options: ResolvedDialOptions): parsed is Extract<DialAddress, { kind: 'tcp' }> {
+  return parsed.kind === 'tcp' && !options.insecure && !parsed.plaintextScheme;
+}
+
+/**
+ * The dial's TLS material, refused with a `CERTIFICATE_ERROR` when it cannot be used (see
+ * {@link checkTlsMaterial}); nothing is checked for a dial that will not use TLS. Called once,
+ * before the first attempt, since such material fails every attempt the same way.
+ */
+export function checkDialTlsMaterial(parsed: DialAddress, options: ResolvedDialOptions): void {
+  if (triesTls(parsed, options)) checkTlsMaterial(tlsBuffers(options.tls));
+}
+
 /** Probes a TCP server without `insecure` (or `http://`) and picks TLS or an allowed downgrade. */
 export async function transportSecurity(
   context: SecurityContext,
@@ -38,7 +52,7 @@ export async function transportSecurity(
 ): Promise<TransportSecurity> {
   const { address, parsed, options } = context;
   const plaintext: TransportSecurity = { credentials: grpc.credentials.createInsecure(), channelOptions: {}, secure: false, probed: false };
-  if (parsed.kind !== 'tcp' || options.insecure || parsed.plaintextScheme) return plaintext;
+  if (!triesTls(parsed, options)) return plaintext;
   const material = tlsBuffers(options.tls);
   const serverName = tlsServerName(context, parsed.host);
   const verdict = await probeTls({ host: parsed.host, port: parsed.port, address, serverName, ...material }, limits);
