@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errorText } from '../errors.ts';
+import { MAX_TIMER_MS, setLongTimeout } from '../timers.ts';
 import { CaptureError, EXIT, outputError } from './errors.ts';
 import {
   checkCaptureOptions,
@@ -163,13 +164,13 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     onFull: () => latch.stop('frames'),
   });
 
-  const timers: Array<ReturnType<typeof setTimeout>> = [];
-  if (options.durationMs !== undefined) timers.push(setTimeout(() => latch.stop('duration'), options.durationMs));
+  // Durations are the user's (`--duration 600h`): a plain setTimeout fires at once past ~24.8 days.
+  const cancelDuration = options.durationMs !== undefined ? setLongTimeout(() => latch.stop('duration'), options.durationMs) : undefined;
   const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let cancelIdle: (() => void) | undefined;
   const armIdle = () => {
-    clearTimeout(idleTimer);
-    if (idleMs > 0) idleTimer = setTimeout(() => latch.stop('idle'), idleMs);
+    cancelIdle?.();
+    if (idleMs > 0) cancelIdle = setLongTimeout(() => latch.stop('idle'), idleMs);
   };
   const progress = (): CaptureProgress => {
     const elapsedMs = recorder.firstFrameMs === undefined ? 0 : performance.now() - recorder.firstFrameMs;
@@ -185,7 +186,9 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     };
   };
   const { onProgress } = options;
-  const progressTimer = onProgress ? setInterval(() => onProgress(progress()), options.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS) : undefined;
+  // An interval past what a timer holds would report every millisecond instead.
+  const progressEveryMs = Math.min(options.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS, MAX_TIMER_MS);
+  const progressTimer = onProgress ? setInterval(() => onProgress(progress()), progressEveryMs) : undefined;
   const onAbort = () => latch.stop('signal');
   const onAbandon = () => {
     latch.stop('signal');
@@ -218,8 +221,8 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   await source.frames.return(undefined).catch(() => undefined);
   // The recording ends here; draining the queue and closing the source come after it.
   const endMs = performance.now();
-  clearTimeout(idleTimer);
-  for (const timer of timers) clearTimeout(timer);
+  cancelIdle?.();
+  cancelDuration?.();
   summary.frames.droppedClient = source.frames.dropped;
   // The source is closed while the queue drains: queued frames hold their own pixels, and the
   // emulator's core is free for the writes.

@@ -4,6 +4,7 @@
  * a frame whose chunks never end, a million events), memory stays bounded and the failure is typed.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { checkTimeoutMs } from '../dial/call.ts';
 import { EnSightError } from '../errors.ts';
 
 /** Largest raw render admitted by default: 8192×8192 RGB is 192 MiB; 256 MiB leaves room for framing. */
@@ -20,7 +21,10 @@ export interface ClientLimits {
   maxFrameBytes: number;
   /** Event tags queued for `getEvent()`. */
   maxQueuedEvents: number;
-  /** Deadline of unary calls that set none; undefined: none (EnSight's own client has none). */
+  /**
+   * Deadline of unary calls that set none; undefined: none (EnSight's own client has none). The
+   * same rule as a call's own `timeoutMs`: over ~24.8 days (`Infinity` included) is none.
+   */
   defaultTimeoutMs: number | undefined;
 }
 
@@ -34,9 +38,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 
 export function resolveLimits(o: Partial<ClientLimits>): ClientLimits {
   const defaultTimeoutMs = o.defaultTimeoutMs;
-  if (defaultTimeoutMs !== undefined && !(Number.isFinite(defaultTimeoutMs) && defaultTimeoutMs > 0)) {
-    throw new EnSightError(`defaultTimeoutMs must be a positive number of milliseconds, got ${String(defaultTimeoutMs)}`, 'INVALID_ARGUMENT');
-  }
+  checkTimeoutMs('defaultTimeoutMs', defaultTimeoutMs, (message) => new EnSightError(message, 'INVALID_ARGUMENT'));
   return {
     // grpc-js reads the limit as a 32-bit signed length.
     maxReplyBytes: Math.min(positiveInteger('maxReplyBytes', o.maxReplyBytes, DEFAULT_MAX_REPLY_BYTES), 2 ** 31 - 1),

@@ -9,7 +9,10 @@ import type { DialedChannel } from '../dial/mod.ts';
 export interface CallOptions {
   /** Cancels the call; the returned promise rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Per-call deadline in milliseconds. */
+  /**
+   * Per-call deadline in milliseconds, a positive number (else the call rejects with
+   * `INVALID_ARGUMENT`); over ~24.8 days, `Infinity` included, the call has none.
+   */
   timeoutMs?: number;
 }
 

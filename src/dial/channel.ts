@@ -11,7 +11,7 @@ import { abortable, errorText, toEnSightError } from '../errors.ts';
 import { UNLIMITED_MESSAGES } from '../protocol/mod.ts';
 import { trace, traceOn } from '../trace.ts';
 import type { DialAddress } from './address.ts';
-import { grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from './call.ts';
+import { callDeadline, grpcCallOptions, methodName, unaryCall, type ChannelCallOptions } from './call.ts';
 import { channelReady, shutDown, type ClientCalls, type Connection } from './connection.ts';
 import { ChannelAuth } from './credentials.ts';
 import { DialError, isRetryable } from './errors.ts';
@@ -94,10 +94,10 @@ export class DialedChannel extends EventTarget implements AsyncDisposable {
   /**
    * A unary call, by its grpc-js method definition. Waits out a reconnect; when the server
    * refuses the bearer token, fetches a new one and tries once more.
-   * @throws EnSightRpcError for a failed call, DialError when the channel closed.
+   * @throws EnSightRpcError for a failed call, DialError when the channel closed or `timeoutMs` is malformed.
    */
   async unary<Res>(method: grpc.MethodDefinition<unknown, unknown>, request: unknown, options: ChannelCallOptions = {}): Promise<Res> {
-    const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : undefined;
+    const deadline = callDeadline(options.timeoutMs);
     for (let retried = false; ; retried = true) {
       const waitingForConnection = this.ready(options.signal);
       const client =

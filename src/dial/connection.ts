@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { DialError } from './errors.ts';
+import { MAX_TIMER_MS } from '../timers.ts';
 import { deadlineExceeded } from './timing.ts';
 
 /** A grpc-js client and the calls in flight on it. */
@@ -56,7 +57,9 @@ export function channelReady(client: grpc.Client, deadline: number, what: string
       if (state === READY) return resolve();
       if (state === TRANSIENT_FAILURE) return reject(new DialError(`${what}: the connection was refused or dropped`, 'UNAVAILABLE'));
       if (state === SHUTDOWN) return reject(new DialError(`${what}: the channel was closed`, 'CHANNEL_CLOSED'));
-      channel.watchConnectivityState(state, deadline, check);
+      // grpc-js times the wait with one setTimeout, which fires at once when the deadline is
+      // further than a timer can reach; the caller's bounded() keeps such a deadline instead.
+      channel.watchConnectivityState(state, deadline - Date.now() > MAX_TIMER_MS ? Infinity : deadline, check);
     };
     check();
   });

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { clearInterval, setInterval } from 'node:timers';
 import { errorText } from '../errors.ts';
+import { MAX_TIMER_MS } from '../timers.ts';
 import { DynamicSceneGraphServiceDefinition } from '../protocol/mod.ts';
 import { trace, traceOn } from '../trace.ts';
 import { unaryCall } from './call.ts';
@@ -49,6 +50,8 @@ export class ConnectionWatch {
     const { connection, address, options, onLost } = this;
     if (options.heartbeatIntervalMs > 0) {
       let beating = false;
+      // A longer interval than a timer can hold would beat every millisecond: ~24.8 days is the rarest.
+      const everyMs = Math.min(options.heartbeatIntervalMs, MAX_TIMER_MS);
       this.heartbeat = setInterval(() => {
         if (beating) return;
         beating = true;
@@ -56,7 +59,7 @@ export class ConnectionWatch {
           beating = false;
           if (!alive && !this.stopped) onLost(new DialError(`${address} stopped answering`, 'UNAVAILABLE'));
         });
-      }, options.heartbeatIntervalMs);
+      }, everyMs);
       // Like grpc-js's idle sockets, the heartbeat alone does not keep a process alive.
       this.heartbeat.unref();
     }

@@ -1,5 +1,6 @@
 /** Backoff delays, and waits that end early on an abort or a deadline. */
 import { abortable, abortReason } from '../errors.ts';
+import { setLongTimeout } from '../timers.ts';
 import { DialError } from './errors.ts';
 
 /**
@@ -15,9 +16,9 @@ export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs
 /** Resolves after `ms`, or rejects with the abort reason as soon as `signal` aborts. Leaves no timer behind. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return abortable(elapsed, signal, () => clearTimeout(timer));
+  let cancel: (() => void) | undefined;
+  const elapsed = new Promise<void>((resolve) => (cancel = setLongTimeout(resolve, ms)));
+  return abortable(elapsed, signal, () => cancel?.());
 }
 
 export function deadlineExceeded(what: string, timeoutMs: number, cause?: unknown): DialError {
@@ -34,7 +35,7 @@ export async function bounded<T>(
   limits: { deadline: number; timeoutMs: number; what: string; signals: ReadonlyArray<AbortSignal | undefined> },
   onGiveUp: () => void = () => {},
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelTimer: (() => void) | undefined;
   const listeners: Array<[AbortSignal, () => void]> = [];
   const stop = new Promise<never>((_, reject) => {
     const fail = (err: unknown) => {
@@ -48,12 +49,12 @@ export async function bounded<T>(
       signal.addEventListener('abort', onAbort, { once: true });
       listeners.push([signal, onAbort]);
     }
-    timer = setTimeout(() => fail(deadlineExceeded(limits.what, limits.timeoutMs)), Math.max(0, limits.deadline - Date.now()));
+    cancelTimer = setLongTimeout(() => fail(deadlineExceeded(limits.what, limits.timeoutMs)), limits.deadline - Date.now());
   });
   try {
     return await Promise.race([work, stop]);
   } finally {
-    clearTimeout(timer);
+    cancelTimer?.();
     for (const [signal, onAbort] of listeners) signal.removeEventListener('abort', onAbort);
   }
 }

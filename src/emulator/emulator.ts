@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import process from 'node:process';
 import { EnSightError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../timers.ts';
 import {
   AuthServiceDefinition,
   DynamicSceneGraphServiceDefinition,
@@ -291,7 +292,9 @@ export class EnSightEmulator {
     // Frames on demand show the scene as it is, unturned (as RenderImage does).
     if (fps === 0) this.spin = 0;
     if (this.freeRunning) this.freeRun();
-    else if (fps > 0) this.frameTimer = setInterval(() => this.render(), 1000 / fps);
+    // A rate so low that its period is past what a timer holds (~24.8 days) would instead render
+    // every millisecond: such a rate gets a frame every ~24.8 days.
+    else if (fps > 0) this.frameTimer = setInterval(() => this.render(), Math.min(1000 / fps, MAX_TIMER_MS));
   }
 
   /**

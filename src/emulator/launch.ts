@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { protoDirectory } from '../protocol/mod.ts';
 import { currentRuntime, type Runtime } from '../runtime.ts';
+import { setLongTimeout } from '../timers.ts';
 import type { EmulatorAddress } from './emulator.ts';
 import { EmulatorStartError } from './server.ts';
 
@@ -102,10 +103,11 @@ export function launchEmulator(flags: readonly string[], options: EmulatorLaunch
     const fail = (why: string) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimer();
       void stop().then(() => reject(new EmulatorStartError(`ensight-emulator ${why}${stderr ? `:\n${stderr.trim()}` : ''}`)));
     };
-    const timer = setTimeout(() => fail(`printed no ready line within ${timeoutMs} ms`), timeoutMs);
+    // The caller's wait, however long: a plain setTimeout fires at once past ~24.8 days.
+    const cancelTimer = setLongTimeout(() => fail(`printed no ready line within ${timeoutMs} ms`), timeoutMs);
     child.once('error', (err) => fail(`could not start (${command}): ${err.message}`));
     child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
     child.stdout!.setEncoding('utf8');
@@ -124,7 +126,7 @@ export function launchEmulator(flags: readonly string[], options: EmulatorLaunch
         return;
       }
       settled = true;
-      clearTimeout(timer);
+      cancelTimer();
       resolve({ ...ready, pid: child.pid ?? ready.pid, process: child, stop });
     });
   });

@@ -27,6 +27,7 @@ import {
   type SubscribeImageOptions,
 } from '../protocol/mod.ts';
 import { errorText } from '../errors.ts';
+import { setLongTimeout } from '../timers.ts';
 import type { AnimSaveJobs } from './anim-save.ts';
 import type { DsgStreams } from './dsg.ts';
 import { encodePng } from './frames.ts';
@@ -78,20 +79,18 @@ export function unary<Req, Res>(handler: UnaryHandler<Req, Res>): grpc.handleUna
 function pythonCaller(call: grpc.ServerUnaryCall<unknown, unknown>): PythonCaller & { dispose(): void } {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  const timers: Array<ReturnType<typeof setTimeout>> = [];
+  const watches: Array<() => void> = [];
   return {
     gone: () => (call.cancelled ? 'the call was cancelled' : Date.now() >= deadlineMs ? 'its deadline passed' : undefined),
     onGone: (listener) => {
       call.once('cancelled', listener);
-      // grpc-js does not tell every runtime's handler about a passed deadline: watch it too.
-      if (Number.isFinite(deadlineMs)) {
-        const timer = setTimeout(listener, Math.max(0, deadlineMs - Date.now()));
-        timer.unref?.();
-        timers.push(timer);
-      }
+      // grpc-js does not tell every runtime's handler about a passed deadline: watch it too. The
+      // deadline is the caller's, and a plain setTimeout fires at once past ~24.8 days (grpc-js
+      // reads none that far today, see MAX_DEADLINE_MS in dial/call.ts; this does not count on it).
+      if (Number.isFinite(deadlineMs)) watches.push(setLongTimeout(listener, deadlineMs - Date.now(), { unref: true }));
     },
     dispose: () => {
-      for (const timer of timers) clearTimeout(timer);
+      for (const cancel of watches) cancel();
     },
   };
 }

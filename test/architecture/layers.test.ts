@@ -10,14 +10,14 @@ import t from '../harness/mod.ts';
 
 /**
  * The layers, lowest first. Peers on one layer know nothing of each other. `errors.ts` (with
- * `trace.ts`, `version.ts` and `runtime.ts`) sits below everything (every layer throws its errors); the wire protocol, the shared-memory transport,
+ * `trace.ts`, `version.ts`, `runtime.ts` and `timers.ts`) sits below everything (every layer throws its errors); the wire protocol, the shared-memory transport,
  * the glTF writer and the frame stamp need nothing but it. dial connects; the client speaks
  * EnSight's API over dial; the scene is built from the client's DSG stream; the emulator serves
  * the protocol (and writes glTF, stamps frames); capture records from a client and can launch an
  * emulator to record from. The root `mod.ts` is the package's face and may import anything.
  */
 export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
-  ['errors.ts', 'trace.ts', 'version.ts', 'runtime.ts'],
+  ['errors.ts', 'trace.ts', 'version.ts', 'runtime.ts', 'timers.ts'],
   ['protocol', 'shmem', 'gltf', 'frame-stamp'],
   ['dial'],
   ['client'],
