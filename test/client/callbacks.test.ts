@@ -1,25 +1,19 @@
 // The caller's callbacks (onImage, the event callback) that throw: the process lives on, every
 // path keeps delivering, the first failure of each callback is one process warning and every
 // failure is counted in stats(). A callback that is not a function is refused where it is given.
-import process from 'node:process';
 import t from '../harness/mod.ts';
 import type { TestApi } from '../harness/mod.ts';
 import { type EnSightGRPC, type ImageFrame, type SubscribeImagesOptions } from '../../src/mod.ts';
 import { verifyFrame } from '../../src/frame-stamp/mod.ts';
 import { CALLBACK_FAILED_WARNING } from '../../src/client/user-callbacks.ts';
 import { connectedClient, nextWithin, startEmulator } from '../support/emulator.ts';
+import { warningsSeen, type ProcessWarning } from '../support/warnings.ts';
 
 const emulator = await startEmulator(t);
 
 /** The callback warnings this process emits while the test runs. */
-function callbackWarnings(t: TestApi): Array<Error & { code?: string; detail?: string }> {
-  const seen: Array<Error & { code?: string; detail?: string }> = [];
-  const listener = (warning: Error & { code?: string }) => {
-    if (warning.code === CALLBACK_FAILED_WARNING) seen.push(warning);
-  };
-  process.on('warning', listener);
-  t.teardown(() => void process.off('warning', listener));
-  return seen;
+function callbackWarnings(t: TestApi): ProcessWarning[] {
+  return warningsSeen(t, (warning) => warning.code === CALLBACK_FAILED_WARNING);
 }
 
 /** Warnings are emitted on a later tick: wait for the count to be reached. */

@@ -2,23 +2,11 @@
 // refused with a typed error (grpc-js threw on NaN where nothing could catch it, and the process
 // died); one too long for a timer or for a grpc-js server's reading of grpc-timeout is no deadline
 // (2^31 ms failed at once with DEADLINE_EXCEEDED, past ~1e8 hours the process died).
-import process from 'node:process';
 import t from '../harness/mod.ts';
-import type { TestApi } from '../harness/mod.ts';
 import { DialError, EnSightError, EnSightGRPC } from '../../src/mod.ts';
 import { MAX_DEADLINE_MS } from '../../src/dial/call.ts';
 import { connectedClient, startEmulator } from '../support/emulator.ts';
-
-/** Warnings of timers asked for more than they hold (TimeoutOverflowWarning, …), seen until teardown. */
-function timerWarnings(t: TestApi): string[] {
-  const seen: string[] = [];
-  const onWarning = (warning: Error) => {
-    if (warning.name.startsWith('Timeout')) seen.push(`${warning.name}: ${warning.message}`);
-  };
-  process.on('warning', onWarning);
-  t.teardown(() => void process.off('warning', onWarning));
-  return seen;
-}
+import { timerWarnings } from '../support/warnings.ts';
 
 const SLOW = "__import__('time').sleep(1) or 1";
 
@@ -45,7 +33,7 @@ t.test('a per-call timeoutMs too long to send is no deadline: the command runs, 
   for (const timeoutMs of [MAX_DEADLINE_MS, 2 ** 31 - 1, 2 ** 31, 1e12, Number.MAX_SAFE_INTEGER, 2 ** 53, Number.MAX_VALUE, Infinity]) {
     t.equal(await client.command('6*7', { timeoutMs }), 42, `timeoutMs ${timeoutMs}`);
   }
-  t.strictSame(warnings, [], 'no timer was asked for more than it holds');
+  t.strictSame(warnings.texts, [], 'no timer was asked for more than it holds');
 });
 
 t.test('defaultTimeoutMs follows the same rules', async (t) => {
@@ -60,7 +48,7 @@ t.test('defaultTimeoutMs follows the same rules', async (t) => {
       message: /^defaultTimeoutMs must be a positive number of milliseconds/,
     });
   }
-  t.strictSame(warnings, [], 'no timer was asked for more than it holds');
+  t.strictSame(warnings.texts, [], 'no timer was asked for more than it holds');
 });
 
 t.test('a short defaultTimeoutMs still bounds a call; a call’s own Infinity lifts it', async (t) => {
