@@ -133,6 +133,11 @@ export function ensightService(parts: ServiceParts): grpc.UntypedServiceImplemen
           return { value: `${outcome.value}\nensight.${effect.op}: ${errorText(err)}`, error: -1 };
         }
       }
+      // What ran has happened (effects applied), but a reply past the deadline or to a cancelled
+      // call is not one: grpc-js under Deno lets a handler answer OK after the deadline, and a
+      // client whose own timer was late then took an interrupted command's traceback for a result.
+      const gone = caller.gone();
+      if (gone !== undefined) throw new StatusError(call.cancelled ? grpc.status.CANCELLED : grpc.status.DEADLINE_EXCEEDED, `the command ran, but ${gone}`);
       return { value: outcome.value, error: outcome.error };
     }),
     RenderImage: unary(async (request: RenderRequest, call) => {
