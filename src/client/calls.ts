@@ -6,6 +6,7 @@
 import { EnSightError, EnSightPythonError } from '../errors.ts';
 import { AnimStatus, CmdType, RenderType, type AnimQueryProgressReply, type PythonReply } from '../protocol/mod.ts';
 import type { AnimProgress, AnimSaveOptions, CommandOptions, RenderOptions } from './options.ts';
+import { checkFinite, checkInteger, checkString, INT32, UINT32 } from './arguments.ts';
 import { parsePythonLiteral } from './python-literal.ts';
 
 export function pythonRequest(commandString: string, options: CommandOptions): { type: number; command: string } {
@@ -31,6 +32,11 @@ export function pythonResult<T>(commandString: string, reply: PythonReply, optio
 
 export function renderRequest(options: RenderOptions): object {
   const { width = 640, height = 480, aa = 1, raw = false, highlighting = false } = options;
+  // 0 is EnSight's default; a negative size or pass count has no meaning.
+  const range = { min: 0, max: INT32.max };
+  checkInteger('render options.width', width, range);
+  checkInteger('render options.height', height, range);
+  checkInteger('render options.aa', aa, range);
   return {
     type: raw ? RenderType.IMAGE_RAW : RenderType.IMAGE_PNG,
     imageWidth: width,
@@ -41,6 +47,10 @@ export function renderRequest(options: RenderOptions): object {
 }
 
 export function animSaveRequest(id: string, options: AnimSaveOptions): object {
+  checkString('animSave options.filename', options.filename);
+  for (const name of ['width', 'height', 'aaPasses'] as const) checkInteger(`animSave options.${name}`, options[name], UINT32);
+  for (const name of ['startFrame', 'numFrames'] as const) checkInteger(`animSave options.${name}`, options[name], INT32);
+  checkFinite('animSave options.fps', options.fps);
   return {
     id,
     filename: options.filename,

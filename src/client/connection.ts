@@ -7,6 +7,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createServer } from 'node:net';
 import { abortReason, EnSightError } from '../errors.ts';
+import { MAX_DEADLINE_MS } from '../dial/call.ts';
 import { dial, type ConnectionState, type Credentials, type DialedChannel } from '../dial/mod.ts';
 import { EnSightServiceDefinition } from '../protocol/mod.ts';
 import { requireDenoPermissions, socketPermissions } from './deno-permissions.ts';
@@ -54,6 +55,8 @@ export class ClientConnection {
   private connectError: unknown;
   private serverWatch: ServerWatch | undefined;
   private server: ServerProcess | undefined;
+  /** One per connect() still dialling: aborted by {@link endConnects}. */
+  private readonly connecting = new Set<AbortController>();
   readonly counters = { reconnects: 0, streamsResumed: 0, framesLostInReconnect: 0 };
 
   constructor(
@@ -61,33 +64,57 @@ export class ClientConnection {
     private readonly hooks: ConnectionHooks,
   ) {}
 
-  /** Dial `target`; false (and {@link lastConnectError}) when EnSight cannot be reached, see `EnSightGRPC.connect`. */
+  /**
+   * Dial `target`; false (and {@link lastConnectError}) when EnSight cannot be reached, see
+   * `EnSightGRPC.connect`. `options` were checked by the caller. {@link endConnects} ends it.
+   */
   async connect(target: DialTarget, credentials: Credentials, options: ConnectOptions): Promise<boolean> {
     if (this.connected && this.rpc) return true;
+    // Taken before the first await, so that a shutdown() from here on ends this connect.
+    const ended = new AbortController();
+    this.connecting.add(ended);
+    try {
+      return await this.dialOnce(target, credentials, options, ended.signal);
+    } finally {
+      this.connecting.delete(ended);
+    }
+  }
+
+  private async dialOnce(target: DialTarget, credentials: Credentials, options: ConnectOptions, ended: AbortSignal): Promise<boolean> {
     await requireDenoPermissions(`connecting to ${target.address}`, socketPermissions(target.address));
+    if (ended.aborted) return this.connectFailed(ended.reason);
+    if (this.connected && this.rpc) return true; // another connect() got there meanwhile
     this.close();
     // A server this client launched that exits ends the wait: it will not come up any more.
     const serverExited = new AbortController();
     void this.server?.exited.then(() => serverExited.abort(new EnSightError('the launched server exited', 'SERVER_EXITED')));
     const { settings } = this;
+    const stops = [serverExited.signal, ended, ...(options.signal ? [options.signal] : [])];
     let channel: DialedChannel;
     try {
       channel = await dial(target.address, {
         insecure: target.insecure,
         tls: target.tls,
         credentials,
-        timeoutMs: options.timeoutMs ?? 15_000,
+        // Longer than a deadline can be sent (Infinity included) is no deadline, as for a call:
+        // it tries until EnSight answers, the signal aborts or shutdown() ends it.
+        timeoutMs: Math.min(options.timeoutMs ?? 15_000, MAX_DEADLINE_MS),
         initialConnectionAttempts: Infinity,
         maxReconnectAttempts: settings.maxReconnectAttempts,
         reconnectBackoff: { maxDelayMs: CONNECT_RETRY_MAX_DELAY_MS },
         channelOptions: { ...receiveLimit(settings.limits), ...settings.channelOptions, ...options.channelOptions },
-        signal: options.signal ? AbortSignal.any([options.signal, serverExited.signal]) : serverExited.signal,
+        signal: AbortSignal.any(stops),
         ...(settings.onConnectionState ? { onConnectionState: settings.onConnectionState } : {}),
       });
     } catch (err) {
       if (options.signal?.aborted) throw abortReason(options.signal);
-      this.connectError = err;
-      return false;
+      return this.connectFailed(ended.aborted ? ended.reason : err);
+    }
+    if (ended.aborted || (this.connected && this.rpc)) {
+      // Ended by shutdown() as the dial succeeded, or another connect() got there first: this
+      // channel is not kept open.
+      void channel.close(ended.aborted ? 'connect() was ended by shutdown()' : 'another connect() connected first');
+      return ended.aborted ? this.connectFailed(ended.reason) : true;
     }
     this.connectError = undefined;
     this.rpc = new RpcChannel(channel, settings.limits.defaultTimeoutMs);
@@ -98,6 +125,19 @@ export class ClientConnection {
     });
     channel.addEventListener('closed', () => this.channelClosed(channel));
     return true;
+  }
+
+  private connectFailed(err: unknown): false {
+    this.connectError = err;
+    return false;
+  }
+
+  /**
+   * End every connect() still dialling: it resolves false with `reason` as its
+   * {@link lastConnectError}, and no channel it was opening stays open.
+   */
+  endConnects(reason: EnSightError): void {
+    for (const ended of this.connecting) ended.abort(reason);
   }
 
   get lastConnectError(): unknown {

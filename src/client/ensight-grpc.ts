@@ -26,6 +26,7 @@ import {
   type VersionReply,
 } from '../protocol/mod.ts';
 import type { AsyncQueue } from './async-queue.ts';
+import { checkIterable, checkString, connectOptions, optionsObject, withSignal } from './arguments.ts';
 import { animProgress, animSaveRequest, bytesOf, pythonRequest, pythonResult, renderRequest } from './calls.ts';
 import { freePort } from './connection.ts';
 import { tuneNodeGcForFrames } from './node-gc.ts';
@@ -136,14 +137,18 @@ export class EnSightGRPC implements AsyncDisposable {
   // ---- connection -------------------------------------------------------------------------------
 
   /**
-   * Connect to EnSight (through {@link dial}), trying until `timeoutMs` (default 15 s) for it to
-   * be reachable. Like EnSight's client, a failure is not thrown: it resolves false,
-   * {@link isConnected} stays false and {@link lastConnectError} says why. Configuration errors
-   * (TLS material missing, `TLS_MATERIAL_MISSING`, or unusable, `CERTIFICATE_ERROR`) and aborts
-   * are thrown.
+   * Connect to EnSight (through {@link dial}), trying until `timeoutMs` (default 15 s; a
+   * positive number of milliseconds, `Infinity` for no deadline) for it to be reachable. Like
+   * EnSight's client, a failure is not thrown: it resolves false, {@link isConnected} stays false
+   * and {@link lastConnectError} says why; {@link shutdown} ends a connect still waiting that way
+   * (`NOT_CONNECTED`), and no connection opens after it. Configuration errors are thrown: a
+   * malformed `timeoutMs` or `signal` (`INVALID_ARGUMENT`), TLS material missing
+   * (`TLS_MATERIAL_MISSING`) or unusable (`CERTIFICATE_ERROR`); and aborts reject with the
+   * signal's reason.
    */
   async connect(options: { timeoutMs?: number; signal?: AbortSignal; channelOptions?: grpc.ChannelOptions } = {}): Promise<boolean> {
-    return this.session.connection.connect(dialTarget(this.settings), this.credentials(), options);
+    const checked = connectOptions(options);
+    return this.session.connection.connect(dialTarget(this.settings), this.credentials(), checked);
   }
 
   /** Why the last {@link connect} resolved false (undefined after a successful one). */
@@ -151,7 +156,12 @@ export class EnSightGRPC implements AsyncDisposable {
     return this.session.connection.lastConnectError;
   }
 
-  /** Whether {@link connect} succeeded and the connection is up (not closed, not being re-established). */
+  /**
+   * Whether {@link connect} succeeded and the connection is up (not closed, not being
+   * re-established). As in EnSight's client, a server that dies while nothing is open is seen by
+   * the next call (`UNAVAILABLE`), not here; under a subscription it is watched for (see the README's
+   * Reliability).
+   */
   isConnected(): boolean {
     return this.session.connection.isConnected();
   }
@@ -171,22 +181,31 @@ export class EnSightGRPC implements AsyncDisposable {
    * Run a Python string in EnSight. With `doEval` (default) the string is evaluated and its value
    * returned: read from its `repr()` as a Python literal, returned as JSON-decoded data with
    * `json`, or as the `repr()` text with `rawEval`. With `doEval: false` it is executed and
-   * undefined is returned. A Python exception rejects with {@link EnSightPythonError}.
+   * undefined is returned. A Python exception rejects with {@link EnSightPythonError}; a command
+   * that is not a string, or options of the wrong kind, with `INVALID_ARGUMENT`.
    */
   async command<T = unknown>(commandString: string, options: CommandOptions = {}): Promise<T> {
+    checkString('command', commandString);
+    options = withSignal('command', options);
     const request = pythonRequest(commandString, options);
     const reply = await this.channel().unary<PythonReply>(EnSightServiceDefinition, 'RunPython', request, options);
     return pythonResult<T>(commandString, reply, options);
   }
 
-  /** Render the current scene at any size: a PNG file, or raw RGB with `raw`. */
+  /**
+   * Render the current scene at any size: a PNG file, or raw RGB with `raw`. `width`, `height`
+   * and `aa` are integers from 0 (EnSight's default) to 2^31-1, else `INVALID_ARGUMENT`.
+   */
   async render(options: RenderOptions = {}): Promise<Uint8Array> {
-    const reply = await this.channel().unary<RenderReply>(EnSightServiceDefinition, 'RenderImage', renderRequest(options), options);
+    options = withSignal('render', options);
+    const request = renderRequest(options);
+    const reply = await this.channel().unary<RenderReply>(EnSightServiceDefinition, 'RenderImage', request, options);
     return bytesOf(reply.value);
   }
 
   /** The scene's geometry as binary glTF (GLB). */
   async geometry(options: CallOptions = {}): Promise<Uint8Array> {
+    options = withSignal('geometry', options);
     const request = { type: GeometryType.GEOMETRY_GLB };
     const reply = await this.channel().unary<GeometryReply>(EnSightServiceDefinition, 'GetGeometry', request, options);
     return bytesOf(reply.value);
@@ -194,25 +213,32 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** Version of the dynamic scene graph API the server speaks (101 for current EnSight). */
   async dsgApiVersion(options: CallOptions = {}): Promise<number> {
+    options = withSignal('dsgApiVersion', options);
     const reply = await this.channel().unary<VersionReply>(DynamicSceneGraphServiceDefinition, 'GetAPIVersion', {}, options);
     return reply.version;
   }
 
   /** Start saving an animation; returns the job id for {@link animQueryProgress}. */
   async animSave(options: AnimSaveOptions): Promise<string> {
+    options = withSignal('animSave', options);
+    if (options.id !== undefined) checkString('animSave options.id', options.id);
     const id = options.id ?? randomUUID();
-    await this.channel().unary(EnSightServiceDefinition, 'AnimSave', animSaveRequest(id, options), options);
+    const request = animSaveRequest(id, options);
+    await this.channel().unary(EnSightServiceDefinition, 'AnimSave', request, options);
     return id;
   }
 
   /** Progress of an {@link animSave} job; `cancel` asks EnSight to stop it. */
   async animQueryProgress(id: string, options: CallOptions & { cancel?: boolean } = {}): Promise<AnimProgress> {
+    checkString('animQueryProgress id', id);
+    options = withSignal('animQueryProgress', options);
     const request = { id, cancel: options.cancel ?? false };
     return animProgress(await this.channel().unary<AnimQueryProgressReply>(EnSightServiceDefinition, 'AnimQueryProgress', request, options));
   }
 
   /** EnSight 2026 R1's clean exit; older servers reject with code `UNIMPLEMENTED`. */
   async exitCleanly(options: CallOptions = {}): Promise<void> {
+    options = withSignal('exitCleanly', options);
     await this.channel().unary(EnSightServiceDefinition, 'ExitCleanly', {}, options);
   }
 
@@ -223,6 +249,7 @@ export class EnSightGRPC implements AsyncDisposable {
    * {@link getImage} (newest), {@link images} (each frame) and `onImage`.
    */
   imageStreamEnable(options: { flipVertical?: boolean; chunk?: boolean; callOptions?: grpc.CallOptions } = {}): void {
+    options = optionsObject('imageStreamEnable options', options);
     this.imagesWillFlow();
     this.session.images.openStream(options);
   }
@@ -252,9 +279,12 @@ export class EnSightGRPC implements AsyncDisposable {
    * behind loses the oldest (counted in the iterator's `dropped`). Ends when the path closes.
    * With `latest`, the newest frame already received (what {@link getImage} returns) comes first:
    * a frame rendered before the loop began is not waited for in vain (EnSight sends a frame only
-   * when it re-renders).
+   * when it re-renders). Made while not connected (before {@link connect}, after {@link shutdown}
+   * or EnSight's death), nothing could feed it: it throws `NOT_CONNECTED` instead of waiting forever.
    */
   images(options: { signal?: AbortSignal; latest?: boolean } = {}): AsyncQueue<ImageFrame> {
+    options = withSignal('images', options);
+    this.channel(); // NOT_CONNECTED
     return this.session.images.images(options);
   }
 
@@ -271,7 +301,8 @@ export class EnSightGRPC implements AsyncDisposable {
    * loop ends), so a loop that forgets to release still hands every buffer back; `frame.copy()`
    * keeps a frame beyond that. A released frame's accessors throw a `FrameReleasedError`.
    * `signal` ends a wait for the next frame (a generator's `return()` waits for it to finish);
-   * the iterator also ends when the image path closes (unsubscribe, shutdown).
+   * the iterator also ends when the image path closes (unsubscribe, shutdown). Like
+   * {@link images}, it throws `NOT_CONNECTED` when made while not connected.
    *
    * The path is chosen at the first `next()`: with a shared-memory subscription by then
    * (`subscribeImages({ useShmem: true })`), zero-copy from the mapping; one `frames()` iterator
@@ -282,6 +313,8 @@ export class EnSightGRPC implements AsyncDisposable {
    * once into a buffer the iterator reuses. The gRPC paths feed `frames()` and `images()` alike.
    */
   frames(options: { signal?: AbortSignal } = {}): FrameViews {
+    options = withSignal('frames', options);
+    this.channel(); // NOT_CONNECTED
     return this.session.images.frames(options.signal);
   }
 
@@ -293,6 +326,7 @@ export class EnSightGRPC implements AsyncDisposable {
    * iterators see every tag either way.
    */
   eventStreamEnable(options: { callback?: (tag: string) => void; prefix?: string } = {}): void {
+    options = optionsObject('eventStreamEnable options', options);
     this.session.events.openStream(options.prefix ?? this.prefix(), options.callback);
   }
 
@@ -312,8 +346,13 @@ export class EnSightGRPC implements AsyncDisposable {
     return this.session.events.next() ?? null;
   }
 
-  /** Every event tag from now on, from the event stream or the event subscription. */
+  /**
+   * Every event tag from now on, from the event stream or the event subscription. Like
+   * {@link images}, it throws `NOT_CONNECTED` when made while not connected.
+   */
   events(options: { signal?: AbortSignal } = {}): AsyncQueue<string> {
+    options = withSignal('events', options);
+    this.channel(); // NOT_CONNECTED
     return this.session.events.iterate(options.signal);
   }
 
@@ -326,6 +365,7 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** Ask EnSight to call this client back with every event (`PublishEvent`). */
   async subscribeEvents(options: CallOptions = {}): Promise<void> {
+    options = withSignal('subscribeEvents', options);
     await this.session.subscribeEvents(options);
   }
 
@@ -336,6 +376,7 @@ export class EnSightGRPC implements AsyncDisposable {
    * to reverse gRPC and says why in `fallbackReason`.
    */
   async subscribeImages(options: SubscribeImagesOptions & CallOptions = {}): Promise<ImageSubscription> {
+    options = withSignal('subscribeImages', options);
     this.imagesWillFlow();
     return this.session.subscribeImages(options);
   }
@@ -347,6 +388,7 @@ export class EnSightGRPC implements AsyncDisposable {
 
   /** Cancel this client's event and image subscriptions and stop its callback server. */
   async unsubscribe(options: CallOptions = {}): Promise<void> {
+    options = withSignal('unsubscribe', options);
     await this.session.unsubscribe(options);
   }
 
@@ -367,6 +409,8 @@ export class EnSightGRPC implements AsyncDisposable {
     commands: Iterable<SceneClientCommand> | AsyncIterable<SceneClientCommand>,
     options: { signal?: AbortSignal } = {},
   ): AsyncIterable<SceneUpdateCommand> {
+    checkIterable('dynamicSceneGraphStream commands', commands);
+    options = withSignal('dynamicSceneGraphStream', options);
     this.channel(); // NOT_CONNECTED here, not at the first next()
     return sceneUpdates(() => this.channel(), commands, options.signal);
   }

@@ -4,9 +4,10 @@
  * reconnect, a lost connection and EnSight's death reach each part.
  */
 import { randomUUID } from 'node:crypto';
-import { errorText, type EnSightError } from '../errors.ts';
+import { EnSightError, errorText } from '../errors.ts';
 import { EnSightServiceDefinition, EventChannelType, ImageChannelType } from '../protocol/mod.ts';
-import { checkOptions } from '../shmem/args.ts';
+import { checkDimension, checkOptions, describeValue } from '../shmem/args.ts';
+import { ShmemError } from '../shmem/errors.ts';
 import { CONSUMER_OPTIONS } from '../shmem/consumer.ts';
 import { trace, traceOn } from '../trace.ts';
 import { ClientConnection } from './connection.ts';
@@ -29,6 +30,17 @@ const SHARED_MEMORY_OPTIONS = {
   shmemFramePoolBytes: CONSUMER_OPTIONS.framePoolBytes,
   detachViews: CONSUMER_OPTIONS.detachViews,
 };
+
+/** `subscribeImages`'s `frameSize`: undefined, or two positive integers (`BAD_ARGS`, thrown like the other shared-memory options). */
+function checkFrameSize(frameSize: unknown): void {
+  if (frameSize === undefined) return;
+  if (typeof frameSize !== 'object' || frameSize === null || Array.isArray(frameSize)) {
+    throw ShmemError.of('BAD_ARGS', `subscribeImages options.frameSize must be { width, height }, got ${describeValue(frameSize)}`);
+  }
+  const { width, height } = frameSize as { width?: unknown; height?: unknown };
+  checkDimension('subscribeImages options.frameSize.width', width);
+  checkDimension('subscribeImages options.frameSize.height', height);
+}
 
 export class ClientSession {
   readonly connection: ClientConnection;
@@ -101,6 +113,7 @@ export class ClientSession {
     if (options.useShmem) {
       // A mistaken option is the caller's to fix (typed BAD_ARGS), not a reason to fall back.
       checkOptions('subscribeImages options', options, SHARED_MEMORY_OPTIONS);
+      checkFrameSize(options.frameSize);
       try {
         await this.images.subscribeShared(options, (request) =>
           this.subscriptions.subscribe('SubscribeImages', { prefix: this.prefix(), ...request }, options),
@@ -171,6 +184,8 @@ export class ClientSession {
   }
 
   async shutdown(): Promise<void> {
+    // A connect() still dialling resolves false: no channel opens after shutdown().
+    this.connection.endConnects(new EnSightError('shutdown() ended connect() before EnSight was reached', 'NOT_CONNECTED'));
     await this.unsubscribe({ timeoutMs: 2000 }).catch(() => undefined);
     await this.stopServer();
     this.images.end();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import t from '../harness/mod.ts';
 import { EnSightGRPC, EnSightError, EnSightRpcError } from '../../src/mod.ts';
+import { launchEmulator } from '../../src/emulator/mod.ts';
 import { makeTestCertificates } from '../support/certs.ts';
 import { connectedClient, emulatorLaunchOptions, startEmulator, tempDir } from '../support/emulator.ts';
 
@@ -140,6 +141,59 @@ t.test('a server that is not there', async (t) => {
   aborted.abort(new Error('stop waiting'));
   await t.rejects(pending, /stop waiting/, 'connect is abortable');
   await client.shutdown();
+});
+
+t.test('shutdown() ends a connect() still waiting: it resolves false and no channel opens afterwards', async (t) => {
+  const path = join(tempDir(t), 'late');
+  const token = 'late-token';
+  let dialled!: () => void;
+  const dialling = new Promise<void>((resolve) => (dialled = resolve));
+  const client = new EnSightGRPC({
+    grpcUdsPathname: path,
+    securityToken: token,
+    onConnectionState: (state) => state.type === 'connecting' && dialled(),
+  });
+  t.teardown(() => client.shutdown());
+  const pending = client.connect({ timeoutMs: 60_000 });
+  await dialling;
+  await client.shutdown();
+  // EnSight comes up after shutdown() resolved, where the connect was trying to reach it.
+  const emulator = await launchEmulator(['-batch', '-grpc_server', '0', '-grpc_uds_pathname', path], { env: { ENSIGHT_SECURITY_TOKEN: token } });
+  t.teardown(() => emulator.stop());
+  t.equal(await pending, false, 'connect() resolved false');
+  t.match(client.lastConnectError, { code: 'NOT_CONNECTED', message: /shutdown\(\) ended connect\(\)/ }, 'lastConnectError says shutdown() ended it');
+  t.equal(client.isConnected(), false, 'not connected');
+  await t.rejects(client.command('6*7'), { code: 'NOT_CONNECTED' }, 'no channel to call on');
+  // The client can connect again when asked to.
+  t.equal(await client.connect({ timeoutMs: 15_000 }), true, 'a new connect() connects');
+  t.equal(await client.command('6*7'), 42);
+});
+
+t.test('shutdown() ends a connect() without a deadline (timeoutMs: Infinity) while nothing listens', async (t) => {
+  let dialled!: () => void;
+  const dialling = new Promise<void>((resolve) => (dialled = resolve));
+  const client = new EnSightGRPC({
+    grpcUdsPathname: join(tempDir(t), 'nobody'),
+    onConnectionState: (state) => state.type === 'connecting' && dialled(),
+  });
+  const pending = client.connect({ timeoutMs: Infinity });
+  await dialling;
+  await client.shutdown();
+  t.equal(await pending, false, 'connect() resolved false');
+  t.match(client.lastConnectError, { code: 'NOT_CONNECTED', message: /shutdown\(\)/ });
+});
+
+t.test('images(), events() and frames() made while not connected throw NOT_CONNECTED instead of waiting forever', async (t) => {
+  const emulator = await startEmulator(t);
+  const client = new EnSightGRPC(emulator.clientOptions);
+  t.teardown(() => client.shutdown());
+  const iterators = { images: () => client.images(), events: () => client.events(), frames: () => client.frames() };
+  for (const [name, make] of Object.entries(iterators)) t.throws(make, { code: 'NOT_CONNECTED' }, `${name}() before connect()`);
+  t.equal(await client.connect({ timeoutMs: 15_000 }), true);
+  const open = [client.images(), client.events(), client.frames()];
+  await client.shutdown();
+  for (const it of open) t.match(await it.next(), { done: true }, 'an iterator made while connected ends at shutdown()');
+  for (const [name, make] of Object.entries(iterators)) t.throws(make, { code: 'NOT_CONNECTED' }, `${name}() after shutdown()`);
 });
 
 t.test('startServer launches EnSight with the token in the environment only', async (t) => {
