@@ -3,7 +3,7 @@
  * idle source or a failure, and describe every frame in the sidecar.
  */
 import { availableParallelism } from 'node:os';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errorText } from '../errors.ts';
 import { MAX_TIMER_MS, setLongTimeout } from '../timers.ts';
@@ -13,6 +13,8 @@ import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_PNG_LEVEL,
   DEFAULT_QUEUE_FRAMES,
+  FORMATS,
+  type CaptureFormat,
   type CaptureOptions,
   type CaptureProgress,
 } from './options.ts';
@@ -34,6 +36,11 @@ export interface CaptureRunOptions extends CaptureOptions {
    * CLI's second Ctrl-C); frames being written are still finished.
    */
   abandonSignal?: AbortSignal;
+  /**
+   * Aborting this stops the capture as `signal` does, and the outcome is `interrupted` with exit
+   * code 143 instead of 130: terminated (the CLI's SIGTERM).
+   */
+  terminateSignal?: AbortSignal;
 }
 
 /** A latch the first stop reason sets; later ones are ignored. */
@@ -54,14 +61,113 @@ class StopLatch {
   }
 }
 
-async function prepareOutput(directory: string, sidecar: string, overwrite: boolean): Promise<void> {
+/** The files of one capture's format, by name: `<name>-000.rgb`, `<name>-000-000000.png`, `<name>-000.mp4`, `<name>-000.mkv`. */
+function formatPattern(name: string, format: CaptureFormat): RegExp {
+  const suffix = format === 'png' ? String.raw`-\d{6}\.png` : String.raw`\.${format === 'raw' ? 'rgb' : format}`;
+  return new RegExp(String.raw`^${name.replaceAll('.', '\\.')}-\d{3,}${suffix}$`);
+}
+
+/**
+ * A previous capture of the same name, to be replaced (`overwrite`): what its sidecar says it
+ * wrote (`undefined`: it left no sidecar, or one that cannot be read).
+ */
+interface PreviousCapture {
+  /** Whether `<name>.json` is there (readable or not). */
+  sidecarExists: boolean;
+  sidecar: Pick<CaptureSummary, 'status' | 'output' | 'segments'> | undefined;
+}
+
+/**
+ * Creates the output directory and checks the name is free (or, with `overwrite`, reads what the
+ * previous capture of the name wrote, removed only once the new capture has started).
+ */
+async function prepareOutput(directory: string, sidecar: string, overwrite: boolean): Promise<PreviousCapture> {
   try {
     await mkdir(directory, { recursive: true });
   } catch (err) {
+    const isFile = await stat(directory).then((s) => !s.isDirectory(), () => false);
+    if (isFile) {
+      throw new CaptureError(`cannot use ${directory} as the output directory: it is a file, not a directory (--out wants a directory)`, 'CAPTURE_OUTPUT', {
+        path: directory,
+        osCode: (err as { code?: string }).code ?? 'EEXIST',
+        cause: err,
+      });
+    }
     throw outputError('create the output directory', directory, err);
   }
-  if (!overwrite && (await stat(sidecar).then(() => true, () => false))) {
+  const text = await readFile(sidecar, 'utf8').then(
+    (t) => t,
+    (err: { code?: string }) => (err.code === 'ENOENT' ? undefined : ''),
+  );
+  if (text === undefined) return { sidecarExists: false, sidecar: undefined };
+  if (!overwrite) {
     throw new CaptureError(`${sidecar} already exists: choose another --name or --out, or pass --overwrite`, 'CAPTURE_OUTPUT', { path: sidecar, osCode: 'EEXIST' });
+  }
+  let previous: PreviousCapture['sidecar'];
+  try {
+    const parsed = JSON.parse(text) as Partial<CaptureSummary>;
+    const format = parsed.output?.format;
+    if (parsed.format === SIDECAR_FORMAT && format !== undefined && FORMATS.includes(format) && Array.isArray(parsed.segments)) previous = parsed as CaptureSummary;
+  } catch {
+    previous = undefined;
+  }
+  return { sidecarExists: true, sidecar: previous };
+}
+
+/** Proves the directory takes files (and the sidecar's temporary file) without touching the sidecar. */
+async function probeWritable(sidecar: string): Promise<void> {
+  const probe = `${sidecar}.partial`;
+  try {
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (err) {
+    throw outputError('write the sidecar', sidecar, err);
+  }
+}
+
+/**
+ * Removes what the previous capture of `name` wrote: the files its sidecar lists, or, when its
+ * sidecar lists none because that capture was killed (`recording`), every file of its format's
+ * pattern (`<name>-000.rgb`, `<name>-000-000000.png`, …). Never a file outside those patterns (such
+ * as the video a printed ffmpeg command made), and nothing without a sidecar of that capture: files
+ * of the name that no sidecar describes are not known to be a capture's (the new capture's files
+ * still replace those of the same names).
+ */
+async function removePrevious(directory: string, name: string, previous: PreviousCapture): Promise<void> {
+  const old = previous.sidecar;
+  let owned: (file: string) => boolean = () => false;
+  if (old) {
+    const pattern = formatPattern(name, old.output.format);
+    if (old.status === 'recording') {
+      owned = (file) => pattern.test(file);
+    } else {
+      const listed = new Set<string>();
+      const sequences: RegExp[] = [];
+      for (const segment of old.segments) {
+        if (typeof segment?.file !== 'string') continue;
+        if (old.output.format === 'png') {
+          const escaped = segment.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('%06d', String.raw`\d{6}`);
+          sequences.push(new RegExp(`^${escaped}$`));
+        } else {
+          listed.add(segment.file);
+        }
+      }
+      owned = (file) => pattern.test(file) && (listed.has(file) || sequences.some((s) => s.test(file)));
+    }
+  }
+  let files: string[];
+  try {
+    files = await readdir(directory);
+  } catch (err) {
+    throw outputError('read the output directory', directory, err);
+  }
+  for (const file of files) {
+    if (!owned(file) && file !== `${name}.json.partial`) continue;
+    try {
+      await rm(join(directory, file), { force: true });
+    } catch (err) {
+      throw outputError('remove the previous capture\'s file', join(directory, file), err);
+    }
   }
 }
 
@@ -72,7 +178,7 @@ function measuredVideoFps(recorder: Recorder): number | undefined {
   return spanMs > 0 ? ((times.length - 1) * 1000) / spanMs : undefined;
 }
 
-function outcome(summary: CaptureSummary, reason: StopReason, failure: unknown, options: CaptureOptions): Pick<CaptureSummary, 'status' | 'exitCode' | 'error'> {
+function outcome(summary: CaptureSummary, reason: StopReason, failure: unknown, options: CaptureRunOptions): Pick<CaptureSummary, 'status' | 'exitCode' | 'error'> {
   const error = failure === undefined ? undefined : errorText(failure);
   if (failure !== undefined) {
     return { status: 'failed', exitCode: failure instanceof CaptureError ? failure.exitCode : EXIT.RUNTIME, error: error! };
@@ -82,7 +188,10 @@ function outcome(summary: CaptureSummary, reason: StopReason, failure: unknown, 
     return { status: 'failed', exitCode: EXIT.RUNTIME, error: `${why}; is EnSight rendering? (the embedded emulator free-runs at --fps)` };
   }
   const verificationFailed = summary.verification.required && summary.verification.failed > 0;
-  if (reason === 'signal') return { status: 'interrupted', exitCode: verificationFailed ? EXIT.VERIFICATION : EXIT.INTERRUPTED };
+  if (reason === 'signal') {
+    const signalled = options.terminateSignal?.aborted ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+    return { status: 'interrupted', exitCode: verificationFailed ? EXIT.VERIFICATION : signalled };
+  }
   const targetSet = options.frames !== undefined || options.durationMs !== undefined;
   const early = targetSet && (reason === 'idle' || reason === 'source-ended');
   if (early) return { status: 'incomplete', exitCode: verificationFailed ? EXIT.VERIFICATION : EXIT.INCOMPLETE };
@@ -100,6 +209,9 @@ function outcome(summary: CaptureSummary, reason: StopReason, failure: unknown, 
  */
 export async function capture(options: CaptureRunOptions): Promise<CaptureSummary> {
   checkCaptureOptions(options);
+  for (const [what, signal] of [['abandonSignal', options.abandonSignal], ['terminateSignal', options.terminateSignal]] as const) {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new CaptureError(`${what} must be an AbortSignal`, 'CAPTURE_USAGE');
+  }
   const name = options.name ?? 'capture';
   const format = options.format ?? 'raw';
   const directory = resolve(options.out);
@@ -107,7 +219,7 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   const overwrite = !!options.overwrite;
   const video = format === 'mp4' || format === 'mkv';
   if (video) checkFfmpeg(ffmpegPath());
-  await prepareOutput(directory, sidecarPath, overwrite);
+  const previous = await prepareOutput(directory, sidecarPath, overwrite);
 
   const startedAt = new Date().toISOString();
   const summary: CaptureSummary = {
@@ -129,16 +241,22 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     bytes: 0,
   };
   // Written first: proves the directory takes files before anything is launched, and a killed
-  // capture still leaves a sidecar saying it never finished.
-  await writeSidecar(sidecarPath, summary);
+  // capture still leaves a sidecar saying it never finished. A previous capture's sidecar (being
+  // overwritten) stays until this capture has started: a failed start leaves that capture whole.
+  if (previous.sidecarExists) await probeWritable(sidecarPath);
+  else await writeSidecar(sidecarPath, summary);
+  const undoStart = async () => {
+    if (!previous.sidecarExists) await rm(sidecarPath, { force: true }).catch(() => undefined);
+  };
 
   let source: FrameSource;
   try {
-    source = await openFrameSource(options);
+    const stops = [options.signal, options.terminateSignal].filter((x): x is AbortSignal => x !== undefined);
+    source = await openFrameSource({ ...options, ...(stops.length > 1 ? { signal: AbortSignal.any(stops) } : stops.length ? { signal: stops[0]! } : {}) });
   } catch (err) {
-    await rm(sidecarPath, { force: true });
-    if (options.signal?.aborted) throw new CaptureError('the capture was aborted before it began', 'CAPTURE_SOURCE', { cause: err });
-    throw err;
+    await undoStart();
+    if (options.signal?.aborted || options.terminateSignal?.aborted) throw new CaptureError('the capture was aborted before it began', 'CAPTURE_SOURCE', { cause: err });
+    throw err instanceof CaptureError ? err : new CaptureError(`cannot receive EnSight's images: ${errorText(err)}`, 'CAPTURE_SOURCE', { cause: err });
   }
   Object.assign(summary, source.summary);
 
@@ -146,11 +264,23 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   const videoSink = video
     ? new VideoSink(directory, format, overwrite, options.videoFps ?? (options.address === undefined ? (options.emulator?.fps ?? DEFAULT_EMULATOR_FPS) : FALLBACK_VIDEO_FPS))
     : undefined;
-  const sink: FrameSink =
-    videoSink ??
-    (format === 'png'
-      ? new PngSink(directory, overwrite, options.pngWorkers ?? availableParallelism(), options.pngLevel ?? DEFAULT_PNG_LEVEL)
-      : new RawSink(directory, overwrite));
+  let sink: FrameSink;
+  try {
+    // Started: the previous capture of this name is replaced as a whole, its files first (its
+    // sidecar, which lists them, goes last: replaced by this one's).
+    if (overwrite) await removePrevious(directory, name, previous);
+    if (previous.sidecarExists) await writeSidecar(sidecarPath, summary);
+    sink =
+      videoSink ??
+      (format === 'png'
+        ? new PngSink(directory, overwrite, options.pngWorkers ?? availableParallelism(), options.pngLevel ?? DEFAULT_PNG_LEVEL)
+        : new RawSink(directory, overwrite));
+  } catch (err) {
+    await source.frames.return(undefined).catch(() => undefined);
+    await source.close();
+    await undoStart();
+    throw err instanceof CaptureError ? err : new CaptureError(`cannot set up the ${format} output: ${errorText(err)}`, 'CAPTURE_ENCODER', { cause: err });
+  }
   const latch = new StopLatch();
   const startMs = performance.now();
   const recorder = new Recorder({
@@ -195,8 +325,9 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
     recorder.abandonQueued();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  options.terminateSignal?.addEventListener('abort', onAbort, { once: true });
   options.abandonSignal?.addEventListener('abort', onAbandon, { once: true });
-  if (options.signal?.aborted) onAbort();
+  if (options.signal?.aborted || options.terminateSignal?.aborted) onAbort();
 
   let sourceFailure: unknown;
   armIdle();
@@ -229,6 +360,7 @@ export async function capture(options: CaptureRunOptions): Promise<CaptureSummar
   await Promise.all([source.close(), recorder.finish(!!options.abandonSignal?.aborted)]);
   clearInterval(progressTimer);
   options.signal?.removeEventListener('abort', onAbort);
+  options.terminateSignal?.removeEventListener('abort', onAbort);
   options.abandonSignal?.removeEventListener('abort', onAbandon);
 
   // One rate: frames over the span between the first and the last recorded (the sidecar's

@@ -9,6 +9,7 @@ import { HELP_TEXT, parseCaptureArgs, type CaptureProgress } from './options.ts'
 import { VERSION } from '../version.ts';
 import { tuneNodeGcForFrames } from '../client/mod.ts';
 import { formatFps, type CaptureSummary } from './sidecar.ts';
+import { errorText } from '../errors.ts';
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   return new Promise((resolve) => stream.write(text, () => resolve()));
@@ -50,9 +51,8 @@ async function main(): Promise<number> {
   try {
     parsed = parseCaptureArgs(process.argv.slice(2), process.env);
   } catch (err) {
-    if (!(err instanceof CaptureError)) throw err;
-    await write(process.stderr, `ensight-capture: ${err.message}\n`);
-    return EXIT.USAGE;
+    await write(process.stderr, `ensight-capture: ${errorText(err)}\n`);
+    return err instanceof CaptureError ? err.exitCode : EXIT.USAGE;
   }
   if (parsed.help) {
     await write(process.stdout, HELP_TEXT);
@@ -64,31 +64,41 @@ async function main(): Promise<number> {
   }
   const stop = new AbortController();
   const abandon = new AbortController();
+  const terminate = new AbortController();
   let interrupts = 0;
   const live = process.stderr.isTTY && !parsed.quiet;
-  process.on('SIGINT', () => {
+  // Ctrl-C (SIGINT) and SIGTERM stop the capture alike: the current frame is finished and the
+  // sidecar written (exit 130, or 143 for SIGTERM); a second signal drops the frames still queued,
+  // a third exits at once. The encoder and the embedded emulator run in process groups of their
+  // own, so a terminal's Ctrl-C reaches this process only, which stops them in order.
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     interrupts++;
     if (interrupts === 1) {
+      if (signal === 'SIGTERM') terminate.abort();
       stop.abort();
-      if (live) process.stderr.write('\nensight-capture: stopping after the frames already received (Ctrl-C again drops those still queued)\n');
+      if (live) process.stderr.write(`\nensight-capture: stopping after the frames already received (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again drops those still queued)\n`);
     } else if (interrupts === 2) {
       abandon.abort();
     } else {
-      process.exit(EXIT.INTERRUPTED);
+      process.exit(terminate.signal.aborted ? EXIT.TERMINATED : EXIT.INTERRUPTED);
     }
-  });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   let summary: CaptureSummary;
   try {
     summary = await capture({
       ...parsed.options,
       signal: stop.signal,
       abandonSignal: abandon.signal,
+      terminateSignal: terminate.signal,
       ...(live ? { onProgress: (p: CaptureProgress) => process.stderr.write(progressLine(p)) } : {}),
     });
   } catch (err) {
-    if (!(err instanceof CaptureError)) throw err;
-    await write(process.stderr, `${live ? '\n' : ''}ensight-capture: ${err.message}\n`);
-    return err.exitCode;
+    await write(process.stderr, `${live ? '\n' : ''}ensight-capture: ${errorText(err)}\n`);
+    // Stopped before it began: nothing was recorded or left behind.
+    if (stop.signal.aborted) return terminate.signal.aborted ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+    return err instanceof CaptureError ? err.exitCode : EXIT.RUNTIME;
   }
   if (live) process.stderr.write('\n');
   if (parsed.json) {
@@ -104,7 +114,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`ensight-capture: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // One line, as every other error: a stack trace is no message for the command line.
+    process.stderr.write(`ensight-capture: ${errorText(err)}\n`);
     process.exit(EXIT.RUNTIME);
   },
 );

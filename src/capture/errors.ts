@@ -22,6 +22,8 @@ export const EXIT = {
   INCOMPLETE: 5,
   /** Interrupted (SIGINT); the current frame was finished and everything saved. */
   INTERRUPTED: 130,
+  /** Terminated (SIGTERM); as interrupted: the current frame was finished and everything saved. */
+  TERMINATED: 143,
 } as const;
 
 export type CaptureErrorCode = 'CAPTURE_USAGE' | 'CAPTURE_OUTPUT' | 'CAPTURE_SOURCE' | 'CAPTURE_ENCODER';

@@ -127,7 +127,8 @@ Output
   --video-fps <fps>         raw, png: frame rate in the printed ffmpeg commands (default: as
                             recorded); mp4, mkv: the video's rate (default: --fps of the
                             embedded emulator, else 30)
-  --overwrite               replace files of the same name (default: refuse)
+  --overwrite               replace the previous capture of the same name: once this one has
+                            started, the files its sidecar lists are removed (default: refuse)
 
 Reporting
   --json                    the summary as JSON on stdout (otherwise a report on stderr and
@@ -147,6 +148,7 @@ Exit codes
   ${EXIT.INCOMPLETE}    the source ended or went idle before --frames/--duration; saved
   ${EXIT.INTERRUPTED}  interrupted by Ctrl-C (SIGINT); the current frame was finished and
        everything saved. A second Ctrl-C abandons the frames still queued.
+  ${EXIT.TERMINATED}  terminated by SIGTERM: as Ctrl-C, the current frame finished, everything saved
 `;
 
 export interface ParsedCaptureArgs {
@@ -268,36 +270,82 @@ export function parseCaptureArgs(argv: readonly string[], env: Record<string, st
   return to.parsed;
 }
 
-/** Rejects option combinations no capture can run with; shared by the CLI and the library. */
-export function checkCaptureOptions(options: Omit<CaptureOptions, 'signal' | 'onProgress'>): void {
-  if (!options.out) throw usage('the output directory (out) is required');
+export const FORMATS: readonly CaptureFormat[] = ['raw', 'png', 'mp4', 'mkv'];
+const TRANSPORTS: readonly CaptureTransport[] = ['shmem', 'grpc', 'stream'];
+/** The largest frame side the emulator renders, and its highest free-running rate. */
+const MAX_SIDE = 16384;
+const MAX_FPS = 1000;
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `"${value}"` : typeof value === 'object' && value !== null ? (Array.isArray(value) ? 'an array' : 'an object') : String(value);
+}
+
+/**
+ * Rejects options no capture can run with, each with a `CAPTURE_USAGE` {@link CaptureError}
+ * naming the option; shared by the CLI and the library, and run before anything starts (the
+ * library's options come from code, so their types are checked too).
+ */
+export function checkCaptureOptions(options: Omit<CaptureOptions, 'signal' | 'onProgress'> & Partial<Pick<CaptureOptions, 'signal' | 'onProgress'>>): void {
+  if (typeof options !== 'object' || options === null) throw usage(`the capture's options must be an object, got ${describe(options)}`);
+  if (typeof options.out !== 'string' || !options.out) throw usage(`the output directory (out) is required, as a non-empty string, got ${describe(options.out)}`);
+  const text = (what: string, v: unknown) => {
+    if (v !== undefined && typeof v !== 'string') throw usage(`${what} must be a string, got ${describe(v)}`);
+  };
+  const flag = (what: string, v: unknown) => {
+    if (v !== undefined && typeof v !== 'boolean') throw usage(`${what} must be true or false, got ${describe(v)}`);
+  };
+  const choice = (what: string, v: unknown, choices: readonly string[]) => {
+    if (v !== undefined && !choices.includes(v as string)) throw usage(`${what} must be one of ${choices.join(', ')}, got ${describe(v)}`);
+  };
+  const whole = (what: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) {
+      throw usage(`${what} must be a whole number within ${min}..${max}, got ${describe(v)}`);
+    }
+  };
+  const finite = (what: string, v: unknown, ok: (n: number) => boolean, wanted: string) => {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) throw usage(`${what} must be ${wanted}, got ${describe(v)}`);
+  };
+  text('name', options.name);
   if (options.name !== undefined && !/^[\w.-]+$/.test(options.name)) {
     throw usage(`--name may hold letters, digits, ".", "_" and "-" only, got "${options.name}"`);
+  }
+  choice('format', options.format, FORMATS);
+  choice('transport', options.transport, TRANSPORTS);
+  text('address', options.address);
+  text('token', options.token);
+  flag('verify', options.verify);
+  flag('insecure', options.insecure);
+  flag('overwrite', options.overwrite);
+  if (options.tls !== undefined) {
+    if (typeof options.tls !== 'object' || options.tls === null) throw usage(`tls must be an object of file paths { ca, cert, key }, got ${describe(options.tls)}`);
+    for (const key of Object.keys(options.tls)) {
+      if (key !== 'ca' && key !== 'cert' && key !== 'key') throw usage(`tls takes ca, cert and key, not "${key}"`);
+      text(`tls.${key}`, options.tls[key]);
+    }
   }
   if (options.address !== undefined && options.emulator) {
     throw usage('--size and --fps set up the embedded emulator; they cannot be used with --address');
   }
-  const size = options.emulator;
-  if (size && (size.width !== undefined || size.height !== undefined)) {
-    const { width = 0, height = 0 } = size;
-    if (width < 4 || height < 1 || width > 16384 || height > 16384) {
-      throw usage(`the emulator's frame size must be 4..16384 × 1..16384, got ${width}x${height}`);
+  const emulator = options.emulator;
+  if (emulator !== undefined) {
+    if (typeof emulator !== 'object' || emulator === null) throw usage(`emulator must be an object { width, height, fps }, got ${describe(emulator)}`);
+    for (const key of Object.keys(emulator)) {
+      if (key !== 'width' && key !== 'height' && key !== 'fps') throw usage(`emulator takes width, height and fps, not "${key}"`);
     }
+    whole("the emulator's frame width (emulator.width, --size)", emulator.width, 4, MAX_SIDE);
+    whole("the emulator's frame height (emulator.height, --size)", emulator.height, 1, MAX_SIDE);
+    finite("the emulator's frame rate (emulator.fps, --fps)", emulator.fps, (n) => n > 0 && n <= MAX_FPS, `a number within (0, ${MAX_FPS}]`);
   }
-  if (size?.fps !== undefined && !(size.fps > 0 && size.fps <= 1000)) {
-    throw usage(`the emulator's frame rate must be within (0, 1000], got ${size.fps}`);
-  }
-  const whole = (what: string, v: number | undefined, min: number) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw usage(`${what} must be a whole number ≥ ${min}, got ${v}`);
-  };
   whole('frames', options.frames, 1);
   whole('every', options.every, 1);
-  whole('queueFrames', options.queueFrames, 1);
-  whole('pngWorkers', options.pngWorkers, 1);
-  if (options.pngLevel !== undefined && !(Number.isInteger(options.pngLevel) && options.pngLevel >= 0 && options.pngLevel <= 9)) {
-    throw usage(`pngLevel must be 0..9, got ${options.pngLevel}`);
-  }
-  if (options.durationMs !== undefined && !(options.durationMs > 0)) throw usage(`the duration must be positive, got ${options.durationMs} ms`);
-  if (options.idleTimeoutMs !== undefined && !(options.idleTimeoutMs >= 0)) throw usage('the idle timeout cannot be negative');
-  if (options.videoFps !== undefined && !(options.videoFps > 0)) throw usage(`videoFps must be positive, got ${options.videoFps}`);
+  whole('queueFrames (--queue)', options.queueFrames, 1, 10_000);
+  whole('pngWorkers (--png-workers)', options.pngWorkers, 1, 256);
+  whole('pngLevel (--png-level)', options.pngLevel, 0, 9);
+  finite('the duration (durationMs, --duration)', options.durationMs, (n) => n > 0, 'a positive number of milliseconds');
+  finite('the idle timeout (idleTimeoutMs, --idle-timeout)', options.idleTimeoutMs, (n) => n >= 0, 'a number of milliseconds ≥ 0 (0: wait forever)');
+  // Rates go into ffmpeg's command lines with three decimals.
+  finite('videoFps (--video-fps)', options.videoFps, (n) => n >= 0.001, 'a finite number ≥ 0.001');
+  finite('progressIntervalMs', options.progressIntervalMs, (n) => n > 0, 'a positive number of milliseconds');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw usage(`onProgress must be a function, got ${describe(options.onProgress)}`);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw usage(`signal must be an AbortSignal, got ${describe(options.signal)}`);
 }

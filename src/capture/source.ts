@@ -101,7 +101,9 @@ async function launchEmbeddedEmulator(settings: { width: number; height: number;
   try {
     const emulator = await launchEmulator(
       ['-batch', '-grpc_uds_pathname', pathname, '--stream-size', `${settings.width}x${settings.height}`, '--frame-rate', String(settings.fps)],
-      { env: { ENSIGHT_SECURITY_TOKEN: token } },
+      // Its own process group: a terminal's Ctrl-C reaches the capture only, which finishes its
+      // frame and then stops the emulator (it still exits if the capture dies: see launchEmulator).
+      { env: { ENSIGHT_SECURITY_TOKEN: token }, detached: true },
     );
     return { emulator, dispose, endpoint: { address: emulator.address, local: true, clientOptions: { grpcUdsPathname: pathname, securityToken: token } } };
   } catch (err) {
@@ -161,18 +163,22 @@ export async function openFrameSource(options: CaptureOptions): Promise<FrameSou
     endpoint = endpointOf(options);
     source = { address: endpoint.address };
   }
-  const client = new EnSightGRPC(endpoint.clientOptions);
+  let client: EnSightGRPC | undefined;
   const close = async (): Promise<void> => {
-    await client.shutdown().catch(() => undefined);
+    await client?.shutdown().catch(() => undefined);
     if (launched) {
       await launched.emulator.stop();
       launched.dispose();
     }
   };
   try {
+    client = new EnSightGRPC(endpoint.clientOptions);
     const connected = await client.connect({ timeoutMs: CONNECT_TIMEOUT_MS, ...(options.signal ? { signal: options.signal } : {}) });
     if (!connected) {
-      throw new CaptureError(`cannot connect to EnSight at ${endpoint.address} within ${CONNECT_TIMEOUT_MS / 1000} s`, 'CAPTURE_SOURCE');
+      const why = client.lastConnectError;
+      throw new CaptureError(`cannot connect to EnSight at ${endpoint.address} within ${CONNECT_TIMEOUT_MS / 1000} s${why === undefined ? '' : `: ${errorText(why)}`}`, 'CAPTURE_SOURCE', {
+        cause: why,
+      });
     }
     const stop = new AbortController();
     const frames = client.frames({ signal: stop.signal });
@@ -187,6 +193,9 @@ export async function openFrameSource(options: CaptureOptions): Promise<FrameSou
     return { client, frames, stop, summary: { source, transport }, close };
   } catch (err) {
     await close();
-    throw err;
+    // An abort is the caller's own (capture() reports it); anything else is no connection: a
+    // client option or TLS material that cannot be used (EnSightError), a refused connection.
+    if (err instanceof CaptureError || options.signal?.aborted) throw err;
+    throw new CaptureError(`cannot connect to EnSight at ${endpoint.address}: ${errorText(err)}`, 'CAPTURE_SOURCE', { cause: err });
   }
 }

@@ -110,7 +110,10 @@ export class VideoSink implements FrameSink {
     await this.close();
     const path = join(this.directory, segment.file);
     const [command, ...args] = this.command(segment);
-    const child = spawn(command!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the whole group) must not make ffmpeg
+    // quit mid-video (exit 255); the capture ends its input once the last frame is written. If the
+    // capture dies instead, its end of the pipe closes and ffmpeg finishes the file and exits.
+    const child = spawn(command!, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     const encoder: Encoder = {
       child,
       segment,

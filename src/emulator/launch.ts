@@ -62,6 +62,12 @@ export interface EmulatorLaunchOptions {
   timeoutMs?: number;
   /** The runtime the emulator runs in; default: the one running this code (see {@link emulatorCommand}). */
   runtime?: EmulatorRuntime;
+  /**
+   * Runs it in a process group (and session) of its own, so that a signal to this process's group
+   * (a terminal's Ctrl-C) does not reach it: the launcher stops it when it is done. It still exits
+   * when the launcher dies (the pipe on its standard input closes). Default false.
+   */
+  detached?: boolean;
 }
 
 export interface LaunchedEmulator extends EmulatorAddress {
@@ -82,7 +88,7 @@ export function launchEmulator(flags: readonly string[], options: EmulatorLaunch
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   // stdin is a pipe the emulator watches (--exit-with-parent): if this process dies without
   // stopping it, the pipe closes and the emulator exits instead of living on as an orphan.
-  const child = spawn(command, [...args, ...flags, '--exit-with-parent'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(command, [...args, ...flags, '--exit-with-parent'], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: !!options.detached });
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   child.stderr!.setEncoding('utf8');

@@ -3,7 +3,7 @@
  * stamp verified and checked against the sidecar.
  */
 import { Buffer } from 'node:buffer';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,10 +78,22 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Starts `ensight-capture <args>`; `done` resolves when it exits. */
-export function startCli(args: string[], env: Record<string, string> = {}): { child: ReturnType<typeof spawn>; done: Promise<CliRun> } {
+/**
+ * Starts `ensight-capture <args>`; `done` resolves when it exits. `detached`: as a terminal runs
+ * it, leading a process group of its own (signal the group with {@link signalGroup}).
+ */
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { detached?: boolean; cwd?: string } = {},
+): { child: ReturnType<typeof spawn>; done: Promise<CliRun> } {
   const { command, args: prefix } = captureCommand();
-  const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+  const child = spawn(command, [...prefix, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    ...(options.detached ? { detached: true } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -97,4 +109,50 @@ export function available(program: string): Promise<boolean> {
     child.once('error', () => resolve(false));
     child.once('close', (code) => resolve(code === 0));
   });
+}
+
+/** Sends `signal` to every process of the group `leader` leads, as a terminal's Ctrl-C does. */
+export function signalGroup(leader: number, signal: 'SIGINT' | 'SIGTERM'): void {
+  const result = spawnSync('kill', [`-${signal.slice(3)}`, '--', `-${leader}`]);
+  if (result.status !== 0) throw new Error(`kill -${signal} -${leader} failed: ${String(result.stderr)}`);
+}
+
+// Processes and /dev/shm are read through ps and find: Deno refuses JavaScript /proc and /dev
+// without --allow-all.
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  state: string;
+  comm: string;
+}
+
+function processes(): Proc[] {
+  const result = spawnSync('ps', ['-eo', 'pid=,ppid=,pgid=,stat=,comm='], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`ps failed: ${result.stderr}`);
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 5)
+    .map(([pid, ppid, pgid, state, ...comm]) => ({ pid: Number(pid), ppid: Number(ppid), pgid: Number(pgid), state: state!, comm: comm.join(' ') }));
+}
+
+/** Whether `pid` runs: exists and is not a zombie (an orphan's zombie waits for init to reap it). */
+export function running(pid: number): boolean {
+  const proc = processes().find((p) => p.pid === pid);
+  return proc !== undefined && !proc.state.startsWith('Z');
+}
+
+/** The live children of `pid`, with their command names and process groups. */
+export function childrenOf(pid: number): Array<{ pid: number; comm: string; pgid: number }> {
+  return processes()
+    .filter((p) => p.ppid === pid && !p.state.startsWith('Z'))
+    .map(({ pid, comm, pgid }) => ({ pid, comm, pgid }));
+}
+
+/** The shared-memory files a process `pid` made (the client names them after its pid). */
+export function shmemFilesOf(pid: number): string[] {
+  const result = spawnSync('find', ['/dev/shm', '-maxdepth', '2', '-path', '/dev/shm/ensight-shmem-*', '-name', `shmem_${pid}.bin`], { encoding: 'utf8' });
+  return result.stdout.split('\n').filter(Boolean);
 }
