@@ -85,54 +85,37 @@ t.test('Ctrl-C in a terminal with --format mp4: interrupted, exit 130, the video
   await nothingLeft(t, pid, children, tmp);
 });
 
-t.test('Ctrl-C in a terminal with raw output: interrupted, exit 130, whole frames, nothing left', async (t) => {
-  const out = tempDir(t, 'capture-sig-raw-');
-  const { run, tmp, pid } = startInTerminal(t, [...SMALL, '--out', out, '--json', '--verify']);
-  const raw = join(out, 'capture-000.rgb');
-  await eventually(
-    () => {
-      if (run.child.exitCode !== null) throw new Error(`ensight-capture exited early (${run.child.exitCode})`);
-      return existsSync(raw) && statSync(raw).size >= 5 * FRAME_BYTES;
-    },
-    60_000,
-    'five frames on disk',
-  );
-  const children = childrenOf(pid);
-  signalGroup(pid, 'SIGINT');
-  const result = await run.done;
-  const code = exitCode(result, 'SIGINT', 130);
-  t.equal(code, 130, `exit 130${code === 130 ? '' : `: ${result.stderr}`}`);
-  const summary = JSON.parse(result.stdout) as CaptureSummary;
-  t.match(summary, { status: 'interrupted', stopReason: 'signal', exitCode: 130 });
-  t.equal(statSync(raw).size, summary.frames.recorded * FRAME_BYTES, 'the file ends on a whole frame');
-  checkRecorded(t, summary);
-  await nothingLeft(t, pid, children, tmp);
-});
-
-t.test('SIGTERM: the capture ends as interrupted, exit 143, the sidecar describes the frames, nothing left', async (t) => {
-  const out = tempDir(t, 'capture-sigterm-');
-  const { run, tmp, pid } = startInTerminal(t, [...SMALL, '--out', out, '--json', '--verify']);
-  const raw = join(out, 'capture-000.rgb');
-  await eventually(
-    () => {
-      if (run.child.exitCode !== null) throw new Error(`ensight-capture exited early (${run.child.exitCode})`);
-      return existsSync(raw) && statSync(raw).size >= 5 * FRAME_BYTES;
-    },
-    60_000,
-    'five frames on disk',
-  );
-  const children = childrenOf(pid);
-  run.child.kill('SIGTERM');
-  const result = await run.done;
-  const code = exitCode(result, 'SIGTERM', 143);
-  t.equal(code, 143, `exit 143${code === 143 ? '' : `: ${result.stderr}`}`);
-  const summary = JSON.parse(result.stdout) as CaptureSummary;
-  t.match(summary, { status: 'interrupted', stopReason: 'signal', exitCode: 143 });
-  t.ok(summary.frames.recorded >= 5, `${summary.frames.recorded} frames recorded`);
-  t.equal(statSync(raw).size, summary.frames.recorded * FRAME_BYTES, 'the file ends on a whole frame');
-  checkRecorded(t, summary);
-  await nothingLeft(t, pid, children, tmp);
-});
+for (const ending of [
+  { what: 'Ctrl-C in a terminal with raw output: interrupted, exit 130, whole frames, nothing left', signal: 'SIGINT', exit: 130, group: true },
+  { what: 'SIGTERM: the capture ends as interrupted, exit 143, the sidecar describes the frames, nothing left', signal: 'SIGTERM', exit: 143, group: false },
+] as const) {
+  t.test(ending.what, async (t) => {
+    const out = tempDir(t, `capture-${ending.signal.toLowerCase()}-raw-`);
+    const { run, tmp, pid } = startInTerminal(t, [...SMALL, '--out', out, '--json', '--verify']);
+    const raw = join(out, 'capture-000.rgb');
+    await eventually(
+      () => {
+        if (run.child.exitCode !== null) throw new Error(`ensight-capture exited early (${run.child.exitCode})`);
+        return existsSync(raw) && statSync(raw).size >= 5 * FRAME_BYTES;
+      },
+      60_000,
+      'five frames on disk',
+    );
+    const children = childrenOf(pid);
+    // A terminal's Ctrl-C goes to the whole process group; a SIGTERM (kill, a service manager) to the capture alone.
+    if (ending.group) signalGroup(pid, ending.signal);
+    else run.child.kill(ending.signal);
+    const result = await run.done;
+    const code = exitCode(result, ending.signal, ending.exit);
+    t.equal(code, ending.exit, `exit ${ending.exit}${code === ending.exit ? '' : `: ${result.stderr}`}`);
+    const summary = JSON.parse(result.stdout) as CaptureSummary;
+    t.match(summary, { status: 'interrupted', stopReason: 'signal', exitCode: ending.exit });
+    t.ok(summary.frames.recorded >= 5, `${summary.frames.recorded} frames recorded`);
+    t.equal(statSync(raw).size, summary.frames.recorded * FRAME_BYTES, 'the file ends on a whole frame');
+    checkRecorded(t, summary);
+    await nothingLeft(t, pid, children, tmp);
+  });
+}
 
 t.test('the capture killed outright (SIGKILL): ffmpeg finishes the video and exits, the emulator exits', { skip: ffmpeg ? false : 'ffmpeg and ffprobe are not on PATH' }, async (t) => {
   const out = tempDir(t, 'capture-sigkill-');
