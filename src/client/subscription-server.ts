@@ -17,6 +17,7 @@ import {
 import { sameSecret } from '../protocol/secrets.ts';
 import { EnSightError } from '../errors.ts';
 import { FrameAssembler, FramePool } from './frames.ts';
+import { PublishOrder } from './publish-order.ts';
 import type { ClientLimits } from './limits.ts';
 
 export type SubscriptionLimits = Pick<ClientLimits, 'maxReplyBytes' | 'maxFrameBytes'>;
@@ -54,6 +55,11 @@ export class SubscriptionServer {
     // reused buffer rather than a new one a call (see FrameAssembler).
     const joinPool = new FramePool();
     const counts = { calls: 0 };
+    // Frames go on in the order their calls began, whichever call finishes first.
+    const order = new PublishOrder<{ width: number; height: number; pixels: Uint8Array }>(
+      (frame) => handlers.onImage(frame),
+      () => handlers.onError?.(new EnSightError('a PublishImage frame came after later frames had been handed on: dropped', 'BAD_FRAME')),
+    );
     server.addService(EnSightSubscriptionDefinition, {
       PublishEvent(
         call: grpc.ServerUnaryCall<EventReply, GenericResponse>,
@@ -73,12 +79,14 @@ export class SubscriptionServer {
           return callback(REFUSED);
         }
         counts.calls++;
+        const place = order.begin();
         const assembler = new FrameAssembler(limits.maxFrameBytes, undefined, joinPool);
         let failed: Error | undefined;
         // A malformed frame ends the call at once: whatever the publisher sends after it is not read.
         const fail = (err: Error) => {
           failed = err;
           assembler.reset();
+          order.end(place);
           handlers.onError?.(err);
           callback({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
         };
@@ -86,7 +94,7 @@ export class SubscriptionServer {
           if (failed) return;
           try {
             const frame = assembler.push(reply);
-            if (frame) handlers.onImage(frame);
+            if (frame) order.put(place, frame);
           } catch (err) {
             fail(err as Error);
           }
@@ -94,9 +102,16 @@ export class SubscriptionServer {
         call.on('end', () => {
           if (failed) return;
           if (assembler.partial) fail(new EnSightError('PublishImage ended in the middle of a frame', 'TRUNCATED_FRAME'));
-          else callback(null, { str: 'Image Published' });
+          else {
+            order.end(place);
+            callback(null, { str: 'Image Published' });
+          }
         });
-        call.on('error', () => assembler.reset());
+        call.on('error', () => {
+          assembler.reset();
+          order.end(place);
+        });
+        call.on('cancelled', () => order.end(place));
       },
     });
     const port = await new Promise<number>((resolve, reject) => {
