@@ -66,6 +66,12 @@ export function checkFinite(name: string, value: unknown): asserts value is numb
   if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value))) throw invalid(name, 'a finite number', value);
 }
 
+/** An optional callback (`onImage`, the event callback): a function or undefined, refused where it is given, not at the first frame. */
+export function checkCallback<T>(name: string, value: unknown): ((item: T) => void) | undefined {
+  if (value === undefined || typeof value === 'function') return value as ((item: T) => void) | undefined;
+  throw invalid(name, 'a function or undefined', value);
+}
+
 /** Commands of the scene graph stream: an iterable or an async iterable. */
 export function checkIterable(name: string, value: unknown): void {
   const iterable =

@@ -8,7 +8,8 @@ import type { EventReply } from '../protocol/mod.ts';
 import { Broadcaster, type AsyncQueue } from './async-queue.ts';
 import { FeedSources, type StreamHost } from './feed-sources.ts';
 import { RingBuffer } from './ring-buffer.ts';
-import { checkCallback, UserCallback, type CallbackFailures } from './user-callbacks.ts';
+import { checkCallback } from './arguments.ts';
+import { UserCallback, type CallbackFailures } from './user-callbacks.ts';
 
 export class EventPaths {
   private readonly queue: RingBuffer<string>;

@@ -15,7 +15,8 @@ import { FrameAssembler, FrameHub, type ImageFrame } from './frames.ts';
 import type { SubscribeImagesOptions } from './options.ts';
 import { removeOnExit, sweepStaleSharedFiles } from './shmem-files.ts';
 import { ShmemImageReader } from './shmem-images.ts';
-import { checkCallback, UserCallback, type CallbackFailures } from './user-callbacks.ts';
+import { checkCallback } from './arguments.ts';
+import { UserCallback, type CallbackFailures } from './user-callbacks.ts';
 
 export class ImagePaths {
   private readonly hub = new FrameHub();

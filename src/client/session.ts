@@ -201,11 +201,7 @@ export class ClientSession {
     // Ended before the channel closes, so that iterators see why rather than a generic loss.
     this.images.endUnlessStreaming(err);
     this.events.endUnlessStreaming(err);
-    const stopping = stopSharedImages().catch(() => undefined);
-    this.sharedImagesStopping = stopping;
-    void stopping.finally(() => {
-      if (this.sharedImagesStopping === stopping) this.sharedImagesStopping = undefined;
-    });
+    this.sharedImagesStopping = stopSharedImages().catch(() => undefined);
   }
 
   /** The connection closed on its own: open subscriptions end with `CONNECTION_LOST`. */

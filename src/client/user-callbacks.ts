@@ -9,17 +9,11 @@
  * `images()` and `events()` as before.
  */
 import process from 'node:process';
-import { EnSightError, errorText } from '../errors.ts';
+import { errorText } from '../errors.ts';
 import { trace, traceOn } from '../trace.ts';
 
 /** The warning code of a callback's first failure. */
 export const CALLBACK_FAILED_WARNING = 'ENSIGHT_CALLBACK_FAILED';
-
-/** `value` as an optional callback: a function or undefined, else INVALID_ARGUMENT (thrown where it is given, not at the first frame). */
-export function checkCallback<T>(name: string, value: unknown): ((item: T) => void) | undefined {
-  if (value === undefined || typeof value === 'function') return value as ((item: T) => void) | undefined;
-  throw new EnSightError(`${name} must be a function or undefined, got ${value === null ? 'null' : typeof value}`, 'INVALID_ARGUMENT');
-}
 
 /** Counts the failures of every callback of one client. */
 export class CallbackFailures {
